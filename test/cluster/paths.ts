@@ -1,0 +1,30 @@
+// Where the local control plane keeps its binaries, state and kubeconfig.
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const K8S_VERSION = 'v1.37.2';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export interface ClusterPaths {
+  repoRoot: string;
+  /** Cached binaries, built once per machine. */
+  testbin: string;
+  /** Runtime state: certificates, etcd data, logs, pid files. Git-ignored. */
+  state: string;
+  kubeconfig: string;
+  logs: string;
+}
+
+export function clusterPaths(env: Readonly<Record<string, string | undefined>> = process.env): ClusterPaths {
+  const cacheRoot = env['TRACE_OPERATOR_CACHE'] ?? path.join(os.homedir(), '.cache', 'trace-operator');
+  const state = path.join(repoRoot, '.cluster');
+  return {
+    repoRoot,
+    testbin: env['TESTBIN_DIR'] ?? path.join(cacheRoot, 'testbin', K8S_VERSION),
+    state,
+    kubeconfig: path.join(state, 'kubeconfig'),
+    logs: path.join(state, 'logs'),
+  };
+}
