@@ -1,0 +1,113 @@
+// The runner's machine-readable result, and how the controller reads it back.
+//
+// The runner ends its stdout with one line
+//     TRACE_OPERATOR_RESULT <nonce> <TraceResult as JSON>
+// and writes {"nonce": <nonce>, "result": <TraceResult trimmed to fit>} to
+// the termination log. The nonce is random per run, so a program that prints
+// a line that looks like a result cannot be mistaken for the runner's: with
+// the termination message at hand the reader takes the line with its nonce;
+// without it, the last result line (the runner prints its line after
+// bpftrace has exited, so nothing the program printed can follow it).
+//
+// Guarantees: the result line is a single line of JSON; the termination
+// message is at most TERMINATION_MESSAGE_MAX_BYTES bytes. Caveat: with no
+// termination message and logs cut before the runner's own line, a fake line
+// printed by the program would be taken.
+import { randomBytes } from 'node:crypto';
+import { Value } from '@sinclair/typebox/value';
+import { registerFormats } from '../tracejob/formats.ts';
+import { TraceResult } from '../tracejob/result.ts';
+import { trimResult } from './result-build.ts';
+
+export const RESULT_LINE_PREFIX = 'TRACE_OPERATOR_RESULT';
+
+/** Kubernetes keeps 4096 bytes of the termination message; we stay below with room to spare. */
+export const TERMINATION_MESSAGE_MAX_BYTES = 3584;
+
+export interface TerminationMessage {
+  nonce: string;
+  result: TraceResult;
+}
+
+/** A fresh random nonce (32 hex digits). */
+export function newNonce(): string {
+  return randomBytes(16).toString('hex');
+}
+
+const NONCE_PATTERN = /^[0-9a-f]{8,64}$/;
+
+/** The last line the runner prints (without a trailing newline). */
+export function formatResultLine(result: TraceResult, nonce: string): string {
+  if (!NONCE_PATTERN.test(nonce)) throw new Error(`invalid result nonce '${nonce}': use newNonce()`);
+  return `${RESULT_LINE_PREFIX} ${nonce} ${JSON.stringify(result)}`;
+}
+
+/** The termination log content: the nonce and the result trimmed to fit the limit. */
+export function formatTerminationMessage(result: TraceResult, nonce: string, maxBytes = TERMINATION_MESSAGE_MAX_BYTES): string {
+  const measure = (r: TraceResult): number => Buffer.byteLength(JSON.stringify({ nonce, result: r }), 'utf8');
+  return JSON.stringify({ nonce, result: trimResult(result, maxBytes, measure) });
+}
+
+function asTraceResult(value: unknown): TraceResult | undefined {
+  registerFormats(); // TraceResult's date-time fields need the format checker
+  return Value.Check(TraceResult, value) ? value : undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Reads a termination message written by the runner; undefined when it is not one. */
+export function parseTerminationMessage(text: string): TerminationMessage | undefined {
+  const value = parseJson(text.trim());
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { nonce, result } = value as { nonce?: unknown; result?: unknown };
+  if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return undefined;
+  const checked = asTraceResult(result);
+  return checked === undefined ? undefined : { nonce, result: checked };
+}
+
+// A result line, possibly behind a `kubectl logs --timestamps` RFC 3339 stamp.
+const LINE_PATTERN = /^(?:\d{4}-\d\d-\d\dT\S+ )?TRACE_OPERATOR_RESULT ([0-9a-f]{8,64}) (\{.*\})$/;
+
+/** Every well-formed result line in the logs, in order. */
+export function findResultLines(logText: string): { nonce: string; result: TraceResult }[] {
+  const found: { nonce: string; result: TraceResult }[] = [];
+  let start = 0;
+  // Scan for the prefix rather than splitting megabytes of log into lines.
+  for (;;) {
+    const at = logText.indexOf(RESULT_LINE_PREFIX, start);
+    if (at < 0) break;
+    const lineStart = logText.lastIndexOf('\n', at) + 1;
+    let lineEnd = logText.indexOf('\n', at);
+    if (lineEnd < 0) lineEnd = logText.length;
+    start = lineEnd;
+    // A pod with tty: true logs "\r\n" line ends.
+    const line = logText.slice(lineStart, lineEnd).replace(/\r+$/, '');
+    const match = LINE_PATTERN.exec(line);
+    if (match === null || match[1] === undefined || match[2] === undefined) continue;
+    const result = asTraceResult(parseJson(match[2]));
+    if (result !== undefined) found.push({ nonce: match[1], result });
+  }
+  return found;
+}
+
+/**
+ * The trace result from a runner's logs and, when available, its termination
+ * message: the log line with the termination message's nonce (it has the
+ * full result), else the termination message's own (trimmed) result. Without
+ * a termination message, the last result line in the logs.
+ */
+export function parseRunnerOutput(logText: string, terminationMessage?: string): TraceResult | undefined {
+  const lines = findResultLines(logText);
+  const termination = terminationMessage === undefined ? undefined : parseTerminationMessage(terminationMessage);
+  if (termination !== undefined) {
+    const own = lines.filter((l) => l.nonce === termination.nonce).at(-1);
+    return own?.result ?? termination.result;
+  }
+  return lines.at(-1)?.result;
+}
