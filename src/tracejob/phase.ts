@@ -1,0 +1,238 @@
+// From what the controller observes (the Job, its pod, the runner's result)
+// to the TraceJob's phase, conditions, node and times. Pure: the controller
+// passes the objects from its cache and writes the result to status.
+//
+// Guarantees: a state with finished: true never turns back into a running
+// one for the same inputs that made it finished (the Job and pod only move
+// forward); a missing Job after it was created is reported, not hidden.
+import type { V1Job, V1JobCondition, V1Pod, V1ContainerStatus } from '@kubernetes/client-node';
+import { CONDITION_TYPES as C, REASONS, type ConditionUpdate } from './conditions.ts';
+import type { Phase } from './schema.ts';
+import type { TraceResult } from './result.ts';
+
+export interface ObservedTrace {
+  /** The Job kubectl-trace-<id>, when it exists. */
+  job?: V1Job | undefined;
+  /** The Job's pod, when it exists (with backoffLimit 0 there is at most one). */
+  pod?: V1Pod | undefined;
+  /** The runner's parsed result, when the trace ended and it could be read. */
+  result?: TraceResult | undefined;
+  /** True when the operator created the Job earlier (status.jobName is set), so its absence means it was deleted. */
+  jobCreated?: boolean | undefined;
+}
+
+export interface DerivedState {
+  phase: Phase;
+  /** Conditions to set with setCondition (types from CONDITION_TYPES). */
+  conditions: ConditionUpdate[];
+  node?: string;
+  startTime?: string;
+  completionTime?: string;
+  /** True for Succeeded and Failed: the trace will not run again. */
+  finished: boolean;
+}
+
+// Waiting reasons the kubelet reports that keep a trace from starting.
+const WAITING_PROBLEMS = new Set<string>([
+  REASONS.ImagePullBackOff,
+  REASONS.ErrImagePull,
+  REASONS.InvalidImageName,
+  REASONS.CreateContainerError,
+  REASONS.CreateContainerConfigError,
+  'ErrImageNeverPull',
+  'RunContainerError',
+  'CrashLoopBackOff',
+]);
+
+const RESULT_FAILURES: Partial<Record<TraceResult['outcome'], string>> = {
+  CompileError: REASONS.CompileError,
+  AttachError: REASONS.AttachError,
+  Error: REASONS.TraceError,
+};
+
+/** Kubernetes times arrive as Date from typed clients and as strings from raw watches; both become RFC 3339. */
+export function timeString(value: unknown): string | undefined {
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  if (typeof value === 'string' && value !== '') return value;
+  return undefined;
+}
+
+function jobCondition(job: V1Job, type: string): V1JobCondition | undefined {
+  return job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
+}
+
+function mainStatus(pod: V1Pod | undefined): V1ContainerStatus | undefined {
+  return pod?.status?.containerStatuses?.[0];
+}
+
+function terminatedOf(pod: V1Pod | undefined) {
+  return mainStatus(pod)?.state?.terminated;
+}
+
+function describeTermination(pod: V1Pod | undefined): string {
+  const t = terminatedOf(pod);
+  if (t === undefined) return '';
+  const detail = t.message === undefined || t.message.trim() === '' ? '' : `: ${t.message.trim().split('\n').slice(-3).join(' ')}`;
+  return ` The trace container exited with code ${t.exitCode}${t.reason === undefined ? '' : ` (${t.reason})`}${detail}.`;
+}
+
+function times(observed: ObservedTrace): { startTime?: string; completionTime?: string } {
+  const { job, pod, result } = observed;
+  const status = mainStatus(pod);
+  const startTime =
+    result?.startedAt ?? timeString(status?.state?.running?.startedAt) ?? timeString(status?.state?.terminated?.startedAt) ?? timeString(job?.status?.startTime);
+  const failed = job === undefined ? undefined : jobCondition(job, 'Failed');
+  const completionTime =
+    result?.finishedAt ??
+    timeString(status?.state?.terminated?.finishedAt) ??
+    timeString(job?.status?.completionTime) ??
+    timeString(failed?.lastTransitionTime);
+  return { ...(startTime === undefined ? {} : { startTime }), ...(completionTime === undefined ? {} : { completionTime }) };
+}
+
+function finished(phase: 'Succeeded' | 'Failed', reason: string, message: string, observed: ObservedTrace): DerivedState {
+  const node = observed.pod?.spec?.nodeName;
+  const t = times(observed);
+  return {
+    phase,
+    conditions: [
+      { type: C.Running, status: 'False', reason: REASONS.Finished, message: 'The trace has ended.' },
+      { type: phase === 'Succeeded' ? C.Succeeded : C.Failed, status: 'True', reason, message },
+    ],
+    ...(node === undefined || node === '' ? {} : { node }),
+    ...t,
+    finished: true,
+  };
+}
+
+function succeeded(observed: ObservedTrace): DerivedState {
+  const outcome = observed.result?.outcome;
+  const reason = outcome === 'DeadlineReached' ? REASONS.DeadlineReached : outcome === 'Stopped' ? REASONS.Stopped : REASONS.Completed;
+  const how =
+    reason === REASONS.DeadlineReached ? 'ran until its deadline' : reason === REASONS.Stopped ? 'was stopped on request (spec.stop)' : 'ended';
+  return finished('Succeeded', reason, `The trace ${how}; its maps are in status.result and its full output in status.output.`, observed);
+}
+
+function failed(observed: ObservedTrace, jobReason: string | undefined, jobMessage: string | undefined): DerivedState {
+  const { pod, result } = observed;
+  const resultReason = result === undefined ? undefined : RESULT_FAILURES[result.outcome];
+  if (resultReason !== undefined && result !== undefined) {
+    const what =
+      resultReason === REASONS.CompileError ? 'bpftrace rejected the program; fix spec.program' : resultReason === REASONS.AttachError ? 'bpftrace could not attach a probe; check the probe exists on this kernel (tracepoints: `bpftrace -l`)' : 'the trace failed';
+    return finished('Failed', resultReason, `${what}${result.message === undefined ? '' : `: ${result.message}`} (exit code ${result.exitCode}).`, observed);
+  }
+  if (terminatedOf(pod)?.reason === REASONS.OOMKilled) {
+    return finished('Failed', REASONS.OOMKilled, `The trace container ran out of memory and was killed; reduce the size of the program's maps or the trace's duration.${describeTermination(pod)}`, observed);
+  }
+  if (pod?.status?.reason === REASONS.Evicted) {
+    return finished('Failed', REASONS.Evicted, `The trace pod was evicted from its node: ${pod.status.message ?? 'no message'}.`, observed);
+  }
+  if (jobReason === REASONS.DeadlineExceeded) {
+    return finished(
+      'Failed',
+      REASONS.DeadlineExceeded,
+      `The trace did not finish within deadline + deadlineGracePeriod and the Job was stopped; bpftrace may not have printed its maps. Raise spec.deadlineGracePeriod if printing the maps takes long.${describeTermination(pod)}`,
+      observed,
+    );
+  }
+  const reason = jobReason === undefined || jobReason === '' ? REASONS.PodFailed : jobReason;
+  const base = jobMessage === undefined || jobMessage === '' ? 'The trace Job failed.' : `The trace Job failed: ${jobMessage}.`;
+  return finished('Failed', reason, `${base}${describeTermination(pod)} See \`kubectl logs\` of the pod for bpftrace's output.`, observed);
+}
+
+/** The phase, conditions, node and times of a trace from its Job, pod and result. */
+export function deriveTraceState(observed: ObservedTrace): DerivedState {
+  const { job, pod } = observed;
+  if (job === undefined) {
+    if (observed.jobCreated === true) {
+      const state = finished(
+        'Failed',
+        REASONS.JobDeleted,
+        'The trace Job was deleted before the trace finished; a trace is never started twice. Delete and re-create the TraceJob to trace again.',
+        observed,
+      );
+      state.conditions.unshift({ type: C.JobCreated, status: 'False', reason: REASONS.JobDeleted, message: 'The Job was deleted by someone other than the operator.' });
+      return state;
+    }
+    return { phase: 'Pending', conditions: [], finished: false };
+  }
+
+  const complete = jobCondition(job, 'Complete');
+  if (complete !== undefined) {
+    const resultReason = observed.result === undefined ? undefined : RESULT_FAILURES[observed.result.outcome];
+    return resultReason === undefined ? succeeded(observed) : failed(observed, undefined, undefined);
+  }
+  const jobFailed = jobCondition(job, 'Failed');
+  if (jobFailed !== undefined) return failed(observed, jobFailed.reason, jobFailed.message);
+  // The pod can end before the Job controller records it.
+  if (pod?.status?.phase === 'Succeeded') return observed.result !== undefined && RESULT_FAILURES[observed.result.outcome] !== undefined ? failed(observed, undefined, undefined) : succeeded(observed);
+  if (pod?.status?.phase === 'Failed') return failed(observed, pod.status.reason, pod.status.message);
+
+  if (pod === undefined) {
+    return { phase: 'Pending', conditions: [{ type: C.Running, status: 'False', reason: REASONS.Pending, message: 'Waiting for the Job controller to create the trace pod.' }], finished: false };
+  }
+
+  const node = pod.spec?.nodeName;
+  const withNode = node === undefined || node === '' ? {} : { node };
+  const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled');
+  if (scheduled?.status === 'False' || node === undefined || node === '') {
+    const reason = scheduled?.reason ?? REASONS.Pending;
+    const message =
+      reason === REASONS.Unschedulable
+        ? `The trace pod cannot be scheduled on its node: ${scheduled?.message ?? 'no message'}. Check the node exists, is Ready and has room for the pod.`
+        : `The trace pod is waiting to be scheduled${scheduled?.message === undefined ? '' : `: ${scheduled.message}`}.`;
+    return {
+      phase: 'Pending',
+      conditions: [
+        { type: C.Scheduled, status: 'False', reason, message },
+        { type: C.Running, status: 'False', reason: REASONS.Pending, message: 'The trace pod is not scheduled yet.' },
+      ],
+      finished: false,
+    };
+  }
+  const scheduledTrue: ConditionUpdate = { type: C.Scheduled, status: 'True', reason: REASONS.Scheduled, message: `The trace pod is on node ${node}.` };
+
+  for (const [statuses, which, field] of [
+    [pod.status?.initContainerStatuses ?? [], 'init container (it fetches kernel headers)', 'spec.initImageNameTag'],
+    [pod.status?.containerStatuses ?? [], 'trace container', 'spec.imageNameTag'],
+  ] as const) {
+    for (const status of statuses) {
+      const waiting = status.state?.waiting;
+      if (waiting?.reason !== undefined && WAITING_PROBLEMS.has(waiting.reason)) {
+        return {
+          phase: 'Pending',
+          conditions: [
+            scheduledTrue,
+            { type: C.Running, status: 'False', reason: waiting.reason, message: `The ${which} cannot start (${waiting.reason}) with image ${status.image}${waiting.message === undefined ? '' : `: ${waiting.message}`}. Check ${field} and that the node can pull the image.` },
+          ],
+          ...withNode,
+          finished: false,
+        };
+      }
+    }
+  }
+
+  const running = mainStatus(pod)?.state?.running;
+  if (running !== undefined) {
+    const startTime = timeString(running.startedAt);
+    return {
+      phase: 'Running',
+      conditions: [scheduledTrue, { type: C.Running, status: 'True', reason: REASONS.Running, message: `bpftrace is running on node ${node}.` }],
+      ...withNode,
+      ...(startTime === undefined ? {} : { startTime }),
+      finished: false,
+    };
+  }
+  const initializing = (pod.status?.initContainerStatuses ?? []).some((s) => s.state?.terminated === undefined);
+  return {
+    phase: 'Pending',
+    conditions: [
+      scheduledTrue,
+      initializing
+        ? { type: C.Running, status: 'False', reason: REASONS.Initializing, message: 'The init container is preparing kernel headers.' }
+        : { type: C.Running, status: 'False', reason: REASONS.ContainerCreating, message: 'The trace container is being created.' },
+    ],
+    ...withNode,
+    finished: false,
+  };
+}
