@@ -1,0 +1,83 @@
+// The runner's commands as cli.ts calls them: runner, stop and run-local.
+import type { CommandContext, CommandMain } from '../command.ts';
+import { RUN_LOCAL_USAGE, RUNNER_USAGE, STOP_USAGE, UsageError, parseRunLocalArgs, parseRunnerArgs, parseStopArgs } from './args.ts';
+import { stopRunner } from './pid-file.ts';
+import { RunLocalError, runLocal } from './run-local.ts';
+import { runRunner } from './runner.ts';
+
+function usageError(ctx: CommandContext, command: string, error: unknown, usage: string): number {
+  if (!(error instanceof UsageError)) throw error;
+  ctx.stderr.write(`trace-operator ${command}: ${error.message}\n\n${usage}`);
+  return 2;
+}
+
+/** `trace-operator runner`: the trace container's command. */
+export const runnerMain: CommandMain = async (ctx) => {
+  let options;
+  try {
+    options = parseRunnerArgs(ctx.argv);
+  } catch (error) {
+    return usageError(ctx, 'runner', error, RUNNER_USAGE);
+  }
+  if (options.help) {
+    ctx.stdout.write(RUNNER_USAGE);
+    return 0;
+  }
+  const run = await runRunner(options, ctx, { pid: process.pid });
+  return run.exitCode;
+};
+
+/** `trace-operator stop`: the trace pod's preStop hook. */
+export const stopMain: CommandMain = async (ctx) => {
+  let options;
+  try {
+    options = parseStopArgs(ctx.argv);
+  } catch (error) {
+    return usageError(ctx, 'stop', error, STOP_USAGE);
+  }
+  if (options.help) {
+    ctx.stdout.write(STOP_USAGE);
+    return 0;
+  }
+  try {
+    const outcome = await stopRunner({ pidFile: options.pidFile, timeout: options.timeout, signal: ctx.signal });
+    switch (outcome.state) {
+      case 'not-running':
+        ctx.stdout.write(`trace-operator stop: ${outcome.detail}\n`);
+        return 0;
+      case 'stopped':
+        ctx.stdout.write(`trace-operator stop: the runner (PID ${outcome.pid}) has exited\n`);
+        return 0;
+      case 'timeout':
+        ctx.stderr.write(`trace-operator stop: the runner (PID ${outcome.pid}) is still running after ${options.timeout}s\n`);
+        return 1;
+      case 'refused':
+        ctx.stderr.write(`trace-operator stop: ${outcome.detail}\n`);
+        return 1;
+    }
+  } catch (error) {
+    ctx.stderr.write(`trace-operator stop: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+};
+
+/** `trace-operator run-local`: a TraceJob's program with bpftrace on this machine. */
+export const runLocalMain: CommandMain = async (ctx) => {
+  let options;
+  try {
+    options = parseRunLocalArgs(ctx.argv);
+  } catch (error) {
+    return usageError(ctx, 'run-local', error, RUN_LOCAL_USAGE);
+  }
+  if (options.help) {
+    ctx.stdout.write(RUN_LOCAL_USAGE);
+    return 0;
+  }
+  try {
+    return await runLocal(options, ctx, { uid: process.geteuid?.() ?? -1, pid: process.pid });
+  } catch (error) {
+    if (!(error instanceof RunLocalError)) throw error;
+    ctx.stderr.write(`trace-operator run-local: ${error.message}\n`);
+    return 1;
+  }
+};

@@ -1,0 +1,140 @@
+// The runner pipeline shared by `trace-operator runner` (in the trace pod)
+// and `run-local`: pid file, program, $container_pid, tracefs, bpftrace,
+// then the result line and the termination message.
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { CommandContext } from '../command.ts';
+import type { TraceResult } from '../tracejob/result.ts';
+import type { RunnerOptions } from './args.ts';
+import { findContainerPid, substituteContainerPid, usesContainerPid } from './container-pid.ts';
+import { LineAwareWriter } from './output.ts';
+import { formatResultLine, formatTerminationMessage, newNonce } from './result-format.ts';
+import { type MountFn, ensureTracingFs } from './tracefs.ts';
+import { runTrace } from './trace.ts';
+import { removePidFile, writePidFile } from './pid-file.ts';
+
+export interface RunnerDeps {
+  /** Where /proc is (for $container_pid); default /proc. */
+  procRoot?: string;
+  /** Where sysfs is (for tracefs); default /sys. */
+  sysRoot?: string;
+  mount?: MountFn;
+  /** Skip mounting tracefs (run-local on a machine that has it). */
+  skipTracingFs?: boolean;
+  /** The PID written to the pid file. */
+  pid: number;
+  /** Print the TRACE_OPERATOR_RESULT line at the end (run-local --result json does not). */
+  printResultLine?: boolean;
+  nonce?: string;
+  now?: () => Date;
+  stopFilePollMs?: number;
+  /** How bpftrace's messages name the program (default: its path). */
+  programLabel?: string;
+}
+
+export interface RunnerRun {
+  result: TraceResult;
+  exitCode: number;
+  nonce: string;
+}
+
+function failure(message: string, now: Date): TraceResult {
+  return { outcome: 'Error', exitCode: 1, message, startedAt: now.toISOString(), finishedAt: now.toISOString(), maps: [], truncated: false };
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Prepares the program bpftrace runs: the file itself, or a copy with $container_pid replaced. */
+async function prepareProgram(options: RunnerOptions, deps: RunnerDeps, stderr: NodeJS.WritableStream): Promise<{ file: string; tempDir?: string } | { error: string }> {
+  let text: string;
+  try {
+    text = await readFile(options.program, 'utf8');
+  } catch (error) {
+    return { error: `cannot read the program ${options.program}: ${describe(error)}; check the ConfigMap key program.bt is mounted at /programs` };
+  }
+  if (text.trim() === '') return { error: `the program ${options.program} is empty: put a bpftrace program in spec.program` };
+  if (!usesContainerPid(text)) return { file: options.program };
+  if (options.containerId === undefined) {
+    return { error: 'the program uses $container_pid but the trace has no target container (--container-id): target a pod, or use a PID instead' };
+  }
+  let pid: number;
+  try {
+    pid = await findContainerPid({ containerId: options.containerId, podUid: options.podUid, procRoot: deps.procRoot });
+  } catch (error) {
+    return { error: describe(error) };
+  }
+  stderr.write(`trace-operator runner: $container_pid is ${pid} (container ${options.containerId})\n`);
+  const tempDir = await mkdtemp(path.join(os.tmpdir(), 'trace-operator-program-'));
+  const file = path.join(tempDir, path.basename(options.program) || 'program.bt');
+  await writeFile(file, substituteContainerPid(text, pid));
+  return { file, tempDir };
+}
+
+export async function runRunner(options: RunnerOptions, ctx: CommandContext, deps: RunnerDeps): Promise<RunnerRun> {
+  const now = deps.now ?? (() => new Date());
+  const nonce = deps.nonce ?? newNonce();
+  const stdout = new LineAwareWriter(ctx.stdout);
+  let pidFileWritten = false;
+  try {
+    await writePidFile(options.pidFile, deps.pid);
+    pidFileWritten = true;
+  } catch (error) {
+    ctx.stderr.write(`trace-operator runner: warning: cannot write the pid file ${options.pidFile} (${describe(error)}); 'trace-operator stop' will not find this runner\n`);
+  }
+
+  let run: { result: TraceResult; exitCode: number };
+  let tempDir: string | undefined;
+  try {
+    const program = await prepareProgram(options, deps, ctx.stderr);
+    if ('error' in program) {
+      run = { result: failure(program.error, now()), exitCode: 1 };
+    } else {
+      tempDir = program.tempDir;
+      if (deps.skipTracingFs !== true) {
+        const tracing = await ensureTracingFs({ sysRoot: deps.sysRoot, mount: deps.mount });
+        for (const warning of tracing.warnings) ctx.stderr.write(`trace-operator runner: warning: ${warning}\n`);
+      }
+      run = await runTrace({
+        bpftrace: options.bpftrace,
+        programFile: program.file,
+        displayPath: deps.programLabel ?? (program.file === options.program ? undefined : options.program),
+        args: options.args,
+        deadline: options.deadline,
+        gracePeriod: options.gracePeriod,
+        stopFile: options.stopFile,
+        stopFilePollMs: deps.stopFilePollMs,
+        env: ctx.env,
+        stdout,
+        stderr: ctx.stderr,
+        onSignal: ctx.onSignal,
+        signal: ctx.signal,
+        now,
+      });
+    }
+  } catch (error) {
+    run = { result: failure(`the runner failed: ${describe(error)}`, now()), exitCode: 1 };
+  } finally {
+    if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
+  }
+
+  if (deps.printResultLine !== false) await stdout.writeLine(formatResultLine(run.result, nonce));
+  await stdout.endLine();
+  await stdout.flush();
+  if (options.terminationLog !== undefined) {
+    try {
+      await writeFile(options.terminationLog, formatTerminationMessage(run.result, nonce));
+    } catch (error) {
+      ctx.stderr.write(`trace-operator runner: warning: cannot write the termination log ${options.terminationLog}: ${describe(error)}\n`);
+    }
+  }
+  if (run.exitCode !== 0) {
+    const reason = (run.result.message ?? 'bpftrace failed').split('\n')[0];
+    ctx.stderr.write(`trace-operator runner: ${run.result.outcome}: ${reason}\n`);
+  }
+  if (pidFileWritten) await removePidFile(options.pidFile, deps.pid);
+  return { ...run, nonce };
+}
+
