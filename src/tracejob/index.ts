@@ -1,0 +1,67 @@
+// The TraceJob API: schema and types, validation, the pure mapping to the
+// objects that run a trace, and the derivation of status from what runs.
+// No I/O anywhere in this package.
+export * from './constants.ts';
+export {
+  ConfigMapKeySelector,
+  ProgramSource,
+  TargetPod,
+  TraceJobSpec,
+  ConditionStatus,
+  Condition,
+  Phase,
+  OutputReference,
+  TraceJobStatus,
+  ObjectMeta,
+  TraceJobObject,
+  type TraceJob,
+} from './schema.ts';
+export { TraceResult, TraceOutcome, MapResult, MapEntry, Histogram, HistogramBucket, RESULT_LIMITS } from './result.ts';
+export { isDnsLabel, isDnsSubdomain, isLabelValue, isUuid, isDateTime } from './formats.ts';
+export {
+  defaultOperatorSettings,
+  effectiveImages,
+  isImageAllowed,
+  isImageReference,
+  DEFAULT_RUNNER_IMAGE,
+  DEFAULT_INIT_IMAGE,
+  type OperatorSettings,
+  type ImagePullPolicy,
+} from './settings.ts';
+export {
+  validateTraceJob,
+  programTextErrors,
+  formatValidationErrors,
+  pointerToField,
+  VALIDATION_REASONS,
+  type ValidationError,
+  type ValidationResult,
+} from './validate.ts';
+export {
+  findNodeByHostname,
+  hostnameLabelOf,
+  resolveNodeTarget,
+  resolvePodTarget,
+  stripRuntimePrefix,
+  TARGET_REASONS,
+  type ResolvedTarget,
+  type TargetResolution,
+} from './target.ts';
+export { resolveProgram, PROGRAM_REASONS, type ProgramResolution } from './program.ts';
+export {
+  buildTraceObjects,
+  traceObjectName,
+  traceLabels,
+  traceAnnotations,
+  ownerReference,
+  traceId,
+  runnerArgs,
+  stopRequestData,
+  stopRequestPatch,
+  isStopRequested,
+  type TraceObjects,
+} from './mapping.ts';
+export { buildOutputConfigMap, outputConfigMapName, keepTail } from './output.ts';
+export { CONDITION_TYPES, REASONS, setCondition, findCondition, isConditionTrue, toRfc3339, type ConditionType, type ConditionUpdate } from './conditions.ts';
+export { deriveTraceState, timeString, type ObservedTrace, type DerivedState } from './phase.ts';
+export { traceJobCrd, traceJobOpenApiSchema, renderCrdYaml, renderCrdKustomization, toStructural, CRD_FILE, CRD_KUSTOMIZATION_FILE } from './crd.ts';
