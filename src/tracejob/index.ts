@@ -61,6 +61,7 @@ export {
   isStopRequested,
   type TraceObjects,
 } from './mapping.ts';
+export { specHash, specChangedAfterStart, specAppliedCondition, SPEC_HASH_ANNOTATION_KEY } from './spec-change.ts';
 export { buildOutputConfigMap, outputConfigMapName, keepTail } from './output.ts';
 export { CONDITION_TYPES, REASONS, setCondition, findCondition, isConditionTrue, toRfc3339, type ConditionType, type ConditionUpdate } from './conditions.ts';
 export { deriveTraceState, timeString, type ObservedTrace, type DerivedState } from './phase.ts';

@@ -26,6 +26,7 @@ import { isUuid } from './formats.ts';
 import type { TraceJob } from './schema.ts';
 import { effectiveImages, type OperatorSettings } from './settings.ts';
 import { stripRuntimePrefix, type ResolvedTarget } from './target.ts';
+import { SPEC_HASH_ANNOTATION_KEY, specHash } from './spec-change.ts';
 
 export interface TraceObjects {
   configMap: V1ConfigMap;
@@ -199,10 +200,12 @@ export function buildTraceObjects(traceJob: TraceJob, target: ResolvedTarget, se
     volumes: [{ name: 'program', configMap: { name } }, hostPath('sys', '/sys'), ...headers.volumes],
   };
 
+  const jobMeta = meta();
+  jobMeta.annotations[SPEC_HASH_ANNOTATION_KEY] = specHash(spec);
   const job: V1Job = {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: meta(),
+    metadata: jobMeta,
     spec: {
       parallelism: 1,
       completions: 1,

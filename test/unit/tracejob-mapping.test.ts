@@ -8,6 +8,7 @@ import {
   stopRequestPatch,
   traceObjectName,
 } from '../../src/tracejob/mapping.ts';
+import { specHash } from '../../src/tracejob/spec-change.ts';
 import { defaultOperatorSettings, validateTraceJob, type OperatorSettings, type ResolvedTarget, type TraceJob } from '../../src/tracejob/validate.ts';
 
 const ID = '16f11776-5b39-494a-8341-718850061edc';
@@ -83,11 +84,15 @@ test('names: ConfigMap and Job are kubectl-trace-<id> in the TraceJob namespace'
 });
 
 test('labels and the same pairs as annotations on ConfigMap, Job and pod template', (t) => {
-  const { configMap, job } = buildTraceObjects(traceJob(), nodeTarget, defaultOperatorSettings());
-  for (const meta of [configMap.metadata, job.metadata, job.spec?.template.metadata]) {
+  const tj = traceJob();
+  const { configMap, job } = buildTraceObjects(tj, nodeTarget, defaultOperatorSettings());
+  for (const meta of [configMap.metadata, job.spec?.template.metadata]) {
     t.deepEqual(meta?.labels, labels);
     t.deepEqual(meta?.annotations, annotations);
   }
+  t.deepEqual(job.metadata?.labels, labels);
+  // The Job also records the hash of the spec it was built from.
+  t.deepEqual(job.metadata?.annotations, { ...annotations, 'observe.alexeldeib.xyz/spec-hash': specHash(tj.spec) });
 });
 
 test('owner references: controller and blockOwnerDeletion to the TraceJob, on ConfigMap and Job only', (t) => {
