@@ -7,9 +7,14 @@
 // forward); a missing Job after it was created is reported, not hidden.
 import type { V1Job, V1JobCondition, V1Pod, V1ContainerStatus } from '@kubernetes/client-node';
 import { CONDITION_TYPES as C, REASONS, type ConditionUpdate } from './conditions.ts';
-import type { Phase } from './schema.ts';
+import type { Phase, TraceJob } from './schema.ts';
 import type { TraceResult } from './result.ts';
 
+/**
+ * What the controller observed of a trace that has not finished yet. A
+ * finished TraceJob's status is final: do not derive it again (the Job may
+ * be gone by then, which would read as JobDeleted).
+ */
 export interface ObservedTrace {
   /** The Job kubectl-trace-<id>, when it exists. */
   job?: V1Job | undefined;
@@ -235,4 +240,18 @@ export function deriveTraceState(observed: ObservedTrace): DerivedState {
     ...withNode,
     finished: false,
   };
+}
+
+/**
+ * When a finished TraceJob with spec.ttlSecondsAfterFinished should be
+ * deleted: status.completionTime + ttl. Undefined when there is no TTL or
+ * the trace has not finished.
+ */
+export function ttlExpiry(traceJob: TraceJob): Date | undefined {
+  const ttl = traceJob.spec.ttlSecondsAfterFinished;
+  const done = traceJob.status?.phase === 'Succeeded' || traceJob.status?.phase === 'Failed';
+  const completed = traceJob.status?.completionTime;
+  if (ttl === undefined || !done || completed === undefined) return undefined;
+  const at = Date.parse(completed);
+  return Number.isNaN(at) ? undefined : new Date(at + ttl * 1000);
 }

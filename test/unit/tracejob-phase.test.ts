@@ -1,6 +1,6 @@
 import test from 'ava';
 import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
-import { deriveTraceState, timeString, type DerivedState } from '../../src/tracejob/phase.ts';
+import { deriveTraceState, timeString, ttlExpiry, type DerivedState } from '../../src/tracejob/phase.ts';
 import type { TraceResult } from '../../src/tracejob/result.ts';
 
 const NAME = 'kubectl-trace-16f11776-5b39-494a-8341-718850061edc';
@@ -189,4 +189,19 @@ test('timeString normalizes Date and string, drops invalid', (t) => {
   t.is(timeString(new Date('nope')), undefined);
   t.is(timeString(''), undefined);
   t.is(timeString(undefined), undefined);
+});
+
+test('ttlExpiry: completionTime + ttl for finished traces only', (t) => {
+  const tj = (ttl: number | undefined, phase: 'Running' | 'Succeeded' | 'Failed', completionTime?: string): Parameters<typeof ttlExpiry>[0] => ({
+    apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
+    kind: 'TraceJob',
+    metadata: { name: 'x' },
+    spec: { program: 'BEGIN {}', hostname: 'n', ...(ttl === undefined ? {} : { ttlSecondsAfterFinished: ttl }) },
+    status: { phase, ...(completionTime === undefined ? {} : { completionTime }) },
+  });
+  t.deepEqual(ttlExpiry(tj(60, 'Succeeded', '2024-01-01T00:00:00Z')), new Date('2024-01-01T00:01:00Z'));
+  t.deepEqual(ttlExpiry(tj(0, 'Failed', '2024-01-01T00:00:00Z')), new Date('2024-01-01T00:00:00Z'));
+  t.is(ttlExpiry(tj(undefined, 'Succeeded', '2024-01-01T00:00:00Z')), undefined);
+  t.is(ttlExpiry(tj(60, 'Running', '2024-01-01T00:00:00Z')), undefined);
+  t.is(ttlExpiry(tj(60, 'Succeeded')), undefined);
 });
