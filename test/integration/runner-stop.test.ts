@@ -1,0 +1,70 @@
+// `trace-operator stop`, the trace pod's preStop hook, against a real runner
+// process running the real bpftrace.
+import { spawn } from 'node:child_process';
+import { access, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import test from 'ava';
+import { parseRunnerOutput } from '../../src/runner/result-format.ts';
+import { childrenNamed, runCli, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
+
+const TICKS = 'interval:ms:100 { @ticks = count(); }\n';
+
+test.serial('stop SIGINTs the runner from its pid file and waits for it to exit', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.teardown(cleanup);
+  const pidFile = path.join(dir, 'runner.pid');
+  const runner = runCli(['runner', `--program=${await writeProgram(dir, TICKS)}`, '--deadline=60', `--pid-file=${pidFile}`]);
+  await runner.waitFor('Attaching 1 probe...');
+  const stop = runCli(['stop', '--timeout=10', `--pid-file=${pidFile}`]);
+  const stopped = await stop.done;
+  t.deepEqual(stopped, { code: 0, signal: null }, stop.stderr());
+  t.regex(stop.stdout(), new RegExp(`the runner \\(PID ${runner.child.pid}\\) has exited`));
+  t.deepEqual(await runner.done, { code: 0, signal: null });
+  t.regex(runner.stdout(), /\n@ticks: \d+\n/);
+  t.is(parseRunnerOutput(runner.stdout())?.outcome, 'Stopped');
+  await t.throwsAsync(access(pidFile), undefined, 'the runner removes its pid file');
+});
+
+test('stop with no runner is not an error', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.teardown(cleanup);
+  const stop = runCli(['stop', '--timeout=1', `--pid-file=${path.join(dir, 'none.pid')}`]);
+  t.deepEqual(await stop.done, { code: 0, signal: null });
+  t.regex(stop.stdout(), /no pid file .*not running/);
+});
+
+test('stop never signals a process that is not a runner, nor PID 1', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.teardown(cleanup);
+  const victim = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.teardown(() => void victim.kill('SIGKILL'));
+  const pidFile = path.join(dir, 'stale.pid');
+  await writeFile(pidFile, `${victim.pid}\n`);
+  const stop = runCli(['stop', '--timeout=1', `--pid-file=${pidFile}`]);
+  t.is((await stop.done).code, 1);
+  t.regex(stop.stderr(), /is not a trace-operator runner \(stale pid file\?\); not signalling it/);
+  t.is(victim.exitCode, null);
+  t.is(victim.signalCode, null);
+
+  await writeFile(pidFile, '1\n');
+  const one = runCli(['stop', '--timeout=1', `--pid-file=${pidFile}`]);
+  t.is((await one.done).code, 1);
+  t.regex(one.stderr(), /holds '1', not a runner PID/);
+});
+
+test.serial('stop gives up after its timeout when the runner does not exit', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.teardown(cleanup);
+  const pidFile = path.join(dir, 'runner.pid');
+  const runner = runCli(['runner', `--program=${await writeProgram(dir, TICKS)}`, '--deadline=60', '--grace-period=60', `--pid-file=${pidFile}`]);
+  await runner.waitFor('Attaching 1 probe...');
+  const [bpftrace] = await childrenNamed(runner.child.pid ?? 0, 'bpftrace');
+  process.kill(bpftrace ?? 0, 'SIGSTOP'); // a bpftrace that cannot finish
+  const started = Date.now();
+  const stop = runCli(['stop', '--timeout=1', `--pid-file=${pidFile}`]);
+  t.is((await stop.done).code, 1);
+  t.true(Date.now() - started < 4000);
+  t.regex(stop.stderr(), /still running after 1s/);
+  runner.child.kill('SIGINT'); // the second SIGINT (as kubelet's SIGTERM after preStop would) ends it
+  t.deepEqual(await runner.done, { code: 0, signal: null });
+});
