@@ -224,6 +224,9 @@ export const ObjectMeta = Type.Object({
   uid: Type.Optional(Type.String()),
   generation: Type.Optional(Type.Integer()),
   resourceVersion: Type.Optional(Type.String()),
+  creationTimestamp: Type.Optional(Type.String()),
+  deletionTimestamp: Type.Optional(Type.String()),
+  finalizers: Type.Optional(Type.Array(Type.String())),
   labels: Type.Optional(Type.Record(Type.String(), Type.String())),
   annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
 });

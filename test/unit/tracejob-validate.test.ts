@@ -272,3 +272,14 @@ test('pointerToField turns JSON pointers into field paths', (t) => {
   t.is(pointerToField('/status/conditions/0/type'), 'status.conditions[0].type');
   t.is(pointerToField(''), '');
 });
+
+test('metadata the controller reads (timestamps, finalizers) is typed and kept', (t) => {
+  const metadata = { name: 'trace', namespace: 'default', uid: 'u', creationTimestamp: '2024-01-01T00:00:00Z', deletionTimestamp: '2024-01-01T00:05:00Z', finalizers: ['x/y'], managedFields: [{ manager: 'kubectl' }] };
+  const result = validateTraceJob({ ...base(), metadata }, defaultOperatorSettings());
+  if (!result.ok) return t.fail(JSON.stringify(result.errors));
+  t.is(result.traceJob.metadata.deletionTimestamp, '2024-01-01T00:05:00Z');
+  t.is(result.traceJob.metadata.creationTimestamp, '2024-01-01T00:00:00Z');
+  t.deepEqual(result.traceJob.metadata.finalizers, ['x/y']);
+  t.deepEqual((result.traceJob.metadata as Record<string, unknown>)['managedFields'], [{ manager: 'kubectl' }]);
+  expectError(t, { ...base(), metadata: { name: 'trace', finalizers: 'x' } }, 'metadata.finalizers', R.InvalidMetadata, /must be a list/);
+});
