@@ -111,3 +111,20 @@ export function parseRunnerOutput(logText: string, terminationMessage?: string):
   }
   return lines.at(-1)?.result;
 }
+
+/**
+ * The logs without the runner's own result line, so what remains is what
+ * bpftrace printed: the line with the termination message's nonce, else the
+ * last result line. Result-like lines the program printed itself are kept.
+ */
+export function stripResultLine(logText: string, terminationMessage?: string): string {
+  const nonce = terminationMessage === undefined ? undefined : parseTerminationMessage(terminationMessage)?.nonce;
+  const lines = logText.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const match = LINE_PATTERN.exec((lines[i] ?? '').replace(/\r+$/, ''));
+    if (match === null || (nonce !== undefined && match[1] !== nonce)) continue;
+    lines.splice(i, 1);
+    break;
+  }
+  return lines.join('\n');
+}

@@ -10,6 +10,7 @@ import {
   newNonce,
   parseRunnerOutput,
   parseTerminationMessage,
+  stripResultLine,
 } from '../../src/runner/result-format.ts';
 import { toMapResult, toMapResults, trimResult } from '../../src/runner/result-build.ts';
 
@@ -130,4 +131,13 @@ test('trimming leaves a small result alone and always fits', (t) => {
   t.true(Buffer.byteLength(JSON.stringify(tiny)) <= 1400);
   t.deepEqual(tiny.maps, []);
   t.true(tiny.truncated);
+});
+
+test("stripping the runner's result line keeps the program's look-alikes", (t) => {
+  const nonce = newNonce();
+  const fake = formatResultLine({ ...sample, outcome: 'Error' }, newNonce());
+  const own = formatResultLine(sample, nonce);
+  t.is(stripResultLine(`a\n${fake}\nb\n${own}\n`), `a\n${fake}\nb\n`);
+  t.is(stripResultLine(`a\r\n${own}\r\n${fake}\r\n`, formatTerminationMessage(sample, nonce)), `a\r\n${fake}\r\n`);
+  t.is(stripResultLine('no result\n'), 'no result\n');
 });
