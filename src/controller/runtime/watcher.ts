@@ -1,0 +1,373 @@
+// List+watch of one resource collection as an explicit state machine
+// (kube-rs `watcher`, client-go's reflector), emitting typed events to one
+// consumer (usually Store.apply).
+//
+// API
+//   type WatcherEvent<T> = { type: 'sync'; objects: T[] } | { type: 'added' | 'modified' | 'deleted'; object: T }
+//   interface WatchTransport { list(path, params, signal); watch(path, params, signal): AsyncIterable<RawWatchEvent> }
+//                                        (KubeClient implements it; tests may fake it)
+//   type WatcherState = 'listing' | 'watching' | 'backoff' | 'stopped'
+//   class Watcher<T extends KubeObject = KubeObject>
+//     new Watcher({ transport, path, labelSelector?, fieldSelector?, pageSize = 500,
+//                   timeoutSeconds = [300, 600], silenceTimeoutMs = 150_000, backoff?, clock?,
+//                   random?, transform?, logger?, onState? })
+//     run(consumer, signal): Promise<void>   resolves only when signal aborts
+//     state(): WatcherState
+//     resourceVersion(): string | undefined  the last one seen (list, event or bookmark)
+//     stats(): { lists, watches, relistsOnGone, watchdogRestarts, errors }
+//
+// States
+//   listing  → paginated LIST (limit/continue), then emit { type: 'sync', objects } → watching(rv of the list)
+//   watching → WATCH ?resourceVersion=rv&allowWatchBookmarks=true&timeoutSeconds=<random in range>;
+//              each event updates rv and is emitted; bookmarks only update rv
+//     stream ended by the server (timeout) → watching(rv) at once
+//     410 (HTTP status or ERROR event with code 410) → listing at once
+//     other error / connection refused / very short empty watch → backoff → watching(rv)
+//     watchdog: nothing (not even a bookmark) for silenceTimeoutMs → abort and watching(rv)
+//   backoff  → sleep backoff.next() (default 800 ms doubling to 30 s, jittered) → next state
+//   The backoff resets after a list or a watch event succeeds. Errors from the
+//   consumer are logged, then backoff → listing, so the consumer is re-synced.
+//
+// Guarantees
+// - run() never returns or throws while its signal is not aborted: every
+//   failure goes through backoff and the machine continues.
+// - Objects reach the consumer only after `transform` (drop what you do not
+//   need before anything is stored); objects without metadata are skipped.
+// - The consumer is awaited: events are delivered one at a time, in order.
+import { isGone, ApiError } from './api-error.ts';
+import { ExponentialBackoff, type Backoff } from './backoff.ts';
+import { realClock, type Clock } from './clock.ts';
+import { nopLogger, type Logger } from './logger.ts';
+import { isKubeObject, type KubeObject, type ObjectList, type RawWatchEvent, type Status } from './objects.ts';
+
+export type WatcherEvent<T> = { type: 'sync'; objects: T[] } | { type: 'added' | 'modified' | 'deleted'; object: T };
+export type WatcherConsumer<T> = (event: WatcherEvent<T>) => void | Promise<void>;
+export type WatcherState = 'listing' | 'watching' | 'backoff' | 'stopped';
+
+export interface ListParams {
+  labelSelector?: string;
+  fieldSelector?: string;
+  limit?: number;
+  continue?: string;
+  resourceVersion?: string;
+}
+
+export interface WatchParams {
+  labelSelector?: string;
+  fieldSelector?: string;
+  resourceVersion: string;
+  allowWatchBookmarks: boolean;
+  timeoutSeconds: number;
+}
+
+/** How the watcher talks to the API server. Errors should be ApiErrors where there was a response. */
+export interface WatchTransport {
+  list(path: string, params: ListParams, signal: AbortSignal): Promise<ObjectList<unknown>>;
+  watch(path: string, params: WatchParams, signal: AbortSignal): AsyncIterable<RawWatchEvent>;
+}
+
+export interface WatcherOptions<T extends KubeObject> {
+  transport: WatchTransport;
+  /** Collection path, e.g. /apis/batch/v1/namespaces/ns/jobs or /apis/batch/v1/jobs. */
+  path: string;
+  labelSelector?: string;
+  fieldSelector?: string;
+  pageSize?: number;
+  /** Server-side watch timeout, picked uniformly in [min, max] seconds for each watch. */
+  timeoutSeconds?: readonly [number, number];
+  /** Restart a watch that has delivered nothing (not even a bookmark) for this long. */
+  silenceTimeoutMs?: number;
+  backoff?: Backoff;
+  clock?: Clock;
+  random?: () => number;
+  /** Applied to every object before it is emitted (keep only what you need). */
+  transform?: (obj: KubeObject) => T;
+  logger?: Logger;
+  onState?: (state: WatcherState) => void;
+}
+
+/** Rejects with the abort reason as soon as `signal` aborts, even if `work` ignores it. */
+function abortable<R>(work: Promise<R>, signal: AbortSignal): Promise<R> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<R>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
+}
+
+/** A watch that ends this quickly without a single event counts as a failure (backs off). */
+const SHORT_WATCH_MS = 1000;
+
+type Next = { kind: 'list' } | { kind: 'watch'; rv: string } | { kind: 'backoff'; then: { kind: 'list' } | { kind: 'watch'; rv: string } };
+
+class WatchdogFired extends Error {
+  constructor(silentMs: number) {
+    super(`watch delivered nothing for ${Math.round(silentMs / 1000)}s`);
+    this.name = 'WatchdogFired';
+  }
+}
+
+/** Lists and watches one collection forever (until its signal aborts). */
+export class Watcher<T extends KubeObject = KubeObject> {
+  readonly #transport: WatchTransport;
+  readonly #path: string;
+  readonly #labelSelector: string | undefined;
+  readonly #fieldSelector: string | undefined;
+  readonly #pageSize: number;
+  readonly #timeoutRange: readonly [number, number];
+  readonly #silenceMs: number;
+  readonly #backoff: Backoff;
+  readonly #clock: Clock;
+  readonly #random: () => number;
+  readonly #transform: (obj: KubeObject) => T;
+  readonly #log: Logger;
+  readonly #onState: ((state: WatcherState) => void) | undefined;
+  #state: WatcherState = 'stopped';
+  #rv: string | undefined;
+  readonly #stats = { lists: 0, watches: 0, relistsOnGone: 0, watchdogRestarts: 0, errors: 0 };
+
+  constructor(options: WatcherOptions<T>) {
+    this.#transport = options.transport;
+    this.#path = options.path;
+    this.#labelSelector = options.labelSelector;
+    this.#fieldSelector = options.fieldSelector;
+    this.#pageSize = options.pageSize ?? 500;
+    this.#timeoutRange = options.timeoutSeconds ?? [300, 600];
+    this.#silenceMs = options.silenceTimeoutMs ?? 150_000;
+    this.#clock = options.clock ?? realClock;
+    this.#random = options.random ?? Math.random;
+    this.#backoff = options.backoff ?? new ExponentialBackoff({ initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5, random: this.#random });
+    this.#transform = options.transform ?? ((obj) => obj as T);
+    this.#log = (options.logger ?? nopLogger).child({ watch: options.path, ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }) });
+    this.#onState = options.onState;
+  }
+
+  state(): WatcherState {
+    return this.#state;
+  }
+
+  resourceVersion(): string | undefined {
+    return this.#rv;
+  }
+
+  stats(): Readonly<{ lists: number; watches: number; relistsOnGone: number; watchdogRestarts: number; errors: number }> {
+    return { ...this.#stats };
+  }
+
+  async run(consumer: WatcherConsumer<T>, signal: AbortSignal): Promise<void> {
+    let next: Next = { kind: 'list' };
+    try {
+      while (!signal.aborted) {
+        switch (next.kind) {
+          case 'list':
+            next = await this.#list(consumer, signal);
+            break;
+          case 'watch':
+            next = await this.#watch(next.rv, consumer, signal);
+            break;
+          case 'backoff': {
+            this.#setState('backoff');
+            const delay = this.#backoff.next();
+            this.#log.debug('backing off', { delayMs: delay });
+            try {
+              await this.#clock.sleep(delay, signal);
+            } catch {
+              return;
+            }
+            next = next.then;
+            break;
+          }
+        }
+      }
+    } finally {
+      this.#setState('stopped');
+    }
+  }
+
+  #setState(state: WatcherState): void {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.#onState?.(state);
+  }
+
+  async #list(consumer: WatcherConsumer<T>, signal: AbortSignal): Promise<Next> {
+    this.#setState('listing');
+    this.#stats.lists++;
+    let objects: T[];
+    let rv: string;
+    try {
+      ({ objects, rv } = await this.#listAll(signal));
+    } catch (error: unknown) {
+      if (signal.aborted) return { kind: 'list' };
+      this.#stats.errors++;
+      this.#log.warn('list failed; will retry', { err: error });
+      return { kind: 'backoff', then: { kind: 'list' } };
+    }
+    this.#rv = rv;
+    try {
+      await consumer({ type: 'sync', objects });
+    } catch (error: unknown) {
+      return this.#consumerFailed(error);
+    }
+    this.#backoff.reset();
+    this.#log.debug('listed', { objects: objects.length, resourceVersion: rv });
+    return { kind: 'watch', rv };
+  }
+
+  async #listAll(signal: AbortSignal): Promise<{ objects: T[]; rv: string }> {
+    const objects: T[] = [];
+    let continueToken: string | undefined;
+    for (;;) {
+      const page = await abortable(this.#transport.list(
+        this.#path,
+        {
+          ...(this.#labelSelector === undefined ? {} : { labelSelector: this.#labelSelector }),
+          ...(this.#fieldSelector === undefined ? {} : { fieldSelector: this.#fieldSelector }),
+          limit: this.#pageSize,
+          ...(continueToken === undefined ? {} : { continue: continueToken }),
+        },
+        signal,
+      ), signal);
+      for (const item of page.items) {
+        const obj = this.#accept(item);
+        if (obj !== undefined) objects.push(obj);
+      }
+      continueToken = page.metadata.continue;
+      if (continueToken === undefined || continueToken === '') {
+        const rv = page.metadata.resourceVersion;
+        if (rv === undefined || rv === '') throw new Error(`list of ${this.#path} returned no resourceVersion`);
+        return { objects, rv };
+      }
+    }
+  }
+
+  async #watch(rv: string, consumer: WatcherConsumer<T>, signal: AbortSignal): Promise<Next> {
+    this.#setState('watching');
+    this.#stats.watches++;
+    const [min, max] = this.#timeoutRange;
+    const timeoutSeconds = Math.round(min + (max - min) * this.#random());
+    const watchAbort = new AbortController();
+    const onOuterAbort = (): void => watchAbort.abort(signal.reason);
+    signal.addEventListener('abort', onOuterAbort, { once: true });
+    let lastActivity = this.#clock.now();
+    const watchdogStop = new AbortController();
+    const watchdog = this.#watchdog(() => lastActivity, watchAbort, watchdogStop.signal);
+    const started = this.#clock.now();
+    let events = 0;
+    let current = rv;
+    try {
+      const stream = this.#transport.watch(
+        this.#path,
+        {
+          ...(this.#labelSelector === undefined ? {} : { labelSelector: this.#labelSelector }),
+          ...(this.#fieldSelector === undefined ? {} : { fieldSelector: this.#fieldSelector }),
+          resourceVersion: rv,
+          allowWatchBookmarks: true,
+          timeoutSeconds,
+        },
+        watchAbort.signal,
+      );
+      for await (const event of stream) {
+        lastActivity = this.#clock.now();
+        events++;
+        if (event.type === 'ERROR') {
+          const status = (typeof event.object === 'object' && event.object !== null ? event.object : {}) as Status;
+          throw ApiError.fromStatus(status, { method: 'WATCH', path: this.#path }, status.code ?? 500);
+        }
+        if (!isKubeObject(event.object)) {
+          this.#log.warn('watch event without metadata; skipped', { eventType: event.type });
+          continue;
+        }
+        const eventRv = event.object.metadata.resourceVersion;
+        if (event.type === 'BOOKMARK') {
+          if (eventRv !== undefined && eventRv !== '') current = eventRv;
+          this.#rv = current;
+          continue;
+        }
+        const obj = this.#accept(event.object);
+        if (eventRv !== undefined && eventRv !== '') current = eventRv;
+        this.#rv = current;
+        if (obj === undefined) continue;
+        try {
+          await consumer({ type: event.type === 'ADDED' ? 'added' : event.type === 'MODIFIED' ? 'modified' : 'deleted', object: obj });
+        } catch (error: unknown) {
+          return this.#consumerFailed(error);
+        }
+        this.#backoff.reset();
+      }
+      if (signal.aborted) return { kind: 'watch', rv: current };
+      if (events === 0 && this.#clock.now() - started < SHORT_WATCH_MS) {
+        this.#stats.errors++;
+        this.#log.warn('watch ended at once without events; backing off', { resourceVersion: current });
+        return { kind: 'backoff', then: { kind: 'watch', rv: current } };
+      }
+      this.#log.debug('watch ended; resuming', { resourceVersion: current, events });
+      return { kind: 'watch', rv: current };
+    } catch (error: unknown) {
+      if (signal.aborted) return { kind: 'watch', rv: current };
+      if (watchAbort.signal.aborted && watchAbort.signal.reason instanceof WatchdogFired) {
+        this.#stats.watchdogRestarts++;
+        this.#log.warn('watch was silent too long; restarting it', { silenceTimeoutMs: this.#silenceMs, resourceVersion: current });
+        return { kind: 'watch', rv: current };
+      }
+      if (isGone(error)) {
+        this.#stats.relistsOnGone++;
+        this.#log.info('resourceVersion too old (410 Gone); re-listing', { resourceVersion: current });
+        this.#rv = undefined;
+        return { kind: 'list' };
+      }
+      this.#stats.errors++;
+      this.#log.warn('watch failed; will resume after backoff', { err: error, resourceVersion: current });
+      return { kind: 'backoff', then: { kind: 'watch', rv: current } };
+    } finally {
+      signal.removeEventListener('abort', onOuterAbort);
+      watchdogStop.abort();
+      watchAbort.abort();
+      await watchdog;
+    }
+  }
+
+  async #watchdog(lastActivity: () => number, watch: AbortController, stop: AbortSignal): Promise<void> {
+    try {
+      for (;;) {
+        const silent = this.#clock.now() - lastActivity();
+        if (silent >= this.#silenceMs) {
+          watch.abort(new WatchdogFired(silent));
+          return;
+        }
+        await this.#clock.sleep(this.#silenceMs - silent, stop);
+      }
+    } catch {
+      // stopped
+    }
+  }
+
+  #accept(raw: unknown): T | undefined {
+    if (!isKubeObject(raw)) {
+      this.#log.warn('object without metadata; skipped');
+      return undefined;
+    }
+    try {
+      return this.#transform(raw);
+    } catch (error: unknown) {
+      this.#log.error('transform threw; object skipped', { name: raw.metadata.name, namespace: raw.metadata.namespace, err: error });
+      return undefined;
+    }
+  }
+
+  #consumerFailed(error: unknown): Next {
+    this.#stats.errors++;
+    this.#log.error('watch consumer threw; re-listing after backoff', { err: error });
+    return { kind: 'backoff', then: { kind: 'list' } };
+  }
+}
