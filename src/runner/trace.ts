@@ -53,7 +53,9 @@ export interface TraceRun {
 
 const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15, SIGABRT: 6 };
 
-// bpftrace v0.17 prints this on kernels that account BPF memory by cgroup; it is harmless.
+// bpftrace v0.17 prints "ERROR: ... couldn't set RLIMIT_MEMLOCK" when it cannot
+// raise the limit; kernels since 5.11 account BPF memory by cgroup instead, so
+// it is harmless there, and a real shortage shows up as a map or load error.
 const HARMLESS_ERROR = /RLIMIT_MEMLOCK/;
 const ATTACH_ERROR = /Error attaching probe|[Cc]ould not attach|attach.*failed|tracepoint not found|probe not found|No probes to attach|does not exist/;
 const ENVIRONMENT_ERROR = /root user|Operation not permitted|Permission denied|Failed to (?:load|create) map/;
@@ -76,6 +78,7 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   let killReason: 'grace' | 'second-signal' | undefined;
   let finished = false;
   let spawnError: Error | undefined;
+  let heldBack: string | undefined;
   const timers: NodeJS.Timeout[] = [];
 
   const startedAt = now();
@@ -178,6 +181,12 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
     if (child.stderr === null) return;
     for await (const raw of readLines(child.stderr)) {
       const line = options.displayPath === undefined ? raw : raw.replaceAll(options.programFile, displayPath);
+      // Held back: an "ERROR:" that is no error would open every trace's log.
+      // It is shown after all if bpftrace fails (it may be the cause on old kernels).
+      if (HARMLESS_ERROR.test(line)) {
+        heldBack = line;
+        continue;
+      }
       options.stderr.write(`${line}\n`);
       if (line.trim() === '') continue;
       stderrTail.push(line);
@@ -192,6 +201,7 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   for (const t of timers) clearTimeout(t);
   options.signal?.removeEventListener('abort', onAbort);
   const finishedAt = now();
+  if (heldBack !== undefined && exit.code !== 0 && stopReason === undefined) options.stderr.write(`${heldBack}\n`);
 
   let exitCode = exit.code ?? (exit.signal === null ? 1 : 128 + (SIGNAL_NUMBERS[exit.signal] ?? 0));
   let outcome: TraceOutcome;

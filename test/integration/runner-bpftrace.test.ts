@@ -73,6 +73,7 @@ test.serial('the deadline ends the run on time and the maps are printed', async 
   t.true(elapsed >= 2 && elapsed < 5, `took ${elapsed}s`);
   t.true(run.stdout().includes(`${FIRST_SIGINT_LINE}\n`));
   t.regex(run.stdout(), /\n@ticks: \d+\n/);
+  t.false(run.stderr().includes('RLIMIT_MEMLOCK'), 'the harmless RLIMIT_MEMLOCK "ERROR" is held back when bpftrace runs');
   const message = parseTerminationMessage(await readFile(termination, 'utf8'));
   t.is(message?.result.outcome, 'DeadlineReached');
   t.is(message?.result.exitCode, 0);
