@@ -16,6 +16,7 @@ BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwo
 
 all_present() {
   for b in "${BINARIES[@]}"; do [[ -x "$TESTBIN_DIR/$b" ]] || return 1; done
+  [[ -f "$TESTBIN_DIR/kwok-crds/kwok.x-k8s.io_logs.yaml" ]]
 }
 
 if all_present; then
@@ -99,9 +100,20 @@ build_kwok() {
   GOBIN="$TESTBIN_DIR" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
 }
 
+# kwok's Logs and Attach CRDs let tests give a simulated pod real log output
+# (served by kwok's kubelet-like server); they come from kwok's module source.
+copy_kwok_crds() {
+  local src
+  src="$(go env GOMODCACHE)/sigs.k8s.io/kwok@$KWOK_VERSION/kustomize/crd/bases"
+  [[ -d "$src" ]] || go mod download "sigs.k8s.io/kwok@$KWOK_VERSION"
+  mkdir -p "$TESTBIN_DIR/kwok-crds"
+  cp "$src/kwok.x-k8s.io_logs.yaml" "$src/kwok.x-k8s.io_attaches.yaml" "$TESTBIN_DIR/kwok-crds/"
+}
+
 started=$SECONDS
 [[ -x "$TESTBIN_DIR/etcd" ]] || step etcd build_etcd
 [[ -x "$TESTBIN_DIR/kwok" ]] || step kwok build_kwok
+[[ -f "$TESTBIN_DIR/kwok-crds/kwok.x-k8s.io_logs.yaml" ]] || step kwok-crds copy_kwok_crds
 if [[ ! -x "$TESTBIN_DIR/kube-apiserver" || ! -x "$TESTBIN_DIR/kubectl" || ! -x "$TESTBIN_DIR/kube-scheduler" || ! -x "$TESTBIN_DIR/kube-controller-manager" ]]; then
   k8s_dir=$(write_kubernetes_module)
   step kubernetes build_kubernetes "$k8s_dir"

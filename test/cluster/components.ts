@@ -7,6 +7,8 @@ export interface Ports {
   etcdClient: number;
   etcdPeer: number;
   apiserver: number;
+  /** kwok's kubelet-like server (pod logs and attach for simulated pods). */
+  kwokServer: number;
 }
 
 export interface ComponentSpec {
@@ -58,6 +60,8 @@ export function kubeApiserver(l: Layout): ComponentSpec {
       '--advertise-address=127.0.0.1',
       // The endpoint reconciler refuses loopback addresses, and nothing here needs the kubernetes Service's endpoints.
       '--endpoint-reconciler-type=none',
+      // Reach kubelets (here kwok's server) by their InternalIP, 127.0.0.1, never by a DNS lookup of a node name.
+      '--kubelet-preferred-address-types=InternalIP',
       `--secure-port=${l.ports.apiserver}`,
       `--tls-cert-file=${l.pki.serverCert}`,
       `--tls-private-key-file=${l.pki.serverKey}`,
@@ -125,6 +129,9 @@ export function kwok(l: Layout): ComponentSpec {
       '--node-ip=127.0.0.1',
       '--cidr=10.244.0.0/16',
       '--node-lease-duration-seconds=40',
+      '--enable-crds=Logs,Attach',
+      `--server-address=127.0.0.1:${l.ports.kwokServer}`,
+      `--node-port=${l.ports.kwokServer}`,
     ],
   };
 }

@@ -104,7 +104,7 @@ export async function up(log: Log, p: ClusterPaths = clusterPaths()): Promise<vo
   const dirs = dirsOf(p);
   await mkdir(p.state, { recursive: true });
   const pki = await ensurePki(path.join(p.state, 'pki'));
-  const ports: Ports = { etcdClient: await freePort(), etcdPeer: await freePort(), apiserver: await freePort() };
+  const ports: Ports = { etcdClient: await freePort(), etcdPeer: await freePort(), apiserver: await freePort(), kwokServer: await freePort() };
   await writeFile(path.join(p.state, 'ports.json'), JSON.stringify(ports));
   const server = `https://127.0.0.1:${ports.apiserver}`;
   const kubeconfigFor = (identity: string): string => path.join(p.state, `${identity}.kubeconfig`);
@@ -116,6 +116,8 @@ export async function up(log: Log, p: ClusterPaths = clusterPaths()): Promise<vo
   const apiserverPid = await start(dirs, kubeApiserver(layout), log);
   await waitFor('kube-apiserver', logFile(dirs, 'kube-apiserver'), () => httpOk(`${server}/readyz`, pki), 90_000, apiserverPid);
   await writeKubeconfig(p.kubeconfig, server, pki, 'admin');
+  await kubectl(p, ['apply', '--server-side', '-f', path.join(p.testbin, 'kwok-crds')]);
+  await kubectl(p, ['wait', '--for=condition=Established', 'crd/logs.kwok.x-k8s.io', 'crd/attaches.kwok.x-k8s.io', '--timeout=30s']);
   for (const spec of [kubeControllerManager(layout), kubeScheduler(layout), kwok(layout)]) await start(dirs, spec, log);
 
   await kubectl(p, ['apply', '-f', path.join(here, 'nodes.yaml')]);
