@@ -57,7 +57,7 @@ const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 
 // raise the limit; kernels since 5.11 account BPF memory by cgroup instead, so
 // it is harmless there, and a real shortage shows up as a map or load error.
 const HARMLESS_ERROR = /RLIMIT_MEMLOCK/;
-const ATTACH_ERROR = /Error attaching probe|[Cc]ould not attach|attach.*failed|tracepoint not found|probe not found|No probes to attach|does not exist/;
+const ATTACH_ERROR = /Error attaching probe|[Cc]ould not attach|attach.*failed|tracepoints? not found|probes? not found|No probes to attach|(?:file|function|probe|tracepoint|target)\b.* does not exist/;
 const ENVIRONMENT_ERROR = /root user|Operation not permitted|Permission denied|Failed to (?:load|create) map/;
 
 function stopOutcome(reason: StopReason): TraceOutcome {
@@ -71,6 +71,7 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   const maps = new Map<string, MapSnapshot>();
   const errorLines: string[] = [];
   const stderrTail: string[] = [];
+  const rawTail: string[] = [];
   let attached = false;
   let outputLines = 0;
   let lostEvents = 0;
@@ -95,12 +96,15 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
 
-  const kill = (sig: NodeJS.Signals): void => {
-    if (finished || child.exitCode !== null || child.signalCode !== null) return;
+  /** Signals bpftrace (SIGKILL: its whole process group); false when it had already exited. */
+  const kill = (sig: NodeJS.Signals): boolean => {
+    if (finished || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return false;
     try {
-      child.kill(sig);
+      if (sig === 'SIGKILL') process.kill(-child.pid, sig);
+      else child.kill(sig);
+      return true;
     } catch {
-      // already gone
+      return false; // already gone
     }
   };
 
@@ -113,15 +117,14 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
       kill('SIGINT');
       timers.push(
         setTimeout(() => {
+          if (!kill('SIGKILL')) return;
           killReason ??= 'grace';
-          options.stderr.write(`trace-operator runner: bpftrace did not exit within the ${options.gracePeriod}s grace period; killing it\n`);
-          kill('SIGKILL');
+          options.stderr.write(`trace-operator runner: bpftrace did not exit within the ${options.gracePeriod}s grace period; killed it\n`);
         }, options.gracePeriod * 1000),
       );
     } else if (reason === 'signal') {
-      killReason ??= 'second-signal';
       options.stderr.write(`trace-operator runner: ${why} again; ending bpftrace at once\n`);
-      kill('SIGKILL');
+      if (kill('SIGKILL')) killReason ??= 'second-signal';
     }
   };
 
@@ -171,6 +174,11 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
           for (let i = event.text.indexOf('\n'); i >= 0; i = event.text.indexOf('\n', i + 1)) outputLines++;
           break;
         case 'raw':
+          // bpftrace prints some failures ("No probes to attach") as plain text on stdout.
+          if (event.text.trim() !== '') {
+            rawTail.push(event.text.trim());
+            if (rawTail.length > 20) rawTail.shift();
+          }
           break;
       }
       await out.write(event.text);
@@ -224,12 +232,14 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
     outcome = stopReason === undefined ? 'Completed' : stopOutcome(stopReason);
   } else {
     const errors = errorLines.join('; ');
-    if (errorLines.some((l) => ATTACH_ERROR.test(l))) outcome = 'AttachError';
+    // Some failures ("No probes to attach") come without an "ERROR:" prefix.
+    const attachLine = [...errorLines, ...stderrTail, ...rawTail].find((l) => ATTACH_ERROR.test(l));
+    if (attachLine !== undefined) outcome = 'AttachError';
     else if (errorLines.some((l) => ENVIRONMENT_ERROR.test(l))) outcome = 'Error';
     else if (!attached && errorLines.length > 0) outcome = 'CompileError';
     else if (stopReason !== undefined && exit.signal !== null) outcome = stopOutcome(stopReason);
     else outcome = 'Error';
-    const detail = errors !== '' ? errors : stderrTail.slice(-3).join('; ');
+    const detail = errors !== '' ? errors : (attachLine ?? [...stderrTail, ...rawTail].slice(-3).join('; '));
     const how = exit.signal === null ? `exit code ${exit.code}` : exit.signal;
     if (outcome === 'Stopped' || outcome === 'DeadlineReached') message = undefined;
     else message = detail !== '' ? detail : `bpftrace ended with ${how}`;

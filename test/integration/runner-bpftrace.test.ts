@@ -172,6 +172,13 @@ test('a syntax error ends non-zero with bpftrace\'s error in the result', async 
   t.is(result?.outcome, 'CompileError');
   t.is(result?.exitCode, 1);
   t.is(result?.message, `${program}:1:14-15: ERROR: syntax error, unexpected ;`);
+  const field = runInProcess(runnerMain, [
+    `--program=${await writeProgram(dir, 'tracepoint:block:block_rq_issue { @[args->nosuch] = count(); }\n', 'field.bt')}`,
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
+  t.is(await field.done, 1);
+  t.is(parseRunnerOutput(field.stdout())?.outcome, 'CompileError');
+  t.regex(parseRunnerOutput(field.stdout())?.message ?? '', /does not contain a field named 'nosuch'/);
   const lastLine = run.stderr().trimEnd().split('\n').at(-1);
   t.is(lastLine, `trace-operator runner: CompileError: ${program}:1:14-15: ERROR: syntax error, unexpected ;`);
 });
@@ -182,6 +189,8 @@ test('a probe that does not exist ends non-zero with an attach error', async (t)
   for (const [probe, expected] of [
     ['tracepoint:nosuch:thing', /tracepoint not found: nosuch:thing/],
     ['kprobe:vfs_read', /Error attaching probe: 'kprobe:vfs_read'/], // this kernel has no kprobes
+    ['tracepoint:block:nosuch_*', /tracepoints not found: block:nosuch_\*/],
+    ['uprobe:/bin/sh:no_such_symbol_xyz', /^No probes to attach$/], // bpftrace says so without "ERROR:"
   ] as const) {
     const run = runInProcess(runnerMain, [`--program=${await writeProgram(dir, `${probe} { exit(); }\n`)}`, `--pid-file=${path.join(dir, 'runner.pid')}`]);
     t.is(await run.done, 1, probe);
