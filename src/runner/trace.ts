@@ -77,6 +77,7 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   let lostEvents = 0;
   let stopReason: StopReason | undefined;
   let killReason: 'grace' | 'second-signal' | undefined;
+  let secondSignal: string | undefined;
   let finished = false;
   let spawnError: Error | undefined;
   let heldBack: string | undefined;
@@ -124,7 +125,10 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
       );
     } else if (reason === 'signal') {
       options.stderr.write(`trace-operator runner: ${why} again; ending bpftrace at once\n`);
-      if (kill('SIGKILL')) killReason ??= 'second-signal';
+      if (kill('SIGKILL')) {
+        killReason ??= 'second-signal';
+        secondSignal ??= /^SIG[A-Z]+/.exec(why)?.[0];
+      }
     }
   };
 
@@ -227,7 +231,7 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
     message =
       killReason === 'grace'
         ? `bpftrace did not exit within the ${options.gracePeriod}s grace period after SIGINT and was killed; maps it had not printed are missing`
-        : 'a second SIGINT ended bpftrace at once; maps it had not printed are missing';
+        : `a second ${secondSignal ?? 'stop signal'} ended bpftrace at once; maps it had not printed are missing`;
   } else if (exit.code === 0) {
     outcome = stopReason === undefined ? 'Completed' : stopOutcome(stopReason);
   } else {
