@@ -90,7 +90,7 @@ test.serial('SIGINT to the runner process stops bpftrace, which prints its maps'
   const signalled = Date.now();
   run.child.kill('SIGINT');
   const exit = await run.done;
-  t.true(Date.now() - signalled < 2000, `took ${Date.now() - signalled}ms after SIGINT`);
+  t.true(Date.now() - signalled < 3000, `took ${Date.now() - signalled}ms after SIGINT`);
   t.deepEqual(exit, { code: 0, signal: null }, run.stderr());
   t.true(run.stdout().includes(FIRST_SIGINT_LINE));
   t.regex(run.stdout(), /\n@ticks: \d+\n/);
@@ -116,7 +116,7 @@ test.serial('a second SIGINT ends bpftrace at once', async (t) => {
   const second = Date.now();
   run.child.kill('SIGINT');
   const exit = await run.done;
-  t.true(Date.now() - second < 1500, `took ${Date.now() - second}ms after the second SIGINT`);
+  t.true(Date.now() - second < 2500, `took ${Date.now() - second}ms after the second SIGINT`);
   t.deepEqual(exit, { code: 0, signal: null }, run.stderr());
   t.regex(run.stderr(), /again; ending bpftrace at once/);
   const result = parseRunnerOutput(run.stdout());
@@ -134,7 +134,7 @@ test.serial('bpftrace that ignores SIGINT is killed when the grace period ends',
   process.kill(bpftracePid ?? 0, 'SIGSTOP');
   const started = Date.now();
   t.is(await run.done, 0, run.stderr());
-  t.true(Date.now() - started < 3000);
+  t.true(Date.now() - started < 4000, `took ${Date.now() - started}ms`);
   const result = parseRunnerOutput(run.stdout());
   t.is(result?.outcome, 'DeadlineReached');
   t.regex(result?.message ?? '', /did not exit within the 1s grace period/);
@@ -154,7 +154,7 @@ test.serial('the stop file stops the trace like SIGINT', async (t) => {
   await writeFile(stopFile, 'true');
   const created = Date.now();
   t.is(await run.done, 0, run.stderr());
-  t.true(Date.now() - created < 2500, `took ${Date.now() - created}ms after the stop file appeared`);
+  t.true(Date.now() - created < 3500, `took ${Date.now() - created}ms after the stop file appeared`);
   t.regex(run.stderr(), /stop file .* appeared/);
   t.true(run.stdout().includes(FIRST_SIGINT_LINE));
   t.regex(run.stdout(), /\n@ticks: \d+\n/);
