@@ -60,6 +60,8 @@ const HARMLESS_ERROR = /RLIMIT_MEMLOCK/;
 const ATTACH_ERROR = /Error attaching probe|[Cc]ould not attach|attach.*failed|tracepoints? not found|probes? not found|No probes to attach|(?:file|function|probe|tracepoint|target)\b.* does not exist/;
 const ENVIRONMENT_ERROR = /root user|Operation not permitted|Permission denied|Failed to (?:load|create) map/;
 
+const NUDGE_INTERVAL_MS = 1000;
+
 function stopOutcome(reason: StopReason): TraceOutcome {
   return reason === 'deadline' ? 'DeadlineReached' : 'Stopped';
 }
@@ -81,6 +83,9 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   let finished = false;
   let spawnError: Error | undefined;
   let heldBack: string | undefined;
+  /** Set once bpftrace shows it is on its way out (its blank lines before the maps, or a map). */
+  let exiting = false;
+  let nudged = false;
   const timers: NodeJS.Timeout[] = [];
 
   const startedAt = now();
@@ -116,6 +121,20 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
       options.stderr.write(`trace-operator runner: ${why}; sending SIGINT to bpftrace (grace period ${options.gracePeriod}s)\n`);
       void out.writeLine(FIRST_SIGINT_LINE);
       kill('SIGINT');
+      // bpftrace v0.17 misses a SIGINT that lands while it is still attaching
+      // probes (it only checks between events or when the signal interrupts
+      // its poll), and would run on. Until it shows it is exiting, nudge it
+      // every second with SIGTERM: the same handler as SIGINT, but never reset
+      // to the default action while the maps print, so it cannot kill them.
+      timers.push(
+        setInterval(() => {
+          if (exiting) return;
+          if (kill('SIGTERM') && !nudged) {
+            nudged = true;
+            options.stderr.write('trace-operator runner: bpftrace has not reacted to SIGINT yet; sending SIGTERM\n');
+          }
+        }, NUDGE_INTERVAL_MS),
+      );
       timers.push(
         setTimeout(() => {
           if (!kill('SIGKILL')) return;
@@ -164,6 +183,7 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
     if (child.stdout === null) return;
     for await (const line of readLines(child.stdout)) {
       const event = decodeEventLine(line);
+      if (stopReason !== undefined && (event.type === 'map' || (event.type === 'raw' && event.text === '\n'))) exiting = true;
       switch (event.type) {
         case 'map':
           maps.set(event.map.name, event.map);

@@ -7,7 +7,7 @@ import test from 'ava';
 import { runnerMain } from '../../src/runner/main.ts';
 import { FIRST_SIGINT_LINE } from '../../src/runner/trace.ts';
 import { parseRunnerOutput, parseTerminationMessage } from '../../src/runner/result-format.ts';
-import { FIXTURES, childrenNamed, generateDiskIo, runCli, runInProcess, sectorsWritten, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
+import { FIXTURES, bpftraceRunning, generateDiskIo, runCli, runInProcess, sectorsWritten, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
 
 test.before((t) => {
   if (process.getuid?.() !== 0) t.fail('these tests load BPF programs and must run as root');
@@ -102,14 +102,13 @@ test.serial('SIGINT to the runner process stops bpftrace, which prints its maps'
 test.serial('a second SIGINT ends bpftrace at once', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
-  const run = runCli(['runner', `--program=${await writeProgram(dir, TICKS)}`, '--deadline=60', '--grace-period=60', `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const program = await writeProgram(dir, TICKS);
+  const run = runCli(['runner', `--program=${program}`, '--deadline=60', '--grace-period=60', `--pid-file=${path.join(dir, 'runner.pid')}`]);
   await run.waitFor('Attaching 1 probe...');
-  const runnerPid = run.child.pid ?? 0;
-  const [bpftracePid] = await childrenNamed(runnerPid, 'bpftrace');
-  t.truthy(bpftracePid, 'bpftrace not found as a child of the runner');
+  const bpftracePid = await bpftraceRunning(program);
   // Real bpftrace exits at once on SIGINT; to keep it from doing so, it is
   // stopped (SIGSTOP), as a bpftrace stuck printing a huge map would be.
-  process.kill(bpftracePid ?? 0, 'SIGSTOP');
+  process.kill(bpftracePid, 'SIGSTOP');
   run.child.kill('SIGINT');
   await new Promise((resolve) => setTimeout(resolve, 500));
   t.is(run.child.exitCode, null, 'the runner must wait for the grace period after one SIGINT');
@@ -128,16 +127,37 @@ test.serial('a second SIGINT ends bpftrace at once', async (t) => {
 test.serial('bpftrace that ignores SIGINT is killed when the grace period ends', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
-  const run = runInProcess(runnerMain, [`--program=${await writeProgram(dir, TICKS)}`, '--deadline=1', '--grace-period=1', `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const program = await writeProgram(dir, TICKS);
+  const run = runInProcess(runnerMain, [`--program=${program}`, '--deadline=1', '--grace-period=1', `--pid-file=${path.join(dir, 'runner.pid')}`]);
   await run.waitFor('Attaching 1 probe...');
-  const [bpftracePid] = await childrenNamed(process.pid, 'bpftrace');
-  process.kill(bpftracePid ?? 0, 'SIGSTOP');
+  process.kill(await bpftraceRunning(program), 'SIGSTOP');
   const started = Date.now();
   t.is(await run.done, 0, run.stderr());
   t.true(Date.now() - started < 4000, `took ${Date.now() - started}ms`);
   const result = parseRunnerOutput(run.stdout());
   t.is(result?.outcome, 'DeadlineReached');
   t.regex(result?.message ?? '', /did not exit within the 1s grace period/);
+});
+
+test.serial('a stop while bpftrace is still attaching probes still ends it with its maps', async (t) => {
+  // bpftrace v0.17 misses a SIGINT that arrives while it attaches probes and
+  // would run until the grace period ends; the runner nudges it with SIGTERM.
+  const { dir, cleanup } = await tempDir();
+  t.teardown(cleanup);
+  const run = runInProcess(runnerMain, [
+    `--program=${await writeProgram(dir, 'tracepoint:syscalls:sys_enter_s* { @[probe] = count(); }\n')}`,
+    '--grace-period=30',
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
+  await run.waitFor(/Attaching \d+ probes\.\.\./);
+  run.raise('SIGINT'); // at once: bpftrace is attaching now
+  const stopped = Date.now();
+  t.is(await run.done, 0, run.stderr());
+  t.true(Date.now() - stopped < 15_000, `took ${Date.now() - stopped}ms after SIGINT`);
+  const result = parseRunnerOutput(run.stdout());
+  t.is(result?.outcome, 'Stopped');
+  t.is(result?.message, undefined, 'bpftrace must exit by itself, not by the grace-period kill');
+  t.regex(run.stdout(), /\n@\[tracepoint:syscalls:sys_enter_\w+\]: \d+\n/);
 });
 
 test.serial('the stop file stops the trace like SIGINT', async (t) => {

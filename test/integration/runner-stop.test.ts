@@ -5,7 +5,7 @@ import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { parseRunnerOutput } from '../../src/runner/result-format.ts';
-import { childrenNamed, runCli, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
+import { bpftraceRunning, runCli, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
 
 const TICKS = 'interval:ms:100 { @ticks = count(); }\n';
 
@@ -56,10 +56,10 @@ test.serial('stop gives up after its timeout when the runner does not exit', asy
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const pidFile = path.join(dir, 'runner.pid');
-  const runner = runCli(['runner', `--program=${await writeProgram(dir, TICKS)}`, '--deadline=60', '--grace-period=60', `--pid-file=${pidFile}`]);
+  const program = await writeProgram(dir, TICKS);
+  const runner = runCli(['runner', `--program=${program}`, '--deadline=60', '--grace-period=60', `--pid-file=${pidFile}`]);
   await runner.waitFor('Attaching 1 probe...');
-  const [bpftrace] = await childrenNamed(runner.child.pid ?? 0, 'bpftrace');
-  process.kill(bpftrace ?? 0, 'SIGSTOP'); // a bpftrace that cannot finish
+  process.kill(await bpftraceRunning(program), 'SIGSTOP'); // a bpftrace that cannot finish
   const started = Date.now();
   const stop = runCli(['stop', '--timeout=1', `--pid-file=${pidFile}`]);
   t.is((await stop.done).code, 1);
