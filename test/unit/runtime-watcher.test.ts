@@ -276,6 +276,26 @@ test('the watchdog restarts a silent watch; bookmarks count as activity', async 
   await h.running;
 });
 
+test('a transport whose stream ignores the abort signal cannot hang the watchdog', async (t) => {
+  const clock = new FakeClock();
+  const transport = new FakeTransport();
+  transport.pages.set('', { metadata: { resourceVersion: '1' }, items: [] });
+  let opened = 0;
+  transport.watch = () => {
+    opened++;
+    return { [Symbol.asyncIterator]: () => ({ next: () => new Promise<IteratorResult<RawWatchEvent>>(() => {}) }) };
+  };
+  const watcher = new Watcher({ transport, path: '/p', clock, silenceTimeoutMs: 10_000 });
+  const stop = new AbortController();
+  const running = watcher.run(() => {}, stop.signal);
+  await clock.advance(10_000);
+  await clock.flush();
+  t.is(opened, 2);
+  t.is(watcher.stats().watchdogRestarts, 1);
+  stop.abort();
+  await running;
+});
+
 test('a watch the server ends at once without events counts as a failure and backs off', async (t) => {
   const h = setup();
   await h.clock.flush();

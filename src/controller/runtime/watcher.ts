@@ -60,7 +60,12 @@ export interface WatchParams {
   timeoutSeconds: number;
 }
 
-/** How the watcher talks to the API server. Errors should be ApiErrors where there was a response. */
+/**
+ * How the watcher talks to the API server. Errors should be ApiErrors where
+ * there was a response. Both calls should stop when `signal` aborts; the
+ * watcher also stops waiting on its own, so a transport that does not still
+ * cannot hang it (the abandoned stream is closed with `return()`).
+ */
 export interface WatchTransport {
   list(path: string, params: ListParams, signal: AbortSignal): Promise<ObjectList<unknown>>;
   watch(path: string, params: WatchParams, signal: AbortSignal): AsyncIterable<RawWatchEvent>;
@@ -103,6 +108,25 @@ function abortable<R>(work: Promise<R>, signal: AbortSignal): Promise<R> {
       },
     );
   });
+}
+
+/** Iterates `source`, but ends with the abort reason as soon as `signal` aborts. */
+async function* abortableIterable<R>(source: AsyncIterable<R>, signal: AbortSignal): AsyncGenerator<R, void, undefined> {
+  const iterator = source[Symbol.asyncIterator]();
+  let finished = false;
+  try {
+    for (;;) {
+      const next = await abortable(iterator.next(), signal);
+      if (next.done === true) {
+        finished = true;
+        return;
+      }
+      yield next.value;
+    }
+  } finally {
+    // Not awaited: an iterator stuck in next() would hold return() up too.
+    if (!finished) void iterator.return?.()?.catch(() => {});
+  }
 }
 
 /** A watch that ends this quickly without a single event counts as a failure (backs off). */
@@ -277,7 +301,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
         },
         watchAbort.signal,
       );
-      for await (const event of stream) {
+      for await (const event of abortableIterable(stream, watchAbort.signal)) {
         lastActivity = this.#clock.now();
         events++;
         if (event.type === 'ERROR') {
