@@ -5,17 +5,21 @@
 // call runs `KubeConfig.applySecurityAuthentication`, which builds a new
 // undici Agent per request, so each request pays a fresh TCP+TLS handshake
 // and no connection is reused. Measured on the local control plane (2 vCPUs
-// shared with the API server and etcd, 600 ConfigMap creates, 16 in flight,
-// two alternating rounds; throughput is noisy there, client CPU is not):
-//   this client (node:https keep-alive pool)     303–536 creates/s, ~0.7 ms client CPU per request
-//   undici fetch with one pooled Agent            124–485 creates/s, ~1.7 ms
-//   client-node CoreV1Api.createNamespacedConfigMap  68–152 creates/s, ~5.8 ms
+// shared with the API server and etcd; ConfigMap creates, three alternating
+// rounds of 1000 with 16 in flight, then 500 with 4 in flight):
+//                                               16 in flight       4 in flight   client CPU/request
+//   this client (node:https keep-alive pool)    802–997 creates/s  676/s         ~0.6 ms
+//   undici fetch with one pooled Agent          560–656/s          437/s         ~1.2 ms
+//   client-node CoreV1Api.createNamespacedConfigMap  143–163/s     120/s         ~5.2 ms
 // So `KubeConfig` (client-node 2.x, as design.md asks) does all the config
 // work — kubeconfig files, in-cluster service account, exec/OIDC/token-file
 // auth, TLS material, proxies — and requests go over one keep-alive
 // `node:https` Agent sized for concurrency, plus a second, unbounded agent
 // for long-running watches so a watch never takes a request slot. No
-// dependency beyond client-node.
+// dependency beyond client-node. Watches are streamed here too rather than
+// through client-node's `Watch`, which also builds a dispatcher per call,
+// aborts any watch quiet for 30 s and drops lines it cannot parse; liveness
+// of a watch is the Watcher's watchdog's job, and a bad line is an error.
 //
 // API
 //   function loadKubeConfig({ kubeconfig?, context?, inCluster? }): KubeConfig
