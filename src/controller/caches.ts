@@ -1,0 +1,207 @@
+// The watch caches the TraceJob controller reads: TraceJobs, and the Jobs,
+// Pods and ConfigMaps the operator made (selected by label, so nothing else
+// in the cluster is cached). Each object is trimmed to what reconcile reads
+// before it is stored: no program text, no pod specs beyond names.
+// Watches are cluster-wide, or one per namespace when the watch scope is
+// limited (each with its own store, since a re-list replaces a store whole).
+// Also maps every change to the key of the TraceJob it belongs to.
+import type { V1ConfigMap, V1Job, V1Pod } from '@kubernetes/client-node';
+import {
+  API_GROUP,
+  API_VERSION,
+  KIND,
+  MANAGED_BY_LABEL_KEY,
+  MANAGED_BY_VALUE,
+  PLURAL,
+  STOP_KEY,
+  TRACE_ID_LABEL_KEY,
+  TRACEJOB_ANNOTATION_KEY,
+  type TraceJob,
+} from '../tracejob/index.ts';
+import type { ReadinessGate } from './runtime/controller.ts';
+import type { Logger } from './runtime/logger.ts';
+import { controllerOwnerKey, type KubeObject, type ObjectMeta } from './runtime/objects.ts';
+import { resourcePath } from './runtime/kube-client.ts';
+import { Store, type StoreChange } from './runtime/store.ts';
+import { Watcher, type WatchTransport } from './runtime/watcher.ts';
+import type { TraceJobCaches } from './tracejob-io.ts';
+
+/** Only objects the operator created: the kubectl-trace id label plus managed-by. */
+export const OWNED_SELECTOR = `${TRACE_ID_LABEL_KEY},${MANAGED_BY_LABEL_KEY}=${MANAGED_BY_VALUE}`;
+
+type Cached<T> = T & KubeObject;
+
+function trimMeta(meta: ObjectMeta): ObjectMeta {
+  const { name, namespace, uid, resourceVersion, generation, creationTimestamp, deletionTimestamp, labels, annotations, ownerReferences } = meta;
+  return { name, namespace, uid, resourceVersion, generation, creationTimestamp, deletionTimestamp, labels, annotations, ownerReferences };
+}
+
+/** A ConfigMap keeps only the stop request: the program text can be up to 256 KiB and reconcile never reads it. */
+function trimConfigMap(obj: KubeObject): Cached<V1ConfigMap> {
+  const cm = obj as V1ConfigMap & KubeObject;
+  const stop = cm.data?.[STOP_KEY];
+  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: trimMeta(obj.metadata), ...(stop === undefined ? {} : { data: { [STOP_KEY]: stop } }) } as Cached<V1ConfigMap>;
+}
+
+function trimPod(obj: KubeObject): Cached<V1Pod> {
+  const pod = obj as V1Pod & KubeObject;
+  const spec = pod.spec;
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: trimMeta(obj.metadata),
+    spec: { nodeName: spec?.nodeName, containers: (spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })) },
+    status: pod.status,
+  } as Cached<V1Pod>;
+}
+
+function trimJob(obj: KubeObject): Cached<V1Job> {
+  const job = obj as V1Job & KubeObject;
+  return { apiVersion: 'batch/v1', kind: 'Job', metadata: trimMeta(obj.metadata), status: job.status } as Cached<V1Job>;
+}
+
+function byCreationDescending(a: KubeObject, b: KubeObject): number {
+  return (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '');
+}
+
+/** The key of the TraceJob an owned object belongs to: its controller owner, or (for pods, owned by the Job) the annotation. */
+export function traceJobKeyOf(obj: KubeObject): string | undefined {
+  const owner = controllerOwnerKey(obj, { kind: KIND, apiGroup: API_GROUP });
+  if (owner !== undefined) return owner;
+  const name = obj.metadata.annotations?.[TRACEJOB_ANNOTATION_KEY];
+  const namespace = obj.metadata.namespace;
+  return name === undefined || namespace === undefined ? undefined : `${namespace}/${name}`;
+}
+
+function specOrLifecycleChanged(old: KubeObject, current: KubeObject): boolean {
+  const before = old.metadata;
+  const after = current.metadata;
+  return before.generation !== after.generation || before.deletionTimestamp !== after.deletionTimestamp || before.uid !== after.uid;
+}
+
+interface Resource {
+  name: string;
+  group?: string;
+  version: string;
+  plural: string;
+  labelSelector?: string;
+  transform?: (obj: KubeObject) => KubeObject;
+  indexers?: Record<string, (obj: KubeObject) => string | undefined>;
+}
+
+const ALL = '';
+
+/** One resource's stores: one per watched namespace, or one for the whole cluster. */
+class ScopedStores<T extends KubeObject> {
+  readonly #stores = new Map<string, Store<T>>();
+  readonly watchers: [Watcher<KubeObject>, Store<T>][] = [];
+
+  constructor(resource: Resource, scope: readonly string[] | undefined, transport: WatchTransport, logger: Logger, watchdogMs: number | undefined) {
+    for (const namespace of scope ?? [ALL]) {
+      const store = new Store<T>({ name: namespace === ALL ? resource.name : `${resource.name}/${namespace}`, logger, ...(resource.indexers === undefined ? {} : { indexers: resource.indexers }) });
+      const path = resourcePath({ ...(resource.group === undefined ? {} : { group: resource.group }), version: resource.version, plural: resource.plural, ...(namespace === ALL ? {} : { namespace }) });
+      const watcher = new Watcher<KubeObject>({
+        transport,
+        path,
+        ...(resource.labelSelector === undefined ? {} : { labelSelector: resource.labelSelector }),
+        ...(resource.transform === undefined ? {} : { transform: resource.transform }),
+        ...(watchdogMs === undefined ? {} : { silenceTimeoutMs: watchdogMs }),
+        logger: logger.child({ watch: resource.name, namespace: namespace === ALL ? '*' : namespace }),
+      });
+      this.#stores.set(namespace, store);
+      this.watchers.push([watcher, store]);
+    }
+  }
+
+  #storeFor(namespace: string): Store<T> | undefined {
+    return this.#stores.get(namespace) ?? this.#stores.get(ALL);
+  }
+
+  get(namespace: string, name: string): T | undefined {
+    return this.#storeFor(namespace)?.get(`${namespace}/${name}`);
+  }
+
+  byIndex(namespace: string, index: string, value: string): T[] {
+    return (this.#storeFor(namespace)?.byIndex(index, value) ?? []).filter((o) => o.metadata.namespace === namespace);
+  }
+
+  *list(): Iterable<T> {
+    for (const store of this.#stores.values()) yield* store.list();
+  }
+
+  *keys(): Iterable<string> {
+    for (const store of this.#stores.values()) yield* store.keys();
+  }
+
+  subscribe(listener: (change: StoreChange<T>) => void): void {
+    for (const store of this.#stores.values()) store.subscribe(listener);
+  }
+
+  hasSynced(): boolean {
+    return [...this.#stores.values()].every((s) => s.hasSynced());
+  }
+
+  gates(): ReadinessGate[] {
+    return [...this.#stores.values()];
+  }
+}
+
+export interface WatchedCaches {
+  traceJobs: { list(): Iterable<Cached<TraceJob>>; keys(): Iterable<string> };
+  /** The reconciler's read interface over the stores. */
+  view: TraceJobCaches;
+  /** Calls `enqueue` with the TraceJob key of every change that may need a reconcile. */
+  onChange(enqueue: (key: string) => void): void;
+  /** Runs all watches until the signal aborts. */
+  run(signal: AbortSignal): Promise<void>;
+  hasSynced(): boolean;
+  /** One gate per store; the controller starts when all are synced. */
+  gates(): ReadinessGate[];
+}
+
+export interface CacheOptions {
+  transport: WatchTransport;
+  logger: Logger;
+  /** Namespaces to watch; undefined watches the whole cluster. */
+  namespaces?: readonly string[] | undefined;
+  watchdogMs?: number;
+}
+
+export function createCaches(options: CacheOptions): WatchedCaches {
+  const { transport, logger, namespaces, watchdogMs } = options;
+  const scoped = <T extends KubeObject>(resource: Resource): ScopedStores<T> => new ScopedStores<T>(resource, namespaces, transport, logger, watchdogMs);
+  const traceJobs = scoped<Cached<TraceJob>>({ name: 'tracejobs', group: API_GROUP, version: API_VERSION, plural: PLURAL });
+  const jobs = scoped<Cached<V1Job>>({ name: 'jobs', group: 'batch', version: 'v1', plural: 'jobs', labelSelector: OWNED_SELECTOR, transform: trimJob });
+  const pods = scoped<Cached<V1Pod>>({ name: 'pods', version: 'v1', plural: 'pods', labelSelector: OWNED_SELECTOR, transform: trimPod, indexers: { traceId: (p) => p.metadata.labels?.[TRACE_ID_LABEL_KEY] } });
+  const configMaps = scoped<Cached<V1ConfigMap>>({ name: 'configmaps', version: 'v1', plural: 'configmaps', labelSelector: OWNED_SELECTOR, transform: trimConfigMap });
+  const owned = [jobs, pods, configMaps] as ScopedStores<KubeObject>[];
+  const all = [traceJobs as unknown as ScopedStores<KubeObject>, ...owned];
+
+  return {
+    traceJobs,
+    view: {
+      traceJob: (namespace, name) => traceJobs.get(namespace, name),
+      job: (namespace, name) => jobs.get(namespace, name),
+      podsOfTrace: (namespace, id) => pods.byIndex(namespace, 'traceId', id).sort(byCreationDescending),
+      configMap: (namespace, name) => configMaps.get(namespace, name),
+    },
+    onChange(enqueue) {
+      traceJobs.subscribe((change) => {
+        // Status writes (the operator's own) do not change the generation and need no reconcile.
+        if (change.type === 'modified' && !specOrLifecycleChanged(change.old, change.object)) return;
+        enqueue(`${change.object.metadata.namespace ?? ''}/${change.object.metadata.name}`);
+      });
+      for (const stores of owned) {
+        stores.subscribe((change) => {
+          const key = traceJobKeyOf(change.object);
+          if (key !== undefined) enqueue(key);
+        });
+      }
+    },
+    async run(signal) {
+      await Promise.all(all.flatMap((s) => s.watchers).map(([watcher, store]) => watcher.run((event) => store.apply(event), signal)));
+    },
+    hasSynced: () => all.every((s) => s.hasSynced()),
+    gates: () => all.flatMap((s) => s.gates()),
+  };
+}

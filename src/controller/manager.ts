@@ -1,0 +1,145 @@
+// The manager: wires the caches, the work queue, the TraceJob reconciler,
+// leader election and the probe and metrics servers, and runs them until
+// its signal aborts (SIGTERM) or leadership is lost.
+//
+// Every replica watches (so a standby is warm and /readyz means "caches
+// synced"); only the Lease holder runs reconciles, so only it writes.
+import { randomUUID } from 'node:crypto';
+import type { OperatorSettings } from '../tracejob/index.ts';
+import { createCaches } from './caches.ts';
+import { KubeEventRecorder } from './events.ts';
+import { reconcileTraceJob } from './reconcile.ts';
+import { Controller } from './runtime/controller.ts';
+import { EndpointServer, eventLoopCheck } from './runtime/health.ts';
+import { KubeClient, loadKubeConfig } from './runtime/kube-client.ts';
+import { LeaderElector, defaultIdentity } from './runtime/leader.ts';
+import type { Logger } from './runtime/logger.ts';
+import { RuntimeMetrics } from './runtime/metrics.ts';
+import { splitKey } from './runtime/objects.ts';
+import { WorkQueue } from './runtime/queue.ts';
+import { runResync } from './runtime/resync.ts';
+import { traceJobApi } from './tracejob-api.ts';
+import { registerTraceJobMetrics } from './tracejob-metrics.ts';
+
+export const CONTROLLER_NAME = 'tracejob';
+
+export interface ManagerOptions {
+  kubeconfig?: string | undefined;
+  settings: OperatorSettings;
+  allowedNamespaces?: ReadonlySet<string> | undefined;
+  /** Namespaces to watch; undefined watches the whole cluster. */
+  watchNamespaces?: readonly string[] | undefined;
+  concurrency: number;
+  metricsAddress: string;
+  probeAddress: string;
+  leaderElection: { enabled: boolean; namespace: string; name: string };
+  resyncPeriodMs: number;
+  logger: Logger;
+}
+
+export type ManagerExit = 'stopped' | 'leadership-lost';
+
+/** Runs the manager until `signal` aborts ('stopped') or the Lease is lost ('leadership-lost'). */
+export async function runManager(options: ManagerOptions, signal: AbortSignal): Promise<ManagerExit> {
+  const { logger } = options;
+  const identity = defaultIdentity();
+  const metrics = new RuntimeMetrics({ processMetrics: true });
+  const client = new KubeClient({ kubeConfig: loadKubeConfig(options.kubeconfig === undefined ? {} : { kubeconfig: options.kubeconfig }), metrics, maxSockets: Math.max(8, options.concurrency * 2), logger: logger.child({ component: 'client' }) });
+  const caches = createCaches({ transport: client, logger: logger.child({ component: 'cache' }), namespaces: options.watchNamespaces });
+  const traceJobMetrics = registerTraceJobMetrics(metrics.registry, () => caches.traceJobs.list());
+  const queue = new WorkQueue({ metrics: metrics.queue(CONTROLLER_NAME) });
+  metrics.observeQueue(CONTROLLER_NAME, queue);
+  caches.onChange((key) => queue.add(key));
+
+  const context = {
+    caches: caches.view,
+    api: traceJobApi(client),
+    events: new KubeEventRecorder({ client, logger: logger.child({ component: 'events' }), instance: identity }),
+    settings: options.settings,
+    allowedNamespaces: options.allowedNamespaces,
+    newId: randomUUID,
+    now: () => new Date(),
+    metrics: traceJobMetrics,
+  };
+
+  const run = new AbortController();
+  const stop = (): void => run.abort();
+  signal.addEventListener('abort', stop, { once: true });
+  const probes = new EndpointServer({
+    address: options.probeAddress,
+    healthz: { ping: () => undefined, 'event-loop': eventLoopCheck({ signal: run.signal }) },
+    readyz: { 'caches-synced': () => assertSynced(caches.hasSynced()) },
+    logger,
+  });
+  const metricsServer = new EndpointServer({ address: options.metricsAddress, metrics, logger });
+
+  try {
+    const [probeAt, metricsAt] = await Promise.all([probes.listen(run.signal), metricsServer.listen(run.signal)]);
+    logger.info('manager starting', {
+      identity,
+      probes: `${probeAt.host}:${probeAt.port}`,
+      metrics: `${metricsAt.host}:${metricsAt.port}`,
+      watching: options.watchNamespaces ?? 'all namespaces',
+      allowedNamespaces: options.allowedNamespaces === undefined ? 'all' : [...options.allowedNamespaces],
+    });
+    const watching = caches.run(run.signal);
+
+    const reconcileLoop = async (leaderSignal: AbortSignal): Promise<void> => {
+      logger.info('leading: starting reconciles', { identity });
+      // A new leader looks at every TraceJob once its caches are synced.
+      await Promise.all(caches.gates().map((gate) => gate.ready(leaderSignal)));
+      for (const key of caches.traceJobs.keys()) queue.add(key);
+      const controller = new Controller({
+        name: CONTROLLER_NAME,
+        queue,
+        concurrency: options.concurrency,
+        waitFor: caches.gates(),
+        reconcile: (key) => {
+          const { namespace, name } = splitKey(key);
+          return reconcileTraceJob(namespace ?? '', name, context);
+        },
+        metrics,
+        logger: logger.child({ controller: CONTROLLER_NAME }),
+      });
+      await Promise.all([
+        controller.run(leaderSignal),
+        runResync({ everyMs: options.resyncPeriodMs, keys: () => [...caches.traceJobs.keys()], enqueue: (key) => queue.add(key), logger }, leaderSignal),
+      ]);
+    };
+
+    let exit: ManagerExit = 'stopped';
+    if (options.leaderElection.enabled) {
+      const elector = new LeaderElector({
+        client,
+        namespace: options.leaderElection.namespace,
+        name: options.leaderElection.name,
+        identity,
+        releaseOnCancel: true,
+        onStartedLeading: reconcileLoop,
+        onNewLeader: (holder) => logger.info('lease holder', { holder }),
+        metrics,
+        logger: logger.child({ component: 'leader-election' }),
+      });
+      const result = await elector.run(run.signal);
+      if (result === 'lost') {
+        logger.error('leader election lost: stopping so that only the new leader writes', { identity });
+        exit = 'leadership-lost';
+      }
+    } else {
+      await reconcileLoop(run.signal);
+    }
+    run.abort();
+    await watching;
+    return exit;
+  } finally {
+    signal.removeEventListener('abort', stop);
+    run.abort();
+    await Promise.all([probes.closed(), metricsServer.closed()]);
+    client.close();
+    logger.info('manager stopped');
+  }
+}
+
+function assertSynced(synced: boolean): void {
+  if (!synced) throw new Error('watch caches have not finished their first list');
+}

@@ -1,0 +1,37 @@
+// TraceJob-specific metrics, next to controller-runtime's: how many TraceJobs
+// are in each phase (read from the cache at scrape time, so it is never stale),
+// and counters of traces started and of outputs captured.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { TraceJob } from '../tracejob/index.ts';
+
+const PHASES = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
+
+export interface TraceJobMetrics {
+  started(): void;
+  captured(outcome: 'kept' | 'logs-unavailable'): void;
+}
+
+export function registerTraceJobMetrics(registry: Registry, traceJobs: () => Iterable<TraceJob>): TraceJobMetrics {
+  new Gauge({
+    name: 'trace_operator_tracejobs',
+    help: 'TraceJobs by status.phase ("" for ones the operator has not looked at yet).',
+    labelNames: ['phase'],
+    registers: [registry],
+    collect() {
+      const counts = new Map<string, number>([...PHASES, ''].map((p) => [p, 0]));
+      for (const tj of traceJobs()) {
+        const phase = tj.status?.phase ?? '';
+        counts.set(phase, (counts.get(phase) ?? 0) + 1);
+      }
+      for (const [phase, n] of counts) this.set({ phase }, n);
+    },
+  });
+  const started = new Counter({ name: 'trace_operator_traces_started_total', help: 'Trace Jobs created.', registers: [registry] });
+  const captured = new Counter({ name: 'trace_operator_outputs_captured_total', help: 'Finished traces whose output was read, by outcome.', labelNames: ['outcome'], registers: [registry] });
+  captured.inc({ outcome: 'kept' }, 0);
+  captured.inc({ outcome: 'logs-unavailable' }, 0);
+  return {
+    started: () => started.inc(),
+    captured: (outcome) => captured.inc({ outcome }),
+  };
+}
