@@ -1,0 +1,34 @@
+// Plays the end of a trace on a simulated (kwok) node: the output the runner
+// would print becomes the pod's log (a CRI log file served by kwok through the
+// API server, as a kubelet serves it), and the runner's termination message
+// and exit code become the container's terminated state (kwok's test stage).
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { formatResultLine, formatTerminationMessage, newNonce } from '../../src/runner/result-format.ts';
+import type { TraceResult } from '../../src/tracejob/index.ts';
+import { kubectl } from './cluster.ts';
+
+function criLog(text: string): string {
+  const stamp = new Date().toISOString().replace('Z', '000000Z');
+  return text
+    .split('\n')
+    .map((line) => `${stamp} stdout F ${line}`)
+    .join('\n');
+}
+
+export async function finishTracePod(namespace: string, pod: { name: string; container: string }, run: { exitCode: number; text: string; result?: TraceResult; reason?: string }): Promise<void> {
+  const nonce = newNonce();
+  const lines = run.result === undefined ? run.text : `${run.text}\n${formatResultLine(run.result, nonce)}`;
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'trace-pod-'));
+  const file = path.join(dir, 'container.log');
+  await writeFile(file, `${criLog(lines)}\n`);
+  const logs = { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'Logs', metadata: { name: pod.name, namespace }, spec: { logs: [{ containers: [pod.container], logsFile: file }] } };
+  const created = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(logs) });
+  if (created.exitCode !== 0) throw new Error(`could not give pod ${pod.name} its log: ${created.stderr}`);
+  const annotations = [`kwok.trace-operator.test/exit-code=${run.exitCode}`];
+  if (run.result !== undefined) annotations.push(`kwok.trace-operator.test/termination-message=${formatTerminationMessage(run.result, nonce)}`);
+  if (run.reason !== undefined) annotations.push(`kwok.trace-operator.test/reason=${run.reason}`);
+  const annotated = await kubectl(['annotate', 'pod', pod.name, '--overwrite', ...annotations], { namespace });
+  if (annotated.exitCode !== 0) throw new Error(`could not end pod ${pod.name}: ${annotated.stderr}`);
+}
