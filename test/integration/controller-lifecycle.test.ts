@@ -201,7 +201,7 @@ test.after.always('a restarted manager over settled TraceJobs makes no writes; t
 });
 
 async function checkRestartMakesNoWrites(t: ExecutionContext): Promise<void> {
-  await manager.stop();
+  t.is(await manager.stop(), 0, 'SIGTERM shuts the manager down cleanly');
   manager = await startManager({ namespaces: [ns], args: ['--leader-elect=false'] });
   const writes = async (): Promise<number> => {
     const text = await manager.metrics();

@@ -16,7 +16,8 @@ export interface RunningManager {
   /** What the manager logged so far (JSON lines). */
   logs(): string;
   metrics(): Promise<string>;
-  stop(): Promise<void>;
+  /** Sends SIGTERM and resolves with the exit code once the process has ended. */
+  stop(): Promise<number>;
 }
 
 /** Installs the TraceJob CRD from config/crd (idempotent) and waits until it is served. */
@@ -67,7 +68,7 @@ export async function startManager(options: { namespaces: string[]; args?: strin
     metrics: async () => (await fetch(`http://${started.metrics}/metrics`)).text(),
     stop: async () => {
       child.kill('SIGTERM');
-      await child;
+      return (await child).exitCode ?? -1;
     },
   };
 }

@@ -19,6 +19,7 @@
 //     listen(signal): Promise<{ host: string; port: number }>   closes gracefully when signal aborts
 //     closed(): Promise<void>                resolves once the server has closed
 //   function eventLoopCheck({ maxLagMs = 5000, intervalMs = 500, signal }): Check
+//   function eventLoopLagTracker({ maxLagMs, intervalMs, now }): { tick(); check() }   its timer-free core
 //                                            fails while the event loop has recently stalled longer than maxLagMs
 //   function parseAddress(address): { host?: string; port: number }
 //
@@ -62,29 +63,43 @@ export function parseAddress(address: string): { host?: string; port: number } {
  * maxLagMs, and for 10 intervals after such a stall (a loop that is blocked
  * cannot answer the probe at all; this catches the stalls between probes).
  */
-export function eventLoopCheck(options: { maxLagMs?: number; intervalMs?: number; signal: AbortSignal }): Check {
-  const maxLag = options.maxLagMs ?? 5000;
-  const interval = options.intervalMs ?? 500;
-  let expected = performance.now() + interval;
+/**
+ * The bookkeeping of the event-loop check, without its timer: `tick()` is
+ * called every `intervalMs`; `check()` throws while a tick is overdue by
+ * more than `maxLagMs`, and for ten intervals after a late tick. `now` is
+ * injectable so tests run on fake time.
+ */
+export function eventLoopLagTracker(options: { maxLagMs: number; intervalMs: number; now: () => number }): { tick(): void; check(): void } {
+  const { maxLagMs: maxLag, intervalMs: interval, now } = options;
+  let expected = now() + interval;
   let stallLag = 0;
   let stallUntil = 0;
-  const timer = setInterval(() => {
-    const now = performance.now();
-    const lag = now - expected;
-    expected = now + interval;
-    if (lag > maxLag) {
-      stallLag = lag;
-      stallUntil = now + 10 * interval;
-    }
-  }, interval);
+  return {
+    tick() {
+      const at = now();
+      const lag = at - expected;
+      expected = at + interval;
+      if (lag > maxLag) {
+        stallLag = lag;
+        stallUntil = at + 10 * interval;
+      }
+    },
+    check() {
+      const at = now();
+      const overdue = at - expected;
+      if (overdue > maxLag) throw new Error(`event loop stalled for ${Math.round(overdue)}ms (limit ${maxLag}ms)`);
+      if (at < stallUntil) throw new Error(`event loop stalled for ${Math.round(stallLag)}ms recently (limit ${maxLag}ms)`);
+    },
+  };
+}
+
+export function eventLoopCheck(options: { maxLagMs?: number; intervalMs?: number; signal: AbortSignal }): Check {
+  const intervalMs = options.intervalMs ?? 500;
+  const tracker = eventLoopLagTracker({ maxLagMs: options.maxLagMs ?? 5000, intervalMs, now: () => performance.now() });
+  const timer = setInterval(() => tracker.tick(), intervalMs);
   timer.unref();
   options.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
-  return () => {
-    const now = performance.now();
-    const overdue = now - expected;
-    if (overdue > maxLag) throw new Error(`event loop stalled for ${Math.round(overdue)}ms (limit ${maxLag}ms)`);
-    if (now < stallUntil) throw new Error(`event loop stalled for ${Math.round(stallLag)}ms recently (limit ${maxLag}ms)`);
-  };
+  return () => tracker.check();
 }
 
 interface CheckOutcome {
