@@ -60,6 +60,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
     newId: randomUUID,
     now: () => new Date(),
     metrics: traceJobMetrics,
+    logReadFailures: new Map<string, number>(),
   };
 
   const run = new AbortController();

@@ -49,7 +49,17 @@ export interface ReconcileContext {
   newId: () => string;
   now: () => Date;
   metrics?: TraceJobMetrics;
+  /**
+   * Failed log reads per TraceJob uid: a finished pod's log is read again a
+   * few times before the trace is finished without its text (a kubelet can
+   * be briefly unreachable; the pod and its log stay until the Job goes).
+   */
+  logReadFailures?: Map<string, number>;
 }
+
+/** How often, and how far apart, a finished pod's log is read before giving up on the text. */
+export const LOG_READ_ATTEMPTS = 3;
+export const LOG_READ_RETRY_MS = 1_000;
 
 /** Condition the controller adds about the kept output. */
 export const OUTPUT_CAPTURED = 'OutputCaptured';
@@ -200,6 +210,13 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
   let result = traceJob.status?.result;
   if (pod !== undefined && isTerminated(pod)) {
     const captured = await captureOutput(ctx.api, pod);
+    const uid = traceJob.metadata.uid ?? '';
+    if (captured.text === undefined && ctx.logReadFailures !== undefined) {
+      const failures = (ctx.logReadFailures.get(uid) ?? 0) + 1;
+      ctx.logReadFailures.set(uid, failures);
+      if (failures < LOG_READ_ATTEMPTS) return Action.requeue(LOG_READ_RETRY_MS * failures);
+    }
+    ctx.logReadFailures?.delete(uid);
     result = captured.result ?? result;
     if (captured.result !== undefined) draft.status.result = captured.result;
     if (captured.text !== undefined) {
@@ -210,7 +227,7 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
       draft.condition({ type: OUTPUT_CAPTURED, status: 'True', reason: 'Captured', message: `The text output is kept in ConfigMap ${output.reference.configMapName}${output.reference.truncated ? ' (truncated to its end)' : ''}.` });
     } else {
       ctx.metrics?.captured('logs-unavailable');
-      draft.condition({ type: OUTPUT_CAPTURED, status: 'False', reason: 'LogsUnavailable', message: `The trace pod's log could not be read (${captured.logError ?? 'unknown reason'}); only the result from its termination message is kept.` }, 'Warning');
+      draft.condition({ type: OUTPUT_CAPTURED, status: 'False', reason: 'LogsUnavailable', message: `The trace pod's log could not be read (${captured.logError ?? 'unknown reason'}); only the result from its termination message is kept (tried ${LOG_READ_ATTEMPTS} times).` }, 'Warning');
     }
   }
 

@@ -116,6 +116,17 @@ test('a trace that reaches its deadline ends Succeeded with its histogram and fu
   t.true(events.some((e) => e.startsWith('Normal DeadlineReached')), events.join('\n'));
 });
 
+test('when the pod log cannot be read, the result from the termination message is kept and the gap reported', async (t) => {
+  await apply(ns, traceJob('no-log', {}));
+  const { id, pod } = await started('no-log');
+  await finishTracePod(ns, { name: pod.metadata?.name ?? '', container: `kubectl-trace-${id}` }, { exitCode: 0, text: histogramText, result: histogramResult, log: false });
+  const tj = await waitForPhase(ns, 'no-log', 'Succeeded');
+  t.deepEqual(tj.status?.result?.maps[0]?.histograms?.[0]?.buckets.map((b) => b.count), [3, 1]);
+  t.like(condition(tj, 'OutputCaptured'), { status: 'False', reason: 'LogsUnavailable' });
+  t.regex(condition(tj, 'OutputCaptured')?.message ?? '', /tried 3 times/);
+  t.is(tj.status?.output, undefined);
+});
+
 test('a program bpftrace rejects ends Failed with the compile error in the condition', async (t) => {
   await apply(ns, traceJob('compile-error', { program: 'tracepoint:block:block_rq_issue { @c = count() }' }));
   const { id, pod } = await started('compile-error');

@@ -17,15 +17,24 @@ function criLog(text: string): string {
     .join('\n');
 }
 
-export async function finishTracePod(namespace: string, pod: { name: string; container: string }, run: { exitCode: number; text: string; result?: TraceResult; reason?: string }): Promise<void> {
-  const nonce = newNonce();
-  const lines = run.result === undefined ? run.text : `${run.text}\n${formatResultLine(run.result, nonce)}`;
+/** Makes kwok serve `text` as the log of the pod's container. */
+export async function serveLog(namespace: string, pod: { name: string; container: string }, text: string): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'trace-pod-'));
   const file = path.join(dir, 'container.log');
-  await writeFile(file, `${criLog(lines)}\n`);
+  await writeFile(file, `${criLog(text)}\n`);
   const logs = { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'Logs', metadata: { name: pod.name, namespace }, spec: { logs: [{ containers: [pod.container], logsFile: file }] } };
   const created = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(logs) });
   if (created.exitCode !== 0) throw new Error(`could not give pod ${pod.name} its log: ${created.stderr}`);
+}
+
+/** Ends a running trace pod; `log: false` leaves it without a log, as when its kubelet cannot be reached. */
+export async function finishTracePod(
+  namespace: string,
+  pod: { name: string; container: string },
+  run: { exitCode: number; text: string; result?: TraceResult; reason?: string; log?: boolean },
+): Promise<void> {
+  const nonce = newNonce();
+  if (run.log !== false) await serveLog(namespace, pod, run.result === undefined ? run.text : `${run.text}\n${formatResultLine(run.result, nonce)}`);
   const annotations = [`kwok.trace-operator.test/exit-code=${run.exitCode}`];
   if (run.result !== undefined) annotations.push(`kwok.trace-operator.test/termination-message=${formatTerminationMessage(run.result, nonce)}`);
   if (run.reason !== undefined) annotations.push(`kwok.trace-operator.test/reason=${run.reason}`);
