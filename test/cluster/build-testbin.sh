@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane's binaries from published Go modules, once per
 # machine: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
-# kubectl and kwok. They land in $TESTBIN_DIR (default
+# kubectl and kwok (and, with BUILD_KUBELET=1, the kubelet for the real node of
+# test/real-node/). They land in $TESTBIN_DIR (default
 # ~/.cache/trace-operator/testbin/<k8s version>/) and are reused afterwards.
 set -euo pipefail
 
@@ -13,6 +14,7 @@ TESTBIN_DIR="${TESTBIN_DIR:-$CACHE_ROOT/testbin/$K8S_VERSION}"
 WORK="$CACHE_ROOT/build"
 LOGS="$CACHE_ROOT/build/logs"
 BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok)
+[[ "${BUILD_KUBELET:-}" == 1 ]] && BINARIES+=(kubelet)
 
 all_present() {
   for b in "${BINARIES[@]}"; do [[ -x "$TESTBIN_DIR/$b" ]] || return 1; done
@@ -68,17 +70,13 @@ write_kubernetes_module() {
 }
 
 build_kubernetes() {
-  local dir="$1"
+  local dir="$1"; shift
   local minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
   local pkg=k8s.io/component-base/version
   local ldflags="-s -w -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
   ldflags="$ldflags -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
   cd "$dir"
-  GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$TESTBIN_DIR/" \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler \
-    k8s.io/kubernetes/cmd/kubectl
+  GOFLAGS=-mod=mod go build -trimpath -ldflags "$ldflags" -o "$TESTBIN_DIR/" "$@"
 }
 
 # etcd's own modules also use local replaces, so it gets a wrapper module too.
@@ -116,7 +114,15 @@ started=$SECONDS
 [[ -f "$TESTBIN_DIR/kwok-crds/kwok.x-k8s.io_logs.yaml" ]] || step kwok-crds copy_kwok_crds
 if [[ ! -x "$TESTBIN_DIR/kube-apiserver" || ! -x "$TESTBIN_DIR/kubectl" || ! -x "$TESTBIN_DIR/kube-scheduler" || ! -x "$TESTBIN_DIR/kube-controller-manager" ]]; then
   k8s_dir=$(write_kubernetes_module)
-  step kubernetes build_kubernetes "$k8s_dir"
+  step kubernetes build_kubernetes "$k8s_dir" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler \
+    k8s.io/kubernetes/cmd/kubectl
+fi
+if [[ "${BUILD_KUBELET:-}" == 1 && ! -x "$TESTBIN_DIR/kubelet" ]]; then
+  k8s_dir=$(write_kubernetes_module)
+  step kubelet build_kubernetes "$k8s_dir" k8s.io/kubernetes/cmd/kubelet
 fi
 echo "build-testbin: all binaries in $TESTBIN_DIR (took $((SECONDS - started))s)" >&2
 echo "$TESTBIN_DIR"
