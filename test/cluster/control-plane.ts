@@ -12,6 +12,7 @@ import { etcd, kubeApiserver, kubeControllerManager, kubeScheduler, kwok, type C
 import { writeKubeconfig } from './kubeconfig.ts';
 import { clusterPaths, type ClusterPaths } from './paths.ts';
 import { ensurePki, IDENTITIES, type Pki } from './pki.ts';
+import { downRealNode } from './real-node.ts';
 import { logFile, recordedNames, runningPid, startDetached, stopProcess, waitFor, type ProcessDirs } from './processes.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -129,6 +130,8 @@ export async function up(log: Log, p: ClusterPaths = clusterPaths()): Promise<vo
 }
 
 export async function down(log: Log, p: ClusterPaths = clusterPaths()): Promise<void> {
+  // The real node first (nothing when it never ran), while the API server can still see its pods go.
+  await downRealNode(log, p);
   const dirs = dirsOf(p);
   const names = await recordedNames(dirs);
   // Stop in reverse dependency order so nothing logs errors about a vanished API server for long.

@@ -19,7 +19,8 @@ export interface ClusterPaths {
 
 export function clusterPaths(env: Readonly<Record<string, string | undefined>> = process.env): ClusterPaths {
   const cacheRoot = env['TRACE_OPERATOR_CACHE'] ?? path.join(os.homedir(), '.cache', 'trace-operator');
-  const state = path.join(repoRoot, '.cluster');
+  // TRACE_OPERATOR_CLUSTER_STATE runs a second local cluster beside the default one (its own ports, etcd and certificates).
+  const state = env['TRACE_OPERATOR_CLUSTER_STATE'] ?? path.join(repoRoot, '.cluster');
   return {
     repoRoot,
     testbin: env['TESTBIN_DIR'] ?? path.join(cacheRoot, 'testbin', K8S_VERSION),
