@@ -6,8 +6,9 @@
 // through every path that makes a distinct API call: a node target (node
 // get, then list by hostname label), a pod target (pod get), a program from
 // a ConfigMap (configmap get), the end of a trace (pod log, output
-// ConfigMap, status update), a rejection (events), a stop request
-// (configmap patch) and a TTL (tracejob delete); the Lease is how it leads
+// ConfigMap, status update), a rejection (events), a repeated event (event
+// patch), a stop request (configmap patch) and a TTL (tracejob delete); the
+// Lease is how it leads
 // at all. At the end, no request of the manager was refused (its metrics
 // and its log). A second manager whose role lacks pods/log shows that a
 // missing rule is noticed. Users bound to the built-in view and edit roles
@@ -174,6 +175,25 @@ test('a TraceJob naming an unknown node is rejected with a condition and a Warni
   t.is(condition(tj, 'Accepted')?.status, 'False');
   await eventually('the Warning event is recorded', async () => ((await eventsFor(ns, 'no-such-node')).some((e) => e.startsWith('Warning ')) ? true : undefined));
   t.is(tj.status?.jobName, undefined, 'no Job');
+});
+
+test('an Event repeated for the same TraceJob is counted on the first one (events patch)', async (t) => {
+  const { ns } = main;
+  await apply(ns, traceJob(ns, 'repeated', { hostname: 'no-such-node' }));
+  await waitForTraceJob(ns, 'repeated', 'is rejected for its node', (tj) => condition(tj, 'Accepted')?.reason === 'NodeNotFound');
+  // Another reason in between, then the first one again with the same message: the recorder patches the first Event's count.
+  const image = await kubectl(['patch', 'tracejob', 'repeated', '--type=merge', '-p', '{"spec":{"imageNameTag":"registry.example/not-allowed:1"}}'], { namespace: ns });
+  t.is(image.exitCode, 0, image.stderr);
+  await waitForTraceJob(ns, 'repeated', 'is rejected for its image', (tj) => condition(tj, 'Accepted')?.reason === 'ImageNotAllowed');
+  const back = await kubectl(['patch', 'tracejob', 'repeated', '--type=json', '-p', '[{"op":"remove","path":"/spec/imageNameTag"}]'], { namespace: ns });
+  t.is(back.exitCode, 0, back.stderr);
+  await waitForTraceJob(ns, 'repeated', 'is rejected for its node again', (tj) => condition(tj, 'Accepted')?.reason === 'NodeNotFound');
+  const count = await eventually('the repeated Event is counted', async () => {
+    const result = await kubectl(['get', 'events', '-o', 'json', '--field-selector', 'involvedObject.name=repeated,reason=NodeNotFound'], { namespace: ns });
+    const events = (JSON.parse(result.stdout || '{"items":[]}') as { items: { count?: number }[] }).items;
+    return events.length === 1 && events[0]?.count === 2 ? 2 : undefined;
+  });
+  t.is(count, 2);
 });
 
 test('a stop request is written to the program ConfigMap (patch) and the trace ends Stopped', async (t) => {
