@@ -8,9 +8,8 @@
 // a ConfigMap (configmap get), the end of a trace (pod log, output
 // ConfigMap, status update), a rejection (events), a repeated event (event
 // patch), a stop request (configmap patch) and a TTL (tracejob delete); the
-// Lease is how it leads
-// at all. At the end, no request of the manager was refused (its metrics
-// and its log). A second manager whose role lacks pods/log shows that a
+// Lease is how it leads at all. At the end, no request of the manager was
+// refused (its metrics and its log). A second manager whose role lacks pods/log shows that a
 // missing rule is noticed. Users bound to the built-in view and edit roles
 // get the TraceJob rights the aggregated viewer and editor roles add.
 import test from 'ava';
