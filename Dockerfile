@@ -1,8 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # Two images from one build:
-#   docker build --target manager -t trace-operator:dev .   the operator (controller manager)
-#   docker build --target runner  -t trace-operator-runner:dev .   the trace pod image
+#   docker build --target manager -t trace-operator-manager:dev .   the operator (controller manager)
+#   docker build --target runner  -t trace-operator:dev .           the trace pod image (the operator's default runner repository)
 # Every command run here is also run by the tests outside Docker
 # (test/integration/runner-build.test.ts): npm ci, npm run build,
 # node dist/cli.js runner|stop|run-local, and the trace-operator wrapper.
