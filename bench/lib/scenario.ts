@@ -1,0 +1,395 @@
+// One size of the cluster benchmark: the ceiling client's burst, then the
+// operator's burst (settling, steady state, a restart), each in fresh
+// namespaces deleted afterwards through the real garbage collector.
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { KubeClient } from '../../src/controller/runtime/kube-client.ts';
+import { traceJobPath } from '../../src/controller/tracejob-api.ts';
+import { burst } from './burst.ts';
+import { controlPlanePids, countObjects, createNamespaces, deleteNamespaces, existingNamespaces, paths, type CollectionRef } from './kube.ts';
+import { cpuSnapshot, cpuSplit, loadAverage, processMemory, type CpuSplit, type ProcessMemory } from './procfs.ts';
+import { CeilingProcess, ManagerProcess, type CeilingReport } from './processes.ts';
+import { diffRequests, requestCounts, sumMetric, type RequestCounts, type Sample } from './prom.ts';
+import { summarize, type Summary } from './stats.ts';
+import { Tracker, type TraceTimes, type WatchCounts } from './tracker.ts';
+
+export interface ScenarioOptions {
+  client: KubeClient;
+  runId: string;
+  runDir: string;
+  namespaces: number;
+  createConcurrency: number;
+  concurrency: number;
+  /** Seconds of steady state in which the settled manager's writes are counted. */
+  steadySeconds: number;
+  /** Seconds after a restart's initial reconciles in which its writes are counted. */
+  restartQuietSeconds: number;
+  log: (line: string) => void;
+}
+
+export interface Latencies {
+  toId: Summary;
+  toJob: Summary;
+  toReconciled: Summary;
+  toRunning?: Summary;
+}
+
+export interface GcResult {
+  /** Seconds from the delete until none is left, per kind; NaN when some were still there at the timeout. */
+  seconds: Record<string, number>;
+  left: Record<string, number>;
+  timeoutSeconds: number;
+  namespacesGoneSeconds: number;
+}
+
+export interface BurstResult {
+  kind: 'operator' | 'ceiling';
+  n: number;
+  load: [number, number, number];
+  created: number;
+  createFailed: number;
+  firstError?: string;
+  /** First send → last create answered. */
+  createSeconds: number;
+  /** First send → last TraceJob reconciled (Job exists, status names it). */
+  reconcileSeconds: number;
+  reconciled: number;
+  running?: number;
+  timedOut: boolean;
+  latency: Latencies;
+  /** CPU while creating, and from the last create until all were reconciled. */
+  cpu: { create: CpuSplit; drain: CpuSplit; whole: CpuSplit };
+  watch: WatchCounts;
+  gc: GcResult;
+}
+
+export interface MemoryReading extends ProcessMemory {
+  heapUsedBytes: number;
+  heapTotalBytes: number;
+  externalBytes: number;
+}
+
+export interface OperatorResult extends BurstResult {
+  kind: 'operator';
+  /** The manager's requests from the burst's start until everything settled, lease renewals left out. */
+  createPath: { requests: RequestCounts; leaseWrites: number; writesPerTraceJob: number; readsPerTraceJob: number; watch: WatchCounts; settleSeconds: number };
+  steady: { seconds: number; requests: RequestCounts; leaseWrites: number; traceJobUpdates: number };
+  memory: { idle: MemoryReading; settled: MemoryReading };
+  restart: {
+    stopSeconds: number;
+    /** Spawn → /readyz 200 (caches synced), → leading, → every TraceJob looked at once (queue drained). */
+    readySeconds: number;
+    leadingSeconds: number;
+    drainedSeconds: number;
+    reconciles: number;
+    requests: RequestCounts;
+    leaseWrites: number;
+    traceJobUpdates: number;
+    memory: MemoryReading;
+  };
+  managerLog: string;
+  managerWarnings: number;
+  managerErrors: number;
+}
+
+export interface CeilingResult extends BurstResult {
+  kind: 'ceiling';
+  report: CeilingReport;
+}
+
+const COLLECTIONS: Record<string, CollectionRef> = {
+  tracejobs: { group: 'observe.alexeldeib.xyz', version: 'v1alpha1', plural: 'tracejobs' },
+  configmaps: { version: 'v1', plural: 'configmaps' },
+  jobs: { group: 'batch', version: 'v1', plural: 'jobs' },
+  pods: { version: 'v1', plural: 'pods' },
+};
+
+function latencies(traces: Iterable<TraceTimes>, withRunning: boolean): Latencies {
+  const toId: number[] = [];
+  const toJob: number[] = [];
+  const toReconciled: number[] = [];
+  const toRunning: number[] = [];
+  for (const t of traces) {
+    const created = Tracker.createdAt(t);
+    if (created === undefined) continue;
+    if (t.idAt !== undefined) toId.push(t.idAt - created);
+    if (t.jobAt !== undefined) toJob.push(t.jobAt - created);
+    const done = Tracker.doneAt(t);
+    if (done !== undefined) toReconciled.push(done - created);
+    if (t.runningAt !== undefined) toRunning.push(t.runningAt - created);
+  }
+  return { toId: summarize(toId), toJob: summarize(toJob), toReconciled: summarize(toReconciled), ...(withRunning ? { toRunning: summarize(toRunning) } : {}) };
+}
+
+function lastDone(tracker: Tracker): number {
+  let last = 0;
+  for (const t of tracker.traces.values()) last = Math.max(last, Tracker.doneAt(t) ?? 0);
+  return last;
+}
+
+async function memoryOf(pid: number, samples: Sample[]): Promise<MemoryReading> {
+  const mem = processMemory(pid) ?? { hwmBytes: Number.NaN, rssBytes: Number.NaN };
+  return {
+    ...mem,
+    heapUsedBytes: sumMetric(samples, 'nodejs_heap_size_used_bytes'),
+    heapTotalBytes: sumMetric(samples, 'nodejs_heap_size_total_bytes'),
+    externalBytes: sumMetric(samples, 'nodejs_external_memory_bytes'),
+  };
+}
+
+/** Deletes the phase's TraceJobs (the garbage collector removes what they own), times it, then deletes the namespaces. */
+async function cleanUp(options: ScenarioOptions, namespaces: readonly string[], n: number, baseline: Record<string, number>): Promise<GcResult> {
+  const { client, log } = options;
+  const timeoutSeconds = Math.round(60 + n * 0.03);
+  const started = performance.now();
+  await Promise.all(namespaces.map((ns) => client.delete(traceJobPath(ns), { propagationPolicy: 'Background' }, ).catch((error: unknown) => log(`deleting the TraceJobs of ${ns} failed: ${error instanceof Error ? error.message : String(error)}`))));
+  const seconds: Record<string, number> = {};
+  const left: Record<string, number> = {};
+  for (;;) {
+    const elapsed = (performance.now() - started) / 1000;
+    for (const [kind, ref] of Object.entries(COLLECTIONS)) {
+      if (seconds[kind] !== undefined) continue;
+      const counts = await Promise.all(namespaces.map((ns) => countObjects(client, ref, ns)));
+      left[kind] = Math.max(0, counts.reduce((a, b) => a + b, 0) - (baseline[kind] ?? 0));
+      if (left[kind] === 0) seconds[kind] = (performance.now() - started) / 1000;
+    }
+    if (Object.keys(COLLECTIONS).every((k) => seconds[k] !== undefined)) break;
+    if (elapsed > timeoutSeconds) {
+      log(`  garbage collection not finished after ${timeoutSeconds}s (left: ${JSON.stringify(left)}); deleting the namespaces anyway`);
+      break;
+    }
+    await sleep(n >= 5000 ? 2000 : 500);
+  }
+  for (const kind of Object.keys(COLLECTIONS)) seconds[kind] ??= Number.NaN;
+  const nsStarted = performance.now();
+  await deleteNamespaces(client, namespaces);
+  let namespacesGoneSeconds = Number.NaN;
+  const nsTimeout = 60 + n * 0.02;
+  while ((performance.now() - nsStarted) / 1000 < nsTimeout) {
+    if ((await existingNamespaces(client, namespaces)) === 0) {
+      namespacesGoneSeconds = (performance.now() - nsStarted) / 1000;
+      break;
+    }
+    await sleep(1000);
+  }
+  if (Number.isNaN(namespacesGoneSeconds)) log(`  the namespaces were not gone after ${Math.round(nsTimeout)}s; they will go in the background`);
+  return { seconds, left, timeoutSeconds, namespacesGoneSeconds };
+}
+
+async function baselineCounts(client: KubeClient, namespaces: readonly string[]): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  for (const [kind, ref] of Object.entries(COLLECTIONS)) {
+    const counts = await Promise.all(namespaces.map((ns) => countObjects(client, ref, ns)));
+    out[kind] = counts.reduce((a, b) => a + b, 0);
+  }
+  return out;
+}
+
+interface PhaseSetup {
+  phaseId: string;
+  namespaces: string[];
+  selector: string;
+  labels: Record<string, string>;
+}
+
+async function setUp(options: ScenarioOptions, kind: 'op' | 'ceil', n: number): Promise<PhaseSetup> {
+  const phaseId = `${options.runId}-${kind}${n}-${randomBytes(2).toString('hex')}`;
+  const namespaces = Array.from({ length: options.namespaces }, (_, i) => `bench-${options.runId}-${kind}${n}-${i}`);
+  await createNamespaces(options.client, namespaces, { 'trace-operator-bench/run': options.runId });
+  return { phaseId, namespaces, selector: `trace-operator-bench/phase=${phaseId}`, labels: { 'trace-operator-bench/phase': phaseId } };
+}
+
+async function runBurst(options: ScenarioOptions, setup: PhaseSetup, n: number, tracker: Tracker, pids: Record<string, number | undefined>, label: string) {
+  const { log } = options;
+  const c0 = cpuSnapshot(pids);
+  const created = await burst({
+    client: options.client,
+    n,
+    concurrency: options.createConcurrency,
+    namespaceOf: (i) => setup.namespaces[i % setup.namespaces.length] ?? '',
+    labels: setup.labels,
+    onSent: (key, at) => tracker.sent(key, at),
+    onAck: (key, at) => tracker.ack(key, at),
+  });
+  const c1 = cpuSnapshot(pids);
+  log(`  ${label}: created ${created.created} TraceJobs in ${((created.endedAt - created.startedAt) / 1000).toFixed(1)}s${created.failed > 0 ? ` (${created.failed} failed: ${created.firstError ?? ''})` : ''}`);
+  const timeoutMs = 60_000 + n * 100;
+  const reconciled = await Tracker.waitUntil(() => tracker.countDone() >= created.created, timeoutMs, () => log(`  ${label}: ${tracker.countDone()}/${created.created} reconciled`));
+  const c2 = cpuSnapshot(pids);
+  if (!reconciled) log(`  ${label}: only ${tracker.countDone()}/${created.created} reconciled after ${timeoutMs / 1000}s; going on`);
+  const end = reconciled ? lastDone(tracker) : performance.now();
+  return { created, timedOut: !reconciled, reconcileSeconds: (end - created.startedAt) / 1000, cpu: { create: cpuSplit(c0, c1), drain: cpuSplit(c1, c2), whole: cpuSplit(c0, c2) } };
+}
+
+export async function runCeiling(options: ScenarioOptions, n: number): Promise<CeilingResult> {
+  const { client, log } = options;
+  const load = loadAverage();
+  const setup = await setUp(options, 'ceil', n);
+  const baseline = await baselineCounts(client, setup.namespaces);
+  const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces });
+  await tracker.start();
+  const ceiling = await CeilingProcess.start({ kubeconfig: paths.kubeconfig, selector: setup.selector, concurrency: options.concurrency, logFile: path.join(options.runDir, `ceiling-${n}.log`) });
+  try {
+    const pids = { ...controlPlanePids(), client: ceiling.pid, harness: process.pid };
+    const b = await runBurst(options, setup, n, tracker, pids, `ceiling N=${n}`);
+    const report = await ceiling.stop();
+    const watch = { ...tracker.counts };
+    await tracker.stop();
+    log(`  ceiling N=${n}: deleting`);
+    const gc = await cleanUp(options, setup.namespaces, n, baseline);
+    return {
+      kind: 'ceiling',
+      n,
+      load,
+      created: b.created.created,
+      createFailed: b.created.failed,
+      ...(b.created.firstError === undefined ? {} : { firstError: b.created.firstError }),
+      createSeconds: (b.created.endedAt - b.created.startedAt) / 1000,
+      reconcileSeconds: b.reconcileSeconds,
+      reconciled: tracker.countDone(),
+      timedOut: b.timedOut,
+      latency: latencies(tracker.traces.values(), false),
+      cpu: b.cpu,
+      watch,
+      gc,
+      report,
+    };
+  } finally {
+    ceiling.child.kill('SIGKILL');
+    await tracker.stop();
+  }
+}
+
+async function waitQuiet(tracker: Tracker, quietMs: number, maxMs: number): Promise<void> {
+  const started = performance.now();
+  while (performance.now() - started < maxMs) {
+    if (performance.now() - tracker.lastTraceJobChangeAt >= quietMs) return;
+    await sleep(200);
+  }
+}
+
+/** Waits until the manager's queue is empty, no reconcile runs and at least `reconciles` have been counted. */
+async function waitDrained(manager: ManagerProcess, reconciles: number, timeoutMs: number): Promise<{ at: number; reconciles: number }> {
+  const started = performance.now();
+  let total = 0;
+  while (performance.now() - started < timeoutMs) {
+    const m = await manager.metrics();
+    total = sumMetric(m, 'controller_runtime_reconcile_total');
+    if (sumMetric(m, 'workqueue_depth') === 0 && sumMetric(m, 'controller_runtime_active_workers') === 0 && total >= reconciles) return { at: performance.now(), reconciles: total };
+    await sleep(100);
+  }
+  return { at: Number.NaN, reconciles: total };
+}
+
+export async function runOperator(options: ScenarioOptions, n: number): Promise<OperatorResult> {
+  const { client, log } = options;
+  const load = loadAverage();
+  const setup = await setUp(options, 'op', n);
+  const baseline = await baselineCounts(client, setup.namespaces);
+  const leaseName = 'trace-operator-bench';
+  const lease = { namespace: setup.namespaces[0] ?? '', name: leaseName };
+  const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces, lease });
+  await tracker.start();
+  const start = (suffix: string): Promise<ManagerProcess> =>
+    ManagerProcess.start({ kubeconfig: paths.kubeconfig, namespaces: setup.namespaces, concurrency: options.concurrency, leaseName, logFile: path.join(options.runDir, `manager-${n}${suffix}.log`) });
+  let manager = await start('');
+  try {
+    await manager.leading();
+    await sleep(500);
+    const idle = await memoryOf(manager.pid, await manager.metrics());
+    const m0 = requestCounts(await manager.metrics());
+    const w0 = { ...tracker.counts };
+    const pids = { ...controlPlanePids(), manager: manager.pid, harness: process.pid };
+    const b = await runBurst(options, setup, n, tracker, pids, `operator N=${n}`);
+
+    // Settle: every trace pod runs on its kwok node and the TraceJobs stop changing.
+    const runningTimeout = 60_000 + n * 50;
+    const allRunning = await Tracker.waitUntil(() => tracker.countRunning() >= b.created.created, runningTimeout, () => log(`  operator N=${n}: ${tracker.countRunning()}/${b.created.created} Running`));
+    if (!allRunning) log(`  operator N=${n}: only ${tracker.countRunning()}/${b.created.created} Running after ${runningTimeout / 1000}s`);
+    await waitQuiet(tracker, 5000, 120_000);
+    await waitDrained(manager, 0, 60_000);
+    const settledAt = performance.now();
+    const m1 = requestCounts(await manager.metrics());
+    const w1 = { ...tracker.counts };
+    const createRequests = diffRequests(m0, m1);
+    const leaseCreate = w1.leaseWrites - w0.leaseWrites;
+    const settledSamples = await manager.metrics();
+    const settled = await memoryOf(manager.pid, settledSamples);
+    log(`  operator N=${n}: settled ${((settledAt - b.created.startedAt) / 1000).toFixed(1)}s after the first create; ${createRequests.writes - leaseCreate} writes; RSS ${(settled.rssBytes / 2 ** 20).toFixed(0)} MiB (peak ${(settled.hwmBytes / 2 ** 20).toFixed(0)} MiB)`);
+
+    // Steady state: nothing changes; count what the manager writes anyway.
+    await sleep(options.steadySeconds * 1000);
+    const m2 = requestCounts(await manager.metrics());
+    const w2 = { ...tracker.counts };
+    const steady = { seconds: options.steadySeconds, requests: diffRequests(m1, m2), leaseWrites: w2.leaseWrites - w1.leaseWrites, traceJobUpdates: w2.traceJobUpdates - w1.traceJobUpdates };
+
+    // Restart over the settled TraceJobs.
+    const stopMs = await manager.stop();
+    const managerLog = manager.logFile;
+    const warnings = manager.warnings;
+    const errors = manager.errors;
+    await sleep(500);
+    const w3 = { ...tracker.counts };
+    manager = await start('-restart');
+    await manager.leading(120_000);
+    const drained = await waitDrained(manager, n, 120_000 + n * 20);
+    await sleep(options.restartQuietSeconds * 1000);
+    const restartSamples = await manager.metrics();
+    const w4 = { ...tracker.counts };
+    const restartMemory = await memoryOf(manager.pid, restartSamples);
+    const restart = {
+      stopSeconds: stopMs / 1000,
+      readySeconds: (manager.times.readyAt - manager.times.spawnedAt) / 1000,
+      leadingSeconds: ((manager.times.leadingAt ?? Number.NaN) - manager.times.spawnedAt) / 1000,
+      drainedSeconds: (drained.at - manager.times.spawnedAt) / 1000,
+      reconciles: drained.reconciles,
+      requests: requestCounts(restartSamples),
+      leaseWrites: w4.leaseWrites - w3.leaseWrites,
+      traceJobUpdates: w4.traceJobUpdates - w3.traceJobUpdates,
+      memory: restartMemory,
+    };
+    log(`  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s, drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`);
+    await manager.stop();
+    const watch = { ...tracker.counts };
+    await tracker.stop();
+
+    log(`  operator N=${n}: deleting`);
+    const gc = await cleanUp(options, setup.namespaces, n, baseline);
+    const writesOnCreatePath = createRequests.writes - leaseCreate;
+    return {
+      kind: 'operator',
+      n,
+      load,
+      created: b.created.created,
+      createFailed: b.created.failed,
+      ...(b.created.firstError === undefined ? {} : { firstError: b.created.firstError }),
+      createSeconds: (b.created.endedAt - b.created.startedAt) / 1000,
+      reconcileSeconds: b.reconcileSeconds,
+      reconciled: tracker.countDone(),
+      running: tracker.countRunning(),
+      timedOut: b.timedOut,
+      latency: latencies(tracker.traces.values(), true),
+      cpu: b.cpu,
+      watch,
+      gc,
+      createPath: {
+        requests: createRequests,
+        leaseWrites: leaseCreate,
+        writesPerTraceJob: writesOnCreatePath / Math.max(1, b.created.created),
+        readsPerTraceJob: createRequests.reads / Math.max(1, b.created.created),
+        watch: { traceJobUpdates: w1.traceJobUpdates - w0.traceJobUpdates, configMaps: w1.configMaps - w0.configMaps, jobs: w1.jobs - w0.jobs, eventsCreated: w1.eventsCreated - w0.eventsCreated, eventsUpdated: w1.eventsUpdated - w0.eventsUpdated, leaseWrites: leaseCreate, relists: w1.relists - w0.relists },
+        settleSeconds: (settledAt - b.created.startedAt) / 1000,
+      },
+      steady,
+      memory: { idle, settled },
+      restart,
+      managerLog,
+      managerWarnings: warnings,
+      managerErrors: errors,
+    };
+  } finally {
+    if (manager.child.exitCode === null && manager.child.signalCode === null) await manager.stop();
+    await tracker.stop();
+  }
+}
