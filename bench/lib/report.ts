@@ -1,0 +1,232 @@
+// Turns the results into the tables `npm run bench` prints.
+import type { StartupResult, ThroughputPoint } from './runner-bench.ts';
+import type { CeilingResult, OperatorResult } from './scenario.ts';
+import type { CpuSplit } from './procfs.ts';
+import type { Summary } from './stats.ts';
+import { formatBytes, formatMs, formatNumber, formatRatio, linearFit, ratio, renderTable } from './stats.ts';
+
+export interface SizeResult {
+  n: number;
+  ceiling?: CeilingResult;
+  operator?: OperatorResult;
+  seconds: number;
+}
+
+const CPU_COLUMNS: [string, string][] = [
+  ['kube-apiserver', 'apiserver'],
+  ['etcd', 'etcd'],
+  ['kube-controller-manager', 'kcm'],
+  ['kube-scheduler', 'sched'],
+  ['kwok', 'kwok'],
+];
+
+function lat(s: Summary | undefined): string[] {
+  if (s === undefined || s.count === 0) return ['—', '—', '—', '—'];
+  return [formatMs(s.p50), formatMs(s.p90), formatMs(s.p99), formatMs(s.max)];
+}
+
+function perSecond(n: number, seconds: number): number {
+  return seconds > 0 ? n / seconds : Number.NaN;
+}
+
+/** Writes per TraceJob by method, e.g. "POST 3, PUT 3". */
+function methods(byMethod: Record<string, number>, per: number): string {
+  const parts = ['POST', 'PUT', 'PATCH', 'DELETE'].filter((k) => (byMethod[k] ?? 0) !== 0).map((k) => `${k} ${formatNumber((byMethod[k] ?? 0) / per, 2)}`);
+  return parts.length === 0 ? 'none' : parts.join(', ');
+}
+
+function cores(c: number | undefined): string {
+  return c === undefined || !Number.isFinite(c) ? '—' : c.toFixed(2);
+}
+
+function cpuRow(n: number, who: string, split: CpuSplit, self: string): string[] {
+  return [String(n), who, formatNumber(split.seconds, 1), ...CPU_COLUMNS.map(([k]) => cores(split.cores[k])), cores(split.cores[self]), cores(split.cores['harness']), cores(split.otherCores), cores(split.machineCores - split.machineBusyCores)];
+}
+
+export function clusterReport(sizes: readonly SizeResult[]): string {
+  const out: string[] = [];
+  const ops = sizes.map((s) => s.operator).filter((o): o is OperatorResult => o !== undefined);
+
+  out.push('Burst throughput (TraceJobs fully reconciled per second: Job exists and status names it; from the first create)');
+  out.push(
+    renderTable([
+      ['N', 'creates/s', 'operator/s', 'ceiling/s', 'operator÷ceiling', 'operator burst', 'ceiling burst', 'all Running'],
+      ...sizes.map((s) => {
+        const op = s.operator;
+        const ce = s.ceiling;
+        const opRate = op === undefined ? Number.NaN : perSecond(op.reconciled, op.reconcileSeconds);
+        const ceRate = ce === undefined ? Number.NaN : perSecond(ce.reconciled, ce.reconcileSeconds);
+        return [
+          String(s.n),
+          formatNumber(op === undefined ? Number.NaN : perSecond(op.created, op.createSeconds), 0),
+          formatNumber(opRate, 1) + (op?.timedOut === true ? '*' : ''),
+          formatNumber(ceRate, 1) + (ce?.timedOut === true ? '*' : ''),
+          formatRatio(ratio(opRate, ceRate)),
+          op === undefined ? '—' : formatMs(op.reconcileSeconds * 1000),
+          ce === undefined ? '—' : formatMs(ce.reconcileSeconds * 1000),
+          op === undefined ? '—' : `${op.running ?? 0}/${op.created}`,
+        ];
+      }),
+    ]),
+  );
+  if (sizes.some((s) => s.operator?.timedOut === true || s.ceiling?.timedOut === true)) out.push('* timed out before every TraceJob was reconciled');
+
+  out.push('', 'Latency from create (the create answered or the TraceJob first seen, whichever first) to ...');
+  const latRows: string[][] = [['N', 'client', 'to', 'p50', 'p90', 'p99', 'max']];
+  for (const s of sizes) {
+    for (const r of [s.operator, s.ceiling]) {
+      if (r === undefined) continue;
+      latRows.push([String(s.n), r.kind, 'status.id', ...lat(r.latency.toId)]);
+      latRows.push([String(s.n), r.kind, 'Job created', ...lat(r.latency.toJob)]);
+      latRows.push([String(s.n), r.kind, 'reconciled', ...lat(r.latency.toReconciled)]);
+      if (r.latency.toRunning !== undefined) latRows.push([String(s.n), r.kind, 'phase Running', ...lat(r.latency.toRunning)]);
+    }
+  }
+  out.push(renderTable(latRows));
+
+  if (ops.length > 0) {
+    out.push('', "Writes per TraceJob (the manager's rest_client_requests_total; Lease renewals, counted by a watch on the Lease, left out)");
+    out.push(
+      renderTable([
+        ['N', 'writes/TJ', 'by method /TJ', 'reads/TJ', 'seen by watches /TJ', 'steady writes', 'ceiling writes/TJ'],
+        ...ops.map((o) => {
+          const w = o.createPath.watch;
+          const per = Math.max(1, o.created);
+          const seen = `TJ ${formatNumber(w.traceJobUpdates / per, 2)}, CM ${formatNumber(w.configMaps / per, 2)}, Job ${formatNumber(w.jobs / per, 2)}, Event ${formatNumber(w.eventsCreated / per, 2)}+${formatNumber(w.eventsUpdated / per, 2)}`;
+          const steadyWrites = o.steady.requests.writes - o.steady.leaseWrites;
+          const ce = sizes.find((s) => s.n === o.n)?.ceiling;
+          return [
+            String(o.n),
+            formatNumber(o.createPath.writesPerTraceJob, 2),
+            methods({ ...o.createPath.requests.byMethod, PUT: (o.createPath.requests.byMethod['PUT'] ?? 0) - o.createPath.leaseWrites }, per),
+            formatNumber(o.createPath.readsPerTraceJob, 2),
+            seen,
+            `${steadyWrites} in ${o.steady.seconds}s (+${o.steady.leaseWrites} Lease)`,
+            ce === undefined ? '—' : formatNumber(ce.report.requests.writes / Math.max(1, ce.report.processed), 2),
+          ];
+        }),
+      ]),
+    );
+    const codes = ops.map((o) => `N=${o.n}: ${Object.entries(o.createPath.requests.writesByCode).map(([c, v]) => `${c}×${v}`).join(' ')}`).join('; ');
+    out.push(`write responses by code: ${codes}`);
+
+    out.push('', 'Restart over the settled TraceJobs (a new manager process; the old one released the Lease)');
+    out.push(
+      renderTable([
+        ['N', 'writes', 'TraceJob updates', 'Lease writes', 'reads', 'stop', '/readyz', 'leading', 'all looked at', 'reconciles'],
+        ...ops.map((o) => [
+          String(o.n),
+          String(o.restart.requests.writes - o.restart.leaseWrites),
+          String(o.restart.traceJobUpdates),
+          String(o.restart.leaseWrites),
+          String(o.restart.requests.reads),
+          formatMs(o.restart.stopSeconds * 1000),
+          formatMs(o.restart.readySeconds * 1000),
+          formatMs(o.restart.leadingSeconds * 1000),
+          formatMs(o.restart.drainedSeconds * 1000),
+          String(o.restart.reconciles),
+        ]),
+      ]),
+    );
+
+    out.push('', 'Manager memory (VmHWM/VmRSS from /proc; heap from its nodejs_heap_size_used_bytes)');
+    out.push(
+      renderTable([
+        ['N', 'idle RSS', 'peak RSS', 'settled RSS', 'settled heap', 'restart peak', 'restart RSS', 'restart heap', 'RSS/TJ', 'heap/TJ'],
+        ...ops.map((o) => [
+          String(o.n),
+          formatBytes(o.memory.idle.rssBytes),
+          formatBytes(o.memory.settled.hwmBytes),
+          formatBytes(o.memory.settled.rssBytes),
+          formatBytes(o.memory.settled.heapUsedBytes),
+          formatBytes(o.restart.memory.hwmBytes),
+          formatBytes(o.restart.memory.rssBytes),
+          formatBytes(o.restart.memory.heapUsedBytes),
+          formatBytes((o.memory.settled.rssBytes - o.memory.idle.rssBytes) / Math.max(1, o.created)),
+          formatBytes((o.memory.settled.heapUsedBytes - o.memory.idle.heapUsedBytes) / Math.max(1, o.created)),
+        ]),
+      ]),
+    );
+    const fit = (pick: (o: OperatorResult) => number): string => {
+      const f = linearFit(ops.map((o) => ({ x: o.created, y: pick(o) })));
+      return f === undefined ? '—' : `${formatBytes(f.slope)}/TraceJob (+${formatBytes(f.intercept)})`;
+    };
+    if (ops.length >= 2) {
+      out.push(`growth fitted over the sizes: settled RSS ${fit((o) => o.memory.settled.rssBytes)}, settled heap ${fit((o) => o.memory.settled.heapUsedBytes)}; restarted RSS ${fit((o) => o.restart.memory.rssBytes)}, restarted heap ${fit((o) => o.restart.memory.heapUsedBytes)}`);
+    }
+
+    out.push('', 'CPU during the burst, in cores (2 = both busy), first create → last reconciled; harness = this process (creates + watches)');
+    const cpuRows: string[][] = [['N', 'run', 'secs', ...CPU_COLUMNS.map(([, h]) => h), 'ctrl', 'harness', 'other', 'idle']];
+    for (const s of sizes) {
+      if (s.operator !== undefined) {
+        cpuRows.push(cpuRow(s.n, 'operator: creating', s.operator.cpu.create, 'manager'));
+        cpuRows.push(cpuRow(s.n, 'operator: draining', s.operator.cpu.drain, 'manager'));
+      }
+      if (s.ceiling !== undefined) {
+        cpuRows.push(cpuRow(s.n, 'ceiling: creating', s.ceiling.cpu.create, 'client'));
+        cpuRows.push(cpuRow(s.n, 'ceiling: draining', s.ceiling.cpu.drain, 'client'));
+      }
+    }
+    out.push(renderTable(cpuRows));
+    out.push('ctrl = the manager (operator) or the plain client (ceiling); other = busy CPU no listed process explains (other tests on the machine)');
+  }
+
+  out.push('', 'Deleting the TraceJobs (deletecollection, background propagation: the garbage collector removes ConfigMaps and Jobs, then the Jobs\' pods)');
+  const gcRows: string[][] = [['N', 'run', 'TraceJobs', 'ConfigMaps', 'Jobs', 'Pods', 'namespaces then']];
+  for (const s of sizes) {
+    for (const r of [s.ceiling, s.operator]) {
+      if (r === undefined) continue;
+      const g = r.gc;
+      const cell = (k: string): string => (Number.isFinite(g.seconds[k] ?? Number.NaN) ? formatMs((g.seconds[k] ?? 0) * 1000) : `>${g.timeoutSeconds}s (${g.left[k] ?? '?'} left)`);
+      gcRows.push([String(s.n), r.kind, cell('tracejobs'), cell('configmaps'), cell('jobs'), cell('pods'), Number.isFinite(g.namespacesGoneSeconds) ? formatMs(g.namespacesGoneSeconds * 1000) : 'not yet']);
+    }
+  }
+  out.push(renderTable(gcRows));
+  return out.join('\n');
+}
+
+export function runnerReport(startup: StartupResult | undefined, points: readonly ThroughputPoint[]): string {
+  const out: string[] = [];
+  if (startup !== undefined) {
+    out.push(`Runner start → bpftrace attached (spawn → the BEGIN probe's first line; ${startup.runs} runs each, interleaved)`);
+    const row = (what: string, t: { medianMs: number; minMs: number }): string[] => [what, formatMs(t.medianMs), formatMs(t.minMs), formatRatio(ratio(t.medianMs, startup.bpftrace.medianMs))];
+    const rows = [
+      ['', 'median', 'min', 'vs bpftrace'],
+      row('bpftrace -e (baseline)', startup.bpftrace),
+      row('trace-operator run-local (src/*.ts)', startup.runner),
+      ...(startup.runnerDist === undefined ? [] : [row('trace-operator run-local (dist/*.js, as in the image)', startup.runnerDist)]),
+      row('  of which: node -e 0', startup.node),
+      row('  of which: run-local --help (src)', startup.cliLoad),
+      ...(startup.cliLoadDist === undefined ? [] : [row('  of which: run-local --help (dist)', startup.cliLoadDist)]),
+    ];
+    out.push(renderTable(rows));
+  }
+  if (points.length > 0) {
+    if (out.length > 0) out.push('');
+    out.push('Runner output throughput (a program printing K lines per 1 ms tick; lines/s over the captured lines\' kernel timestamps; lost = events bpftrace reported lost)');
+    out.push(
+      renderTable([
+        ['offered lines/s', 'bpftrace -o: lines/s', 'lost', 'wall', '-f json | cat: lines/s', 'lost', 'runner: lines/s', 'lost', 'wall', 'runner÷bpftrace -o'],
+        ...points.map((p) => [
+          formatNumber(p.offeredPerSecond, 0),
+          formatNumber(p.direct.linesPerSecond, 0),
+          String(p.direct.lost),
+          formatMs(p.direct.wallSeconds * 1000),
+          formatNumber(p.jsonPipe.linesPerSecond, 0),
+          String(p.jsonPipe.lost),
+          formatNumber(p.runner.linesPerSecond, 0),
+          String(p.runner.lost),
+          formatMs(p.runner.wallSeconds * 1000),
+          formatRatio(ratio(p.runner.linesPerSecond, p.direct.linesPerSecond)),
+        ]),
+      ]),
+    );
+    const best = (pick: (p: ThroughputPoint) => { lost: number; linesPerSecond: number }): number => Math.max(0, ...points.filter((p) => pick(p).lost === 0 && Number.isFinite(pick(p).linesPerSecond)).map((p) => pick(p).linesPerSecond));
+    const direct = best((p) => p.direct);
+    const json = best((p) => p.jsonPipe);
+    const runner = best((p) => p.runner);
+    out.push(`highest rate captured without loss: bpftrace -o ${formatNumber(direct, 0)} lines/s; bpftrace -B line -f json | cat ${formatNumber(json, 0)} lines/s; runner ${formatNumber(runner, 0)} lines/s (${formatRatio(ratio(runner, direct))} of bpftrace -o)`);
+    out.push('(only the offered rates are tried: the true limits lie between the highest lossless rate and the next one)');
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,191 @@
+// npm run bench [-- --quick] [-- --sizes=100,1000 --skip-runner --skip-cluster ...]
+//
+// Measures the operator on the local control plane (npm run cluster:up) and
+// the runner with real bpftrace, and prints tables whose figures are ratios
+// against baselines measured in the same run: the operator against a plain
+// client making the same writes (bench/ceiling.ts), the runner against
+// bpftrace alone. A benchmark, not a test: it never fails on a number.
+// bench/README.md explains each figure and records a run.
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { benchClient, clusterProblem, deleteNamespaces, ensureCrd, leftoverNamespaces } from './lib/kube.ts';
+import { loadAverage } from './lib/procfs.ts';
+import { liveChildren } from './lib/processes.ts';
+import { clusterReport, runnerReport, type SizeResult } from './lib/report.ts';
+import { buildDist, outputThroughput, runnerProblem, runnerStartup, type StartupResult, type ThroughputPoint } from './lib/runner-bench.ts';
+import { runCeiling, runOperator, type ScenarioOptions } from './lib/scenario.ts';
+import { formatBytes, formatMs } from './lib/stats.ts';
+
+const USAGE = `usage: npm run bench [-- flags]
+
+  --quick                  N=100 only, short runner runs (under two minutes)
+  --sizes=100,1000,10000   TraceJob counts to burst (default 100,1000,10000)
+  --namespaces=4           namespaces the TraceJobs are spread over
+  --create-concurrency=32  TraceJob creates in flight during a burst
+  --concurrency=8          the manager's --concurrency, and the ceiling client's writes in flight
+  --steady-seconds=30      steady-state window in which the settled manager's writes are counted
+  --max-load-wait=120      before a burst of 1000 or more, wait up to this many seconds for the 1-minute load to fall under 1.5
+  --skip-cluster / --skip-runner
+  --json=FILE              also write every figure as JSON
+`;
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    sizes: { type: 'string' },
+    namespaces: { type: 'string' },
+    'create-concurrency': { type: 'string' },
+    concurrency: { type: 'string' },
+    'steady-seconds': { type: 'string' },
+    'max-load-wait': { type: 'string' },
+    'skip-cluster': { type: 'boolean' },
+    'skip-runner': { type: 'boolean' },
+    json: { type: 'string' },
+    help: { type: 'boolean' },
+  },
+  strict: true,
+});
+if (values.help === true) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const quick = values.quick === true;
+const int = (name: string, text: string | undefined, fallback: number): number => {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0) {
+    process.stderr.write(`bench: --${name} must be a whole number, got '${text}'\n\n${USAGE}`);
+    process.exit(2);
+  }
+  return n;
+};
+const sizes = values.sizes === undefined ? (quick ? [100] : [100, 1000, 10_000]) : values.sizes.split(',').map((s) => int('sizes', s.trim(), 0)).filter((n) => n > 0);
+const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
+
+const started = performance.now();
+const runId = randomBytes(2).toString('hex');
+const runDir = await mkdtemp(path.join(os.tmpdir(), `trace-operator-bench-${runId}-`));
+const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? '?'}), ${formatBytes(os.totalmem())} RAM, Linux ${os.release()}, node ${process.version}`;
+log(`run ${runId}: ${machine}; load ${loadAverage().join(' ')}; logs and raw figures in ${runDir}`);
+
+const client = benchClient(64);
+let interrupted = false;
+async function sweep(): Promise<void> {
+  const mine = (await leftoverNamespaces(client).catch(() => [] as string[])).filter((ns) => ns.startsWith(`bench-${runId}-`));
+  if (mine.length > 0) await deleteNamespaces(client, mine).catch(() => undefined);
+}
+process.once('SIGINT', () => {
+  interrupted = true;
+  log('interrupted: stopping the manager/ceiling and deleting this run\'s namespaces');
+  for (const child of liveChildren) child.kill('SIGKILL');
+  void sweep().finally(() => process.exit(130));
+});
+
+// ---- runner ----
+let startup: StartupResult | undefined;
+let points: ThroughputPoint[] = [];
+let runnerSkipped: string | undefined = values['skip-runner'] === true ? 'skipped (--skip-runner)' : await runnerProblem();
+const runnerLoad = loadAverage();
+if (runnerSkipped === undefined) {
+  try {
+    let distCli: string | undefined;
+    if (!quick) {
+      log('runner: compiling dist/ (as the image does) into the run directory');
+      distCli = await buildDist(path.join(runDir, 'build'));
+    }
+    log('runner: start-up');
+    startup = await runnerStartup({ runs: quick ? 3 : 7, ...(distCli === undefined ? {} : { distCli }) });
+    log('runner: output throughput');
+    const floodDir = await mkdtemp(path.join(os.tmpdir(), 'trace-operator-bench-flood-'));
+    try {
+      points = await outputThroughput({ dir: floodDir, perTick: quick ? [20, 200] : [10, 20, 50, 100, 200, 500, 1000], seconds: quick ? 1 : 3 });
+    } finally {
+      await rm(floodDir, { recursive: true, force: true });
+    }
+  } catch (error) {
+    runnerSkipped = `failed: ${error instanceof Error ? error.message : String(error)}`;
+    log(`runner: ${runnerSkipped}`);
+  }
+}
+
+// ---- cluster ----
+const results: SizeResult[] = [];
+let clusterSkipped: string | undefined = values['skip-cluster'] === true ? 'skipped (--skip-cluster)' : await clusterProblem(client);
+const scenario: ScenarioOptions = {
+  client,
+  runId,
+  runDir,
+  namespaces: Math.max(1, int('namespaces', values.namespaces, 4)),
+  createConcurrency: Math.max(1, int('create-concurrency', values['create-concurrency'], 32)),
+  concurrency: Math.max(1, int('concurrency', values.concurrency, 8)),
+  steadySeconds: int('steady-seconds', values['steady-seconds'], quick ? 10 : 30),
+  restartQuietSeconds: quick ? 3 : 5,
+  log,
+};
+const maxLoadWait = int('max-load-wait', values['max-load-wait'], quick ? 0 : 120);
+
+async function waitForQuiet(n: number): Promise<void> {
+  if (n < 1000 || maxLoadWait === 0) return;
+  const until = performance.now() + maxLoadWait * 1000;
+  while (loadAverage()[0] > 1.5 && performance.now() < until) {
+    log(`load ${loadAverage()[0]} (1 min) on this shared machine; waiting up to ${maxLoadWait}s for it to fall under 1.5 before the N=${n} burst`);
+    await sleep(15_000);
+  }
+}
+
+if (clusterSkipped === undefined) {
+  try {
+    await ensureCrd(client);
+    const old = (await leftoverNamespaces(client)).filter((ns) => !ns.startsWith(`bench-${runId}-`));
+    if (old.length > 0) {
+      log(`deleting ${old.length} namespaces left by earlier bench runs: ${old.join(', ')}`);
+      await deleteNamespaces(client, old);
+    }
+    for (const n of sizes) {
+      if (interrupted) break;
+      const sizeStarted = performance.now();
+      const result: SizeResult = { n, seconds: 0 };
+      results.push(result);
+      await waitForQuiet(n);
+      log(`N=${n}: ceiling (a plain client making the same writes, ${scenario.concurrency} in flight)`);
+      result.ceiling = await runCeiling(scenario, n);
+      await waitForQuiet(n);
+      log(`N=${n}: operator (the manager, --concurrency=${scenario.concurrency})`);
+      result.operator = await runOperator(scenario, n);
+      result.seconds = (performance.now() - sizeStarted) / 1000;
+      log(`N=${n}: done in ${formatMs(result.seconds * 1000)}`);
+    }
+  } catch (error) {
+    clusterSkipped = `failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    log(`cluster: ${clusterSkipped}`);
+  } finally {
+    await sweep();
+  }
+}
+client.close();
+
+// ---- report ----
+const total = (performance.now() - started) / 1000;
+const lines: string[] = [];
+lines.push(`trace-operator bench ${quick ? '--quick ' : ''}— ${new Date().toISOString()} — ${machine} — ${formatMs(total * 1000)}`);
+lines.push('');
+if (clusterSkipped === undefined || results.length > 0) {
+  lines.push(`Cluster: the local control plane (test/cluster), kwok-node-0/1; TraceJobs round-robin over ${scenario.namespaces} namespaces and both nodes; creates ${scenario.createConcurrency} in flight; manager --concurrency=${scenario.concurrency}, ceiling ${scenario.concurrency} in flight. Load (1/5/15 min) at each burst: ${results.map((r) => `N=${r.n} ${r.operator?.load.join('/') ?? '?'}`).join(', ')}`);
+  lines.push('');
+  lines.push(clusterReport(results));
+  lines.push('');
+}
+if (clusterSkipped !== undefined) lines.push(`Cluster benchmark: ${clusterSkipped}`, '');
+if (runnerSkipped === undefined) lines.push(`Runner (load ${runnerLoad.join('/')} when it started)`, '', runnerReport(startup, points));
+else lines.push(`Runner benchmark: ${runnerSkipped}`);
+lines.push('', `Manager logs and raw figures: ${runDir}`);
+process.stdout.write(`${lines.join('\n')}\n`);
+
+const raw = { date: new Date().toISOString(), machine, quick, totalSeconds: total, sizes: results, runner: { startup, throughput: points, skipped: runnerSkipped }, clusterSkipped };
+writeFileSync(path.join(runDir, 'results.json'), JSON.stringify(raw, null, 2));
+if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(raw, null, 2));
