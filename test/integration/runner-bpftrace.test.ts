@@ -61,21 +61,23 @@ test.serial('the deadline ends the run on time and the maps are printed', async 
   const run = runInProcess(runnerMain, [
     `--program=${await writeProgram(dir, TICKS)}`,
     '--deadline=2',
-    '--grace-period=5',
+    '--grace-period=30',
     `--termination-log=${termination}`,
     `--pid-file=${path.join(dir, 'runner.pid')}`,
   ]);
   const code = await run.done;
   const elapsed = (Date.now() - started) / 1000;
   t.is(code, 0, run.stderr());
-  // bpftrace exits promptly on SIGINT once it runs; a margin covers its
-  // start-up (LLVM) on a loaded 2-core machine.
-  t.true(elapsed >= 2 && elapsed < 5, `took ${elapsed}s`);
+  // Ended by the deadline's SIGINT, not by the grace-period kill 30 s later:
+  // the bound only tells the two apart, leaving room for bpftrace's start-up
+  // (LLVM) on a loaded 2-core machine; the result says how it ended.
+  t.true(elapsed >= 2 && elapsed < 20, `took ${elapsed}s`);
   t.true(run.stdout().includes(`${FIRST_SIGINT_LINE}\n`));
   t.regex(run.stdout(), /\n@ticks: \d+\n/);
   t.false(run.stderr().includes('RLIMIT_MEMLOCK'), 'the harmless RLIMIT_MEMLOCK "ERROR" is held back when bpftrace runs');
   const message = parseTerminationMessage(await readFile(termination, 'utf8'));
   t.is(message?.result.outcome, 'DeadlineReached');
+  t.is(message?.result.message, undefined, 'bpftrace exited by itself, not by the grace-period kill');
   t.is(message?.result.exitCode, 0);
   t.true(Number(message?.result.maps.find((m) => m.name === '@ticks')?.value) >= 10);
   t.deepEqual(parseRunnerOutput(run.stdout()), message?.result);
@@ -90,7 +92,8 @@ test.serial('SIGINT to the runner process stops bpftrace, which prints its maps'
   const signalled = Date.now();
   run.child.kill('SIGINT');
   const exit = await run.done;
-  t.true(Date.now() - signalled < 3000, `took ${Date.now() - signalled}ms after SIGINT`);
+  // Well before the 60 s deadline: the SIGINT ended it.
+  t.true(Date.now() - signalled < 20_000, `took ${Date.now() - signalled}ms after SIGINT`);
   t.deepEqual(exit, { code: 0, signal: null }, run.stderr());
   t.true(run.stdout().includes(FIRST_SIGINT_LINE));
   t.regex(run.stdout(), /\n@ticks: \d+\n/);
@@ -115,7 +118,8 @@ test.serial('a second SIGINT ends bpftrace at once', async (t) => {
   const second = Date.now();
   run.child.kill('SIGINT');
   const exit = await run.done;
-  t.true(Date.now() - second < 2500, `took ${Date.now() - second}ms after the second SIGINT`);
+  // Well before the 60 s grace period: the second SIGINT ended it.
+  t.true(Date.now() - second < 20_000, `took ${Date.now() - second}ms after the second SIGINT`);
   t.deepEqual(exit, { code: 0, signal: null }, run.stderr());
   t.regex(run.stderr(), /again; ending bpftrace at once/);
   const result = parseRunnerOutput(run.stdout());
@@ -133,7 +137,7 @@ test.serial('bpftrace that ignores SIGINT is killed when the grace period ends',
   process.kill(await bpftraceRunning(program), 'SIGSTOP');
   const started = Date.now();
   t.is(await run.done, 0, run.stderr());
-  t.true(Date.now() - started < 4000, `took ${Date.now() - started}ms`);
+  t.true(Date.now() - started < 20_000, `took ${Date.now() - started}ms`);
   const result = parseRunnerOutput(run.stdout());
   t.is(result?.outcome, 'DeadlineReached');
   t.regex(result?.message ?? '', /did not exit within the 1s grace period/);
@@ -174,7 +178,8 @@ test.serial('the stop file stops the trace like SIGINT', async (t) => {
   await writeFile(stopFile, 'true');
   const created = Date.now();
   t.is(await run.done, 0, run.stderr());
-  t.true(Date.now() - created < 3500, `took ${Date.now() - created}ms after the stop file appeared`);
+  // Well before the 60 s deadline: the stop file ended it.
+  t.true(Date.now() - created < 20_000, `took ${Date.now() - created}ms after the stop file appeared`);
   t.regex(run.stderr(), /stop file .* appeared/);
   t.true(run.stdout().includes(FIRST_SIGINT_LINE));
   t.regex(run.stdout(), /\n@ticks: \d+\n/);

@@ -28,7 +28,7 @@ test('run-local --deadline overrides the spec and --result json prints the struc
   const run = runCli(['run-local', '-f', path.join(FIXTURES, 'biolatency.yaml'), '--deadline', '3', '--result', 'json']);
   const exit = await run.done;
   t.deepEqual(exit, { code: 0, signal: null }, run.stderr());
-  t.true(Date.now() - started < 10_000, 'spec.deadline (30s) was not overridden');
+  t.true(Date.now() - started < 25_000, 'spec.deadline (30s) was not overridden');
   const stdout = run.stdout();
   t.false(stdout.includes('TRACE_OPERATOR_RESULT'));
   const json = stdout.slice(stdout.lastIndexOf('\n{\n') + 1);

@@ -63,7 +63,8 @@ test.serial('stop gives up after its timeout when the runner does not exit', asy
   const started = Date.now();
   const stop = runCli(['stop', '--timeout=1', `--pid-file=${pidFile}`]);
   t.is((await stop.done).code, 1);
-  t.true(Date.now() - started < 4000);
+  // It gave up (the runner's grace period is 60 s); the bound only tells the two apart.
+  t.true(Date.now() - started < 20_000);
   t.regex(stop.stderr(), /still running after 1s/);
   runner.child.kill('SIGINT'); // the second SIGINT (as kubelet's SIGTERM after preStop would) ends it
   t.deepEqual(await runner.done, { code: 0, signal: null });
