@@ -29,7 +29,6 @@ export const kubeletFiles = (l: Pick<KubeletLayout, 'dir'>) => ({
   clientCert: path.join(l.dir, 'kubelet-client.crt'),
   clientKey: path.join(l.dir, 'kubelet-client.key'),
   certDir: path.join(l.dir, 'kubelet-pki'),
-  savedSysctls: path.join(l.dir, 'sysctls-before-kubelet.json'),
 });
 
 /** A client certificate for system:node:<name>, signed by the control plane's CA (made once, reused). */
@@ -136,22 +135,21 @@ export function kubeletArgs(l: KubeletLayout): string[] {
 
 /**
  * The kernel settings a kubelet changes at start (vm.overcommit_memory,
- * kernel.panic, kernel.panic_on_oops, ...). They are saved before its first
- * start and put back when the real node stops, so the machine is left as found.
+ * kernel.panic, kernel.panic_on_oops, ...). They are saved (in a file under
+ * /run, so a new clone of the repository finds it too) before its first start
+ * and put back when the real node stops, so the machine is left as found.
  */
 const KUBELET_SYSCTLS = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes'];
 
-export async function saveSysctls(l: KubeletLayout): Promise<void> {
-  const file = kubeletFiles(l).savedSysctls;
+export async function saveSysctls(file: string): Promise<void> {
   if (existsSync(file)) return;
   const values: Record<string, string> = {};
   for (const key of KUBELET_SYSCTLS) values[key] = (await readFile(`/proc/sys/${key}`, 'utf8')).trim();
-  await mkdir(l.dir, { recursive: true });
+  await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, `${JSON.stringify(values)}\n`);
 }
 
-export async function restoreSysctls(l: Pick<KubeletLayout, 'dir'>): Promise<void> {
-  const file = kubeletFiles(l).savedSysctls;
+export async function restoreSysctls(file: string): Promise<void> {
   if (!existsSync(file)) return;
   const values = JSON.parse(await readFile(file, 'utf8')) as Record<string, string>;
   for (const [key, value] of Object.entries(values)) await writeFile(`/proc/sys/${key}`, value).catch(() => undefined);

@@ -50,6 +50,8 @@ export interface RealNodePaths {
   dir: string;
   info: string;
   owner: string;
+  /** The kernel settings from before the kubelet's first start. */
+  savedSysctls: string;
   containerd: ContainerdLayout;
   kubeletRoot: string;
 }
@@ -61,6 +63,7 @@ export function realNodePaths(p: ClusterPaths, env: Readonly<Record<string, stri
     dir,
     info: path.join(dir, 'node.json'),
     owner: path.join(RUN_DIR, 'owner'),
+    savedSysctls: path.join(RUN_DIR, 'sysctls-before-kubelet.json'),
     containerd: {
       config: path.join(dir, 'containerd.toml'),
       root: path.join(cacheRoot, 'containerd'),
@@ -147,6 +150,14 @@ export async function isRealNodeUp(p: ClusterPaths): Promise<boolean> {
   return (await nodeReady(p).catch(() => undefined)) !== undefined;
 }
 
+/** The state directory of another local cluster whose real node runs on this machine now, if any. */
+async function ownedByOtherCluster(rn: RealNodePaths, p: ClusterPaths): Promise<string | undefined> {
+  if (!existsSync(rn.owner)) return undefined;
+  const owner = (await readFile(rn.owner, 'utf8')).trim();
+  if (owner === p.state) return undefined;
+  return (await runningPid({ pids: path.join(owner, 'pids'), logs: path.join(owner, 'logs') }, CONTAINERD)) === undefined ? undefined : owner;
+}
+
 /** Starts (or finds running) the real node for the control plane at `p`. */
 export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInfo> {
   await checkPrerequisites();
@@ -158,11 +169,9 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
     log(`the real node ${info.nodeName} is already running`);
     return info;
   }
-  if (existsSync(rn.owner)) {
-    const owner = (await readFile(rn.owner, 'utf8')).trim();
-    if (owner !== p.state && existsSync(path.join(owner, 'pids', `${CONTAINERD}.pid`))) {
-      throw new Error(`a real node of another local cluster (${owner}) is using this machine's containerd and kubelet; stop it first (cluster:down with that state)`);
-    }
+  const other = await ownedByOtherCluster(rn, p);
+  if (other !== undefined) {
+    throw new Error(`a real node of another local cluster (${other}) is using this machine's containerd and kubelet; stop it first (TRACE_OPERATOR_CLUSTER_STATE=${other} npm run cluster:down)`);
   }
   await downRealNode(() => undefined, p);
   const started = Date.now();
@@ -208,7 +217,7 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
   const rbac = await kubectl(p, ['apply', '-f', '-'], JSON.stringify(nodeRbac(kubelet)));
   if (!rbac.ok) throw new Error(`could not grant the node its RBAC: ${rbac.stderr}`);
   await writeKubeletFiles(kubelet, `https://127.0.0.1:${ports.apiserver}`, pki);
-  await saveSysctls(kubelet);
+  await saveSysctls(rn.savedSysctls);
   log(`starting the kubelet for node ${REAL_NODE_NAME} on 127.0.0.1:${kubelet.port} (log: ${logFile(dirs, KUBELET)})`);
   const kubeletPid = await startDetached(dirs, KUBELET, path.join(p.testbin, 'kubelet'), kubeletArgs(kubelet));
   await waitFor(`the kubelet to register ${REAL_NODE_NAME}`, logFile(dirs, KUBELET), async () => (await kubectl(p, ['get', 'node', REAL_NODE_NAME])).ok, 60_000, kubeletPid);
@@ -262,8 +271,10 @@ export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
   const dirs = dirsOf(p);
   const kubeletPid = await runningPid(dirs, KUBELET);
   const containerdPid = await runningPid(dirs, CONTAINERD);
-  if (kubeletPid === undefined && containerdPid === undefined && !existsSync(rn.info)) return;
-  const apiUp = existsSync(p.kubeconfig) && (await kubectl(p, ['get', '--raw', '/readyz'])).ok;
+  if (await ownedByOtherCluster(rn, p)) return;
+  // With nothing recorded, only what an earlier run killed abruptly (another clone, a stopped session) may be left: shims, mounts, sysctls.
+  const recorded = kubeletPid !== undefined || containerdPid !== undefined || existsSync(rn.info);
+  const apiUp = recorded && existsSync(p.kubeconfig) && (await kubectl(p, ['get', '--raw', '/readyz'])).ok;
 
   if (kubeletPid !== undefined && apiUp) {
     log(`deleting the pods on ${REAL_NODE_NAME}`);
@@ -291,7 +302,7 @@ export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
     for (const point of await mountsUnder(prefix)) await execa('umount', ['-l', point], { reject: false, stdin: 'ignore' });
   }
   if (apiUp) await kubectl(p, ['delete', 'node', REAL_NODE_NAME, '--ignore-not-found', '--wait=false']);
-  await restoreSysctls({ dir: rn.dir });
+  await restoreSysctls(rn.savedSysctls);
   await rm(rn.info, { force: true });
   if (existsSync(rn.owner) && (await readFile(rn.owner, 'utf8')).trim() === p.state) await rm(rn.owner, { force: true });
 }
