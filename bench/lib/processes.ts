@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { inspectorUrl, liveHeap, type LiveHeap } from './inspector.ts';
 import { parseMetrics, type Sample } from './prom.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -44,6 +45,7 @@ export class ManagerProcess {
   readonly times: ManagerTimes;
   metricsUrl = '';
   probesUrl = '';
+  inspector: string | undefined;
   warnings = 0;
   errors = 0;
   readonly #exited: Promise<number>;
@@ -63,6 +65,8 @@ export class ManagerProcess {
     const [leaseNamespace] = options.namespaces;
     if (leaseNamespace === undefined) throw new Error('the manager needs at least one namespace');
     const args = [
+      // The inspector only so that liveHeap() can force a GC before reading the heap; nothing attaches otherwise.
+      '--inspect=127.0.0.1:0',
       CLI,
       'manager',
       `--kubeconfig=${options.kubeconfig}`,
@@ -83,6 +87,7 @@ export class ManagerProcess {
       if (stream === null) continue;
       createInterface({ input: stream }).on('line', (line) => {
         log.write(`${line}\n`);
+        manager.inspector ??= inspectorUrl(line);
         if (line.includes('"level":"warn"')) manager.warnings++;
         if (line.includes('"level":"error"')) manager.errors++;
         if (addresses === undefined && line.includes('"manager starting"')) addresses = JSON.parse(line) as { probes: string; metrics: string };
@@ -111,6 +116,11 @@ export class ManagerProcess {
 
   async metrics(): Promise<Sample[]> {
     return parseMetrics(await (await fetch(this.metricsUrl)).text());
+  }
+
+  /** The live heap after a forced full GC (undefined when the inspector did not start). */
+  async liveHeap(): Promise<LiveHeap | undefined> {
+    return this.inspector === undefined ? undefined : liveHeap(this.inspector);
   }
 
   /** Waits until the manager logs that it leads (its reconciles start). */

@@ -40,7 +40,7 @@ function cores(c: number | undefined): string {
 }
 
 function cpuRow(n: number, who: string, split: CpuSplit, self: string): string[] {
-  return [String(n), who, formatNumber(split.seconds, 1), ...CPU_COLUMNS.map(([k]) => cores(split.cores[k])), cores(split.cores[self]), cores(split.cores['harness']), cores(split.otherCores), cores(split.machineCores - split.machineBusyCores)];
+  return [String(n), who, formatNumber(split.seconds, 1), ...CPU_COLUMNS.map(([k]) => cores(split.cores[k])), cores(split.cores[self]), cores(split.cores['harness']), cores(split.otherCores), cores(Math.max(0, split.machineCores - split.machineBusyCores))];
 }
 
 export function clusterReport(sizes: readonly SizeResult[]): string {
@@ -88,7 +88,7 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
     out.push('', "Writes per TraceJob (the manager's rest_client_requests_total; Lease renewals, counted by a watch on the Lease, left out)");
     out.push(
       renderTable([
-        ['N', 'writes/TJ', 'by method /TJ', 'reads/TJ', 'seen by watches /TJ', 'steady writes', 'ceiling writes/TJ'],
+        ['N', 'writes/TJ', 'by method /TJ', 'reads/TJ', 'reconciles/TJ', 'seen by watches /TJ', 'steady writes', 'ceiling writes/TJ'],
         ...ops.map((o) => {
           const w = o.createPath.watch;
           const per = Math.max(1, o.created);
@@ -100,6 +100,7 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
             formatNumber(o.createPath.writesPerTraceJob, 2),
             methods({ ...o.createPath.requests.byMethod, PUT: (o.createPath.requests.byMethod['PUT'] ?? 0) - o.createPath.leaseWrites }, per),
             formatNumber(o.createPath.readsPerTraceJob, 2),
+            formatNumber(o.createPath.reconcilesPerTraceJob, 2),
             seen,
             `${steadyWrites} in ${o.steady.seconds}s (+${o.steady.leaseWrites} Lease)`,
             ce === undefined ? '—' : formatNumber(ce.report.requests.writes / Math.max(1, ce.report.processed), 2),
@@ -129,21 +130,22 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       ]),
     );
 
-    out.push('', 'Manager memory (VmHWM/VmRSS from /proc; heap from its nodejs_heap_size_used_bytes)');
+    out.push('', 'Manager memory: RSS from /proc (VmHWM = peak); live heap = V8 heap after a full GC forced through the inspector');
     out.push(
       renderTable([
-        ['N', 'idle RSS', 'peak RSS', 'settled RSS', 'settled heap', 'restart peak', 'restart RSS', 'restart heap', 'RSS/TJ', 'heap/TJ'],
+        ['N', 'idle RSS', 'idle heap', 'burst peak RSS', 'settled RSS', 'settled heap', 'restart peak RSS', 'restart RSS', 'restart heap', 'heap/TJ', 'RSS/TJ'],
         ...ops.map((o) => [
           String(o.n),
           formatBytes(o.memory.idle.rssBytes),
+          formatBytes(o.memory.idle.liveHeapBytes),
           formatBytes(o.memory.settled.hwmBytes),
-          formatBytes(o.memory.settled.rssBytes),
-          formatBytes(o.memory.settled.heapUsedBytes),
+          formatBytes(o.memory.settled.rssAfterGcBytes),
+          formatBytes(o.memory.settled.liveHeapBytes),
           formatBytes(o.restart.memory.hwmBytes),
-          formatBytes(o.restart.memory.rssBytes),
-          formatBytes(o.restart.memory.heapUsedBytes),
-          formatBytes((o.memory.settled.rssBytes - o.memory.idle.rssBytes) / Math.max(1, o.created)),
-          formatBytes((o.memory.settled.heapUsedBytes - o.memory.idle.heapUsedBytes) / Math.max(1, o.created)),
+          formatBytes(o.restart.memory.rssAfterGcBytes),
+          formatBytes(o.restart.memory.liveHeapBytes),
+          formatBytes((o.memory.settled.liveHeapBytes - o.memory.idle.liveHeapBytes) / Math.max(1, o.created)),
+          formatBytes((o.memory.settled.rssAfterGcBytes - o.memory.idle.rssAfterGcBytes) / Math.max(1, o.created)),
         ]),
       ]),
     );
@@ -152,8 +154,9 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       return f === undefined ? '—' : `${formatBytes(f.slope)}/TraceJob (+${formatBytes(f.intercept)})`;
     };
     if (ops.length >= 2) {
-      out.push(`growth fitted over the sizes: settled RSS ${fit((o) => o.memory.settled.rssBytes)}, settled heap ${fit((o) => o.memory.settled.heapUsedBytes)}; restarted RSS ${fit((o) => o.restart.memory.rssBytes)}, restarted heap ${fit((o) => o.restart.memory.heapUsedBytes)}`);
+      out.push(`fitted over the sizes: settled live heap ${fit((o) => o.memory.settled.liveHeapBytes)}, settled RSS ${fit((o) => o.memory.settled.rssAfterGcBytes)}; burst peak RSS ${fit((o) => o.memory.settled.hwmBytes)}; restart peak RSS ${fit((o) => o.restart.memory.hwmBytes)}`);
     }
+    out.push(`a settled TraceJob from the API server (as the TraceJob cache keeps it): ${ops.map((o) => `${formatBytes(o.traceJobBytes.total)} of JSON, ${formatBytes(o.traceJobBytes.managedFields)} of it managedFields`)[0] ?? '—'}`);
 
     out.push('', 'CPU during the burst, in cores (2 = both busy), first create → last reconciled; harness = this process (creates + watches)');
     const cpuRows: string[][] = [['N', 'run', 'secs', ...CPU_COLUMNS.map(([, h]) => h), 'ctrl', 'harness', 'other', 'idle']];

@@ -10,7 +10,7 @@ import { burst } from './burst.ts';
 import { controlPlanePids, countObjects, createNamespaces, deleteNamespaces, existingNamespaces, paths, type CollectionRef } from './kube.ts';
 import { cpuSnapshot, cpuSplit, loadAverage, processMemory, type CpuSplit, type ProcessMemory } from './procfs.ts';
 import { CeilingProcess, ManagerProcess, type CeilingReport } from './processes.ts';
-import { diffRequests, requestCounts, sumMetric, type RequestCounts, type Sample } from './prom.ts';
+import { diffRequests, requestCounts, sumMetric, type RequestCounts } from './prom.ts';
 import { summarize, type Summary } from './stats.ts';
 import { Tracker, type TraceTimes, type WatchCounts } from './tracker.ts';
 
@@ -65,15 +65,22 @@ export interface BurstResult {
 }
 
 export interface MemoryReading extends ProcessMemory {
+  /** nodejs_heap_size_used_bytes as scraped (garbage included). */
   heapUsedBytes: number;
   heapTotalBytes: number;
   externalBytes: number;
+  /** The heap after a forced full GC (through the inspector), and the RSS right after it. */
+  liveHeapBytes: number;
+  rssAfterGcBytes: number;
+  gcMs: number;
 }
 
 export interface OperatorResult extends BurstResult {
   kind: 'operator';
   /** The manager's requests from the burst's start until everything settled, lease renewals left out. */
-  createPath: { requests: RequestCounts; leaseWrites: number; writesPerTraceJob: number; readsPerTraceJob: number; watch: WatchCounts; settleSeconds: number };
+  createPath: { requests: RequestCounts; leaseWrites: number; writesPerTraceJob: number; readsPerTraceJob: number; reconcilesPerTraceJob: number; watch: WatchCounts; settleSeconds: number };
+  /** One settled TraceJob as the API server returns it (what the manager's TraceJob cache holds): JSON bytes, and those of its managedFields. */
+  traceJobBytes: { total: number; managedFields: number };
   steady: { seconds: number; requests: RequestCounts; leaseWrites: number; traceJobUpdates: number };
   memory: { idle: MemoryReading; settled: MemoryReading };
   restart: {
@@ -128,13 +135,18 @@ function lastDone(tracker: Tracker): number {
   return last;
 }
 
-async function memoryOf(pid: number, samples: Sample[]): Promise<MemoryReading> {
-  const mem = processMemory(pid) ?? { hwmBytes: Number.NaN, rssBytes: Number.NaN };
+async function memoryOf(manager: ManagerProcess): Promise<MemoryReading> {
+  const samples = await manager.metrics();
+  const mem = processMemory(manager.pid) ?? { hwmBytes: Number.NaN, rssBytes: Number.NaN };
+  const live = await manager.liveHeap().catch(() => undefined);
   return {
     ...mem,
     heapUsedBytes: sumMetric(samples, 'nodejs_heap_size_used_bytes'),
     heapTotalBytes: sumMetric(samples, 'nodejs_heap_size_total_bytes'),
     externalBytes: sumMetric(samples, 'nodejs_external_memory_bytes'),
+    liveHeapBytes: live?.usedBytes ?? Number.NaN,
+    rssAfterGcBytes: processMemory(manager.pid)?.rssBytes ?? Number.NaN,
+    gcMs: live?.gcMs ?? Number.NaN,
   };
 }
 
@@ -261,6 +273,14 @@ export async function runCeiling(options: ScenarioOptions, n: number): Promise<C
   }
 }
 
+async function settledTraceJobSize(client: KubeClient, tracker: Tracker): Promise<{ total: number; managedFields: number }> {
+  const key = tracker.traces.keys().next().value;
+  if (key === undefined) return { total: Number.NaN, managedFields: Number.NaN };
+  const [namespace = '', name = ''] = key.split('/');
+  const obj = await client.get<{ metadata: { managedFields?: unknown } }>(traceJobPath(namespace, name));
+  return { total: JSON.stringify(obj).length, managedFields: JSON.stringify(obj.metadata.managedFields ?? []).length };
+}
+
 async function waitQuiet(tracker: Tracker, quietMs: number, maxMs: number): Promise<void> {
   const started = performance.now();
   while (performance.now() - started < maxMs) {
@@ -297,8 +317,9 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
   try {
     await manager.leading();
     await sleep(500);
-    const idle = await memoryOf(manager.pid, await manager.metrics());
-    const m0 = requestCounts(await manager.metrics());
+    const idle = await memoryOf(manager);
+    const s0 = await manager.metrics();
+    const m0 = requestCounts(s0);
     const w0 = { ...tracker.counts };
     const pids = { ...controlPlanePids(), manager: manager.pid, harness: process.pid };
     const b = await runBurst(options, setup, n, tracker, pids, `operator N=${n}`);
@@ -310,12 +331,14 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     await waitQuiet(tracker, 5000, 120_000);
     await waitDrained(manager, 0, 60_000);
     const settledAt = performance.now();
-    const m1 = requestCounts(await manager.metrics());
+    const s1 = await manager.metrics();
+    const m1 = requestCounts(s1);
     const w1 = { ...tracker.counts };
+    const reconciles = sumMetric(s1, 'controller_runtime_reconcile_total') - sumMetric(s0, 'controller_runtime_reconcile_total');
+    const traceJobBytes = await settledTraceJobSize(client, tracker);
     const createRequests = diffRequests(m0, m1);
     const leaseCreate = w1.leaseWrites - w0.leaseWrites;
-    const settledSamples = await manager.metrics();
-    const settled = await memoryOf(manager.pid, settledSamples);
+    const settled = await memoryOf(manager);
     log(`  operator N=${n}: settled ${((settledAt - b.created.startedAt) / 1000).toFixed(1)}s after the first create; ${createRequests.writes - leaseCreate} writes; RSS ${(settled.rssBytes / 2 ** 20).toFixed(0)} MiB (peak ${(settled.hwmBytes / 2 ** 20).toFixed(0)} MiB)`);
 
     // Steady state: nothing changes; count what the manager writes anyway.
@@ -337,7 +360,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     await sleep(options.restartQuietSeconds * 1000);
     const restartSamples = await manager.metrics();
     const w4 = { ...tracker.counts };
-    const restartMemory = await memoryOf(manager.pid, restartSamples);
+    const restartMemory = await memoryOf(manager);
     const restart = {
       stopSeconds: stopMs / 1000,
       readySeconds: (manager.times.readyAt - manager.times.spawnedAt) / 1000,
@@ -378,9 +401,11 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
         leaseWrites: leaseCreate,
         writesPerTraceJob: writesOnCreatePath / Math.max(1, b.created.created),
         readsPerTraceJob: createRequests.reads / Math.max(1, b.created.created),
+        reconcilesPerTraceJob: reconciles / Math.max(1, b.created.created),
         watch: { traceJobUpdates: w1.traceJobUpdates - w0.traceJobUpdates, configMaps: w1.configMaps - w0.configMaps, jobs: w1.jobs - w0.jobs, eventsCreated: w1.eventsCreated - w0.eventsCreated, eventsUpdated: w1.eventsUpdated - w0.eventsUpdated, leaseWrites: leaseCreate, relists: w1.relists - w0.relists },
         settleSeconds: (settledAt - b.created.startedAt) / 1000,
       },
+      traceJobBytes,
       steady,
       memory: { idle, settled },
       restart,
