@@ -126,3 +126,19 @@ export async function countObjects(client: KubeClient, ref: CollectionRef, names
   const list: ObjectList<unknown> = await client.list(resourcePath({ ...ref, namespace }), { limit: 1 });
   return list.items.length + (list.metadata.remainingItemCount ?? 0);
 }
+
+/** The API server's apiserver_request_total for mutating verbs, by "VERB resource[/subresource]" (all clients, all namespaces). */
+export async function apiserverWrites(client: KubeClient): Promise<Record<string, number>> {
+  const res = await client.request('GET', '/metrics', { accept: 'text/plain' }, { timeoutMs: 30_000 });
+  const out: Record<string, number> = {};
+  for (const line of res.text.split('\n')) {
+    if (!line.startsWith('apiserver_request_total{')) continue;
+    const label = (name: string): string => new RegExp(`[{,]${name}="([^"]*)"`).exec(line)?.[1] ?? '';
+    const verb = label('verb');
+    if (!['POST', 'PUT', 'PATCH', 'DELETE', 'DELETECOLLECTION', 'APPLY'].includes(verb)) continue;
+    const sub = label('subresource');
+    const key = `${verb} ${label('resource')}${sub === '' ? '' : `/${sub}`}`;
+    out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
+  }
+  return out;
+}

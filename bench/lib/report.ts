@@ -111,6 +111,20 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
     const codes = ops.map((o) => `N=${o.n}: ${Object.entries(o.createPath.requests.writesByCode).map(([c, v]) => `${c}×${v}`).join(' ')}`).join('; ');
     out.push(`write responses by code: ${codes}`);
 
+    out.push('', "Every client's writes per TraceJob as the API server counted them (apiserver_request_total, first create → settled; whole cluster)");
+    const keys = [...new Set(ops.flatMap((o) => Object.keys(o.clusterWrites)))]
+      .map((k) => ({ k, total: Math.max(...ops.map((o) => (o.clusterWrites[k] ?? 0) / Math.max(1, o.created))) }))
+      .filter((e) => e.total >= 0.05)
+      .sort((a, b) => b.total - a.total)
+      .map((e) => e.k);
+    out.push(
+      renderTable([
+        ['request', ...ops.map((o) => `N=${o.n}`)],
+        ...keys.map((k) => [k, ...ops.map((o) => formatNumber((o.clusterWrites[k] ?? 0) / Math.max(1, o.created), 2))]),
+        ['all writes', ...ops.map((o) => formatNumber(Object.values(o.clusterWrites).reduce((a, b) => a + b, 0) / Math.max(1, o.created), 2))],
+      ]),
+    );
+
     out.push('', 'Restart over the settled TraceJobs (a new manager process; the old one released the Lease)');
     out.push(
       renderTable([

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { KubeClient } from '../../src/controller/runtime/kube-client.ts';
 import { traceJobPath } from '../../src/controller/tracejob-api.ts';
 import { burst } from './burst.ts';
-import { controlPlanePids, countObjects, createNamespaces, deleteNamespaces, existingNamespaces, paths, type CollectionRef } from './kube.ts';
+import { apiserverWrites, controlPlanePids, countObjects, createNamespaces, deleteNamespaces, existingNamespaces, paths, type CollectionRef } from './kube.ts';
 import { cpuSnapshot, cpuSplit, loadAverage, processMemory, type CpuSplit, type ProcessMemory } from './procfs.ts';
 import { CeilingProcess, ManagerProcess, type CeilingReport } from './processes.ts';
 import { diffRequests, requestCounts, sumMetric, type RequestCounts } from './prom.ts';
@@ -79,6 +79,8 @@ export interface OperatorResult extends BurstResult {
   kind: 'operator';
   /** The manager's requests from the burst's start until everything settled, lease renewals left out. */
   createPath: { requests: RequestCounts; leaseWrites: number; writesPerTraceJob: number; readsPerTraceJob: number; reconcilesPerTraceJob: number; watch: WatchCounts; settleSeconds: number };
+  /** Every client's writes the API server counted from the burst's start until settled (apiserver_request_total; the whole cluster, so other tests' writes too). */
+  clusterWrites: Record<string, number>;
   /** One settled TraceJob as the API server returns it (what the manager's TraceJob cache holds): JSON bytes, and those of its managedFields. */
   traceJobBytes: { total: number; managedFields: number };
   steady: { seconds: number; requests: RequestCounts; leaseWrites: number; traceJobUpdates: number };
@@ -322,6 +324,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     const m0 = requestCounts(s0);
     const w0 = { ...tracker.counts };
     const pids = { ...controlPlanePids(), manager: manager.pid, harness: process.pid };
+    const a0 = await apiserverWrites(client);
     const b = await runBurst(options, setup, n, tracker, pids, `operator N=${n}`);
 
     // Settle: every trace pod runs on its kwok node and the TraceJobs stop changing.
@@ -336,6 +339,8 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     const w1 = { ...tracker.counts };
     const reconciles = sumMetric(s1, 'controller_runtime_reconcile_total') - sumMetric(s0, 'controller_runtime_reconcile_total');
     const traceJobBytes = await settledTraceJobSize(client, tracker);
+    const a1 = await apiserverWrites(client);
+    const clusterWrites = Object.fromEntries(Object.entries(a1).map(([k, v]) => [k, v - (a0[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
     const createRequests = diffRequests(m0, m1);
     const leaseCreate = w1.leaseWrites - w0.leaseWrites;
     const settled = await memoryOf(manager);
@@ -406,6 +411,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
         settleSeconds: (settledAt - b.created.startedAt) / 1000,
       },
       traceJobBytes,
+      clusterWrites,
       steady,
       memory: { idle, settled },
       restart,
