@@ -103,7 +103,7 @@ if (runnerSkipped === undefined) {
     log('runner: output throughput');
     const floodDir = await mkdtemp(path.join(os.tmpdir(), 'trace-operator-bench-flood-'));
     try {
-      points = await outputThroughput({ dir: floodDir, perTick: quick ? [20, 200] : [10, 20, 50, 100, 200, 500, 1000], seconds: quick ? 1 : 3 });
+      points = await outputThroughput({ dir: floodDir, perTick: quick ? [20, 200] : [10, 20, 50, 75, 100, 150, 200, 500, 1000], seconds: quick ? 1 : 3 });
     } finally {
       await rm(floodDir, { recursive: true, force: true });
     }
