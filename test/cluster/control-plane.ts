@@ -4,7 +4,6 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
 import { get as httpGet } from 'node:http';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -13,7 +12,7 @@ import { writeKubeconfig } from './kubeconfig.ts';
 import { clusterPaths, type ClusterPaths } from './paths.ts';
 import { ensurePki, IDENTITIES, type Pki } from './pki.ts';
 import { downRealNode } from './real-node.ts';
-import { logFile, recordedNames, runningPid, startDetached, stopProcess, waitFor, type ProcessDirs } from './processes.ts';
+import { freePort, logFile, recordedNames, runningPid, startDetached, stopProcess, waitFor, type ProcessDirs } from './processes.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const;
@@ -24,16 +23,6 @@ function dirsOf(p: ClusterPaths): ProcessDirs {
   return { pids: path.join(p.state, 'pids'), logs: p.logs };
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function httpOk(url: string, pki?: Pki): Promise<boolean> {
   return new Promise((resolve) => {

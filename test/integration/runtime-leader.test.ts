@@ -2,13 +2,13 @@
 // short timings (lease 3 s, renew deadline 2 s, retry 0.5 s) so hand-overs
 // happen in test time. A network partition of the leader is a real one: its
 // traffic goes through a TCP proxy this test takes down.
-import net from 'node:net';
 import test from 'ava';
 import { KubeConfig } from '@kubernetes/client-node';
 import { KubeClient, loadKubeConfig } from '../../src/controller/runtime/kube-client.ts';
 import { LeaderElector, type Lease, type LeaderRunResult } from '../../src/controller/runtime/leader.ts';
 import { clusterAvailable, createTestNamespace, kubeconfigPath } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
 
 test.before(() => {
   if (!clusterAvailable()) throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
@@ -112,41 +112,6 @@ test('releaseOnCancel hands over at once', async (t) => {
   t.true(noOverlap(terms));
 });
 
-class Proxy {
-  readonly #target: { host: string; port: number };
-  readonly #sockets = new Set<net.Socket>();
-  #server: net.Server | undefined;
-  port = 0;
-
-  constructor(target: { host: string; port: number }) {
-    this.#target = target;
-  }
-
-  async start(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.#target.port, this.#target.host);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (server.address() as net.AddressInfo).port;
-    this.#server = server;
-  }
-
-  async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    for (const s of this.#sockets) s.resetAndDestroy();
-    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 test('a partitioned leader steps down (its signal aborts) before the other can take over', async (t) => {
   const ns = await createTestNamespace('rt-partition');
@@ -154,7 +119,7 @@ test('a partitioned leader steps down (its signal aborts) before the other can t
   const direct = admin();
   t.teardown(() => direct.close());
   const server = new URL(direct.server);
-  const proxy = new Proxy({ host: server.hostname, port: Number(server.port) });
+  const proxy = new TcpProxy({ host: server.hostname, port: Number(server.port) });
   await proxy.start();
   t.teardown(() => proxy.stop());
   const base = loadKubeConfig({ kubeconfig: kubeconfigPath });

@@ -6,7 +6,6 @@
 // which answers the resumed watch with a real 410 from its fresh watch cache.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import test from 'ava';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -17,9 +16,11 @@ import { Store, type StoreChange } from '../../src/controller/runtime/store.ts';
 import { Watcher, type WatcherOptions } from '../../src/controller/runtime/watcher.ts';
 import { kubeApiserver, type Ports } from '../cluster/components.ts';
 import { clusterPaths } from '../cluster/paths.ts';
+import { freePort } from '../cluster/processes.ts';
 import { pkiPaths } from '../cluster/pki.ts';
 import { clusterAvailable, createTestNamespace, kubeconfigPath } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
+import { TcpProxy } from '../support/tcp-proxy.ts';
 
 test.before(() => {
   if (!clusterAvailable()) throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
@@ -135,47 +136,6 @@ test('the watchdog restarts a watch that stays silent, and nothing is missed', a
 });
 
 /** A TCP forwarder to the API server that the test can cut or take down. */
-class Proxy {
-  readonly #target: { host: string; port: number };
-  readonly #sockets = new Set<net.Socket>();
-  #server: net.Server | undefined;
-  port = 0;
-
-  constructor(target: { host: string; port: number }) {
-    this.#target = target;
-  }
-
-  async start(): Promise<void> {
-    const server = net.createServer((client) => {
-      const upstream = net.connect(this.#target.port, this.#target.host);
-      for (const s of [client, upstream]) {
-        this.#sockets.add(s);
-        s.on('close', () => this.#sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve) => server.listen(this.port, '127.0.0.1', resolve));
-    this.port = (server.address() as net.AddressInfo).port;
-    this.#server = server;
-  }
-
-  /** Resets every open connection (a dropped network path); new ones still work. */
-  cut(): void {
-    for (const s of this.#sockets) s.resetAndDestroy();
-  }
-
-  /** Stops listening and resets everything: new connections are refused. */
-  async stop(): Promise<void> {
-    const server = this.#server;
-    this.#server = undefined;
-    this.cut();
-    if (server !== undefined) await new Promise<void>((resolve) => server.close(() => resolve()));
-  }
-}
 
 test('dropped connections and connection refused: the watch resumes from its resourceVersion and misses nothing', async (t) => {
   const ns = await createTestNamespace('rt-drop');
@@ -183,7 +143,7 @@ test('dropped connections and connection refused: the watch resumes from its res
   const direct = new KubeClient({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfigPath }) });
   t.teardown(() => direct.close());
   const apiserver = new URL(direct.server);
-  const proxy = new Proxy({ host: apiserver.hostname, port: Number(apiserver.port) });
+  const proxy = new TcpProxy({ host: apiserver.hostname, port: Number(apiserver.port) });
   await proxy.start();
   t.teardown(() => proxy.stop());
   const viaProxy = new KubeClient({ kubeConfig: kubeConfigFor(`https://127.0.0.1:${proxy.port}`) });
@@ -260,13 +220,6 @@ class SecondApiServer {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 test('an API server restart: refused while down, then a real 410 from its fresh watch cache and a re-list that reports the delete', async (t) => {
   const ns = await createTestNamespace('rt-restart');
