@@ -129,7 +129,7 @@ export async function readRealNodeInfo(p: ClusterPaths): Promise<RealNodeInfo | 
 interface NodeView {
   metadata?: { labels?: Record<string, string> };
   spec?: { taints?: { key: string }[] };
-  status?: { conditions?: { type: string; status: string }[] };
+  status?: { conditions?: { type: string; status: string }[]; addresses?: { type: string; address: string }[] };
 }
 
 async function nodeReady(p: ClusterPaths): Promise<NodeView | undefined> {
@@ -139,7 +139,8 @@ async function nodeReady(p: ClusterPaths): Promise<NodeView | undefined> {
   const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
   // The node lifecycle controller lifts node.kubernetes.io/not-ready once the kubelet reports Ready.
   const notReadyTaint = node.spec?.taints?.some((t) => t.key.startsWith('node.kubernetes.io/')) === true;
-  return ready && !notReadyTaint ? node : undefined;
+  const reachable = node.status?.addresses?.some((a) => a.type === 'InternalIP' && a.address === '127.0.0.1') === true;
+  return ready && !notReadyTaint && reachable ? node : undefined;
 }
 
 /** True when containerd and the kubelet run and the node is Ready. */
@@ -166,8 +167,16 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
   if (!existsSync(portsFile) || !existsSync(p.kubeconfig)) throw new Error('the local control plane is not running: start it with `npm run cluster:up` first');
   const info = await readRealNodeInfo(p);
   if (info !== undefined && (await isRealNodeUp(p))) {
-    log(`the real node ${info.nodeName} is already running`);
-    return info;
+    // Running already: only bring the runner image up to date with the source, so tests never run a stale runner.
+    const images = await buildImages(log);
+    if (images.pause.ref === info.pauseImage) {
+      const how = await importImage(rn.containerd, images.layout, images.runner.ref);
+      const current: RealNodeInfo = { ...info, runnerImage: images.runner.ref };
+      await writeFile(rn.info, `${JSON.stringify(current, null, 2)}\n`);
+      log(`the real node ${info.nodeName} is already running; runner image ${current.runnerImage}${how === 'imported' ? ' (new, imported)' : ''}`);
+      return current;
+    }
+    log('the pause image changed: restarting the real node');
   }
   const other = await ownedByOtherCluster(rn, p);
   if (other !== undefined) {
