@@ -14,7 +14,6 @@
 // kubelet accepts anonymous requests on 127.0.0.1 (see kubelet.ts).
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,7 +23,7 @@ import { containerdAnswers, ctrFor, importImage, killAllTasks, shimPids, writeCo
 import { ensureNodeCertificate, kubeletArgs, nodeRbac, restoreSysctls, saveSysctls, writeKubeletFiles, type KubeletLayout } from './kubelet.ts';
 import type { ClusterPaths } from './paths.ts';
 import { ensurePki } from './pki.ts';
-import { isAlive, logFile, runningPid, startDetached, stopProcess, waitFor, type ProcessDirs } from './processes.ts';
+import { freePort, isAlive, logFile, runningPid, startDetached, stopProcess, waitFor, type ProcessDirs } from './processes.ts';
 
 export const REAL_NODE_NAME = 'real-node-0';
 export const REAL_NODE_TAINT_KEY = 'trace-operator.dev/real-node';
@@ -79,17 +78,6 @@ export function realNodePaths(p: ClusterPaths, env: Readonly<Record<string, stri
 const dirsOf = (p: ClusterPaths): ProcessDirs => ({ pids: path.join(p.state, 'pids'), logs: p.logs });
 const CONTAINERD = 'real-node-containerd';
 const KUBELET = 'real-node-kubelet';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 async function kubectl(p: ClusterPaths, args: string[], input?: string): Promise<{ ok: boolean; stdout: string; stderr: string }> {
   const result = await execa(path.join(p.testbin, 'kubectl'), ['--kubeconfig', p.kubeconfig, '--request-timeout=10s', ...args], { input, reject: false, ...(input === undefined ? { stdin: 'ignore' as const } : {}) });
