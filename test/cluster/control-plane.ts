@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { etcd, kubeApiserver, kubeControllerManager, kubeScheduler, kwok, type ComponentSpec, type Layout, type Ports } from './components.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
-import { clusterPaths, type ClusterPaths } from './paths.ts';
+import { clusterPaths, processDirs, type ClusterPaths } from './paths.ts';
 import { ensurePki, IDENTITIES, type Pki } from './pki.ts';
 import { downRealNode } from './real-node.ts';
 import { freePort, logFile, recordedNames, runningPid, startDetached, stopProcess, waitFor, type ProcessDirs } from './processes.ts';
@@ -18,11 +18,6 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const;
 
 export type Log = (line: string) => void;
-
-function dirsOf(p: ClusterPaths): ProcessDirs {
-  return { pids: path.join(p.state, 'pids'), logs: p.logs };
-}
-
 
 function httpOk(url: string, pki?: Pki): Promise<boolean> {
   return new Promise((resolve) => {
@@ -46,7 +41,7 @@ async function readPorts(p: ClusterPaths): Promise<Ports | undefined> {
 
 /** True when every component is running and the API server answers /readyz. */
 export async function isUp(p: ClusterPaths = clusterPaths()): Promise<boolean> {
-  const dirs = dirsOf(p);
+  const dirs = processDirs(p);
   for (const name of COMPONENTS) if ((await runningPid(dirs, name)) === undefined) return false;
   const ports = await readPorts(p);
   if (ports === undefined || !existsSync(p.kubeconfig)) return false;
@@ -91,7 +86,7 @@ export async function up(log: Log, p: ClusterPaths = clusterPaths()): Promise<vo
   }
   // A half-running cluster (a crash, a reboot) is torn down and started anew.
   await down(() => undefined, p);
-  const dirs = dirsOf(p);
+  const dirs = processDirs(p);
   await mkdir(p.state, { recursive: true });
   const pki = await ensurePki(path.join(p.state, 'pki'));
   const ports: Ports = { etcdClient: await freePort(), etcdPeer: await freePort(), apiserver: await freePort(), kwokServer: await freePort() };
@@ -121,7 +116,7 @@ export async function up(log: Log, p: ClusterPaths = clusterPaths()): Promise<vo
 export async function down(log: Log, p: ClusterPaths = clusterPaths()): Promise<void> {
   // The real node first (nothing when it never ran), while the API server can still see its pods go.
   await downRealNode(log, p);
-  const dirs = dirsOf(p);
+  const dirs = processDirs(p);
   const names = await recordedNames(dirs);
   // Stop in reverse dependency order so nothing logs errors about a vanished API server for long.
   const order = [...COMPONENTS].reverse().filter((n) => names.includes(n));

@@ -29,3 +29,8 @@ export function clusterPaths(env: Readonly<Record<string, string | undefined>> =
     logs: path.join(state, 'logs'),
   };
 }
+
+/** Where the control plane's processes keep their pid files and logs. */
+export function processDirs(p: ClusterPaths): { pids: string; logs: string } {
+  return { pids: path.join(p.state, 'pids'), logs: p.logs };
+}

@@ -21,9 +21,9 @@ import { execa } from 'execa';
 import { buildImages } from '../../hack/real-node/images.ts';
 import { containerdAnswers, ctrFor, importImage, killAllTasks, shimPids, writeContainerdConfig, type ContainerdLayout } from './containerd.ts';
 import { ensureNodeCertificate, kubeletArgs, nodeRbac, restoreSysctls, saveSysctls, writeKubeletFiles, type KubeletLayout } from './kubelet.ts';
-import type { ClusterPaths } from './paths.ts';
+import { processDirs, type ClusterPaths } from './paths.ts';
 import { ensurePki } from './pki.ts';
-import { freePort, isAlive, logFile, runningPid, startDetached, stopProcess, waitFor, type ProcessDirs } from './processes.ts';
+import { freePort, isAlive, logFile, runningPid, startDetached, stopProcess, waitFor } from './processes.ts';
 
 export const REAL_NODE_NAME = 'real-node-0';
 export const REAL_NODE_TAINT_KEY = 'trace-operator.dev/real-node';
@@ -75,7 +75,6 @@ export function realNodePaths(p: ClusterPaths, env: Readonly<Record<string, stri
   };
 }
 
-const dirsOf = (p: ClusterPaths): ProcessDirs => ({ pids: path.join(p.state, 'pids'), logs: p.logs });
 const CONTAINERD = 'real-node-containerd';
 const KUBELET = 'real-node-kubelet';
 
@@ -133,7 +132,7 @@ async function nodeReady(p: ClusterPaths): Promise<NodeView | undefined> {
 
 /** True when containerd and the kubelet run and the node is Ready. */
 export async function isRealNodeUp(p: ClusterPaths): Promise<boolean> {
-  const dirs = dirsOf(p);
+  const dirs = processDirs(p);
   if ((await runningPid(dirs, KUBELET)) === undefined || (await runningPid(dirs, CONTAINERD)) === undefined) return false;
   if (!existsSync(realNodePaths(p).info)) return false;
   return (await nodeReady(p).catch(() => undefined)) !== undefined;
@@ -187,7 +186,7 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
     }
   }
 
-  const dirs = dirsOf(p);
+  const dirs = processDirs(p);
   await mkdir(RUN_DIR, { recursive: true });
   await writeFile(rn.owner, `${p.state}\n`);
   await writeContainerdConfig(rn.containerd, images.pause.ref);
@@ -265,7 +264,7 @@ async function mountsUnder(prefix: string): Promise<string[]> {
  */
 export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
   const rn = realNodePaths(p);
-  const dirs = dirsOf(p);
+  const dirs = processDirs(p);
   const kubeletPid = await runningPid(dirs, KUBELET);
   const containerdPid = await runningPid(dirs, CONTAINERD);
   if (await ownedByOtherCluster(rn, p)) return;
