@@ -33,7 +33,7 @@ import {
   setCondition,
   type TraceJob,
 } from '../src/tracejob/index.ts';
-import { parseMetrics, requestCounts } from './lib/prom.ts';
+import { meanRequestSeconds, parseMetrics, requestCounts } from './lib/prom.ts';
 
 const { values } = parseArgs({ options: { kubeconfig: { type: 'string' }, selector: { type: 'string' }, concurrency: { type: 'string' } }, strict: true });
 const concurrency = Number(values.concurrency ?? '8');
@@ -128,8 +128,8 @@ process.once('SIGTERM', () => {
   w?.();
   void (async () => {
     await Promise.allSettled([watching, ...workers]);
-    const counts = requestCounts(parseMetrics(await metrics.render()));
-    process.stdout.write(`${JSON.stringify({ processed, failed, firstError, requests: counts })}\n`);
+    const samples = parseMetrics(await metrics.render());
+    process.stdout.write(`${JSON.stringify({ processed, failed, firstError, requests: requestCounts(samples), latency: meanRequestSeconds(samples) })}\n`);
     client.close();
   })();
 });

@@ -149,6 +149,8 @@ export interface CeilingReport {
   failed: number;
   firstError?: string;
   requests: { byMethod: Record<string, number>; writesByCode: Record<string, number>; writes: number; reads: number };
+  /** Mean API latency the client saw, by verb. */
+  latency: Record<string, { count: number; meanSeconds: number }>;
 }
 
 export class CeilingProcess {

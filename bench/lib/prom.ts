@@ -91,3 +91,15 @@ export function diffCounts(a: Record<string, number>, b: Record<string, number>)
 export function diffRequests(a: RequestCounts, b: RequestCounts): RequestCounts {
   return { byMethod: diffCounts(a.byMethod, b.byMethod), writesByCode: diffCounts(a.writesByCode, b.writesByCode), writes: b.writes - a.writes, reads: b.reads - a.reads };
 }
+
+/** Mean seconds per request by verb, from rest_client_request_duration_seconds (the difference of two scrapes when `before` is given). */
+export function meanRequestSeconds(samples: readonly Sample[], before: readonly Sample[] = []): Record<string, { count: number; meanSeconds: number }> {
+  const verbs = new Set(samples.filter((s) => s.name === 'rest_client_request_duration_seconds_count').map((s) => s.labels['verb'] ?? '?'));
+  const out: Record<string, { count: number; meanSeconds: number }> = {};
+  for (const verb of verbs) {
+    const count = sumMetric(samples, 'rest_client_request_duration_seconds_count', { verb }) - sumMetric(before, 'rest_client_request_duration_seconds_count', { verb });
+    const sum = sumMetric(samples, 'rest_client_request_duration_seconds_sum', { verb }) - sumMetric(before, 'rest_client_request_duration_seconds_sum', { verb });
+    if (count > 0) out[verb] = { count, meanSeconds: sum / count };
+  }
+  return out;
+}

@@ -108,6 +108,15 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
         }),
       ]),
     );
+    const lat = (l: Record<string, { meanSeconds: number }>): string => ['PUT', 'POST', 'GET'].filter((v) => l[v] !== undefined).map((v) => `${v} ${formatMs((l[v]?.meanSeconds ?? 0) * 1000)}`).join(', ');
+    out.push(
+      `mean API latency seen by the client: ${ops
+        .map((o) => {
+          const ce = sizes.find((s) => s.n === o.n)?.ceiling;
+          return `N=${o.n} operator ${lat(o.createPath.latency)} (mean reconcile ${formatMs(o.createPath.meanReconcileSeconds * 1000)}), ceiling ${ce?.report.latency === undefined ? '—' : lat(ce.report.latency)}`;
+        })
+        .join('; ')}`,
+    );
     const codes = ops.map((o) => `N=${o.n}: ${Object.entries(o.createPath.requests.writesByCode).map(([c, v]) => `${c}×${v}`).join(' ')}`).join('; ');
     out.push(`write responses by code: ${codes}`);
 

@@ -11,7 +11,7 @@ import { burst } from './burst.ts';
 import { apiserverWrites, controlPlanePids, countObjects, createNamespaces, deleteNamespaces, existingNamespaces, paths, type CollectionRef } from './kube.ts';
 import { cpuSnapshot, cpuSplit, loadAverage, processMemory, type CpuSplit, type ProcessMemory } from './procfs.ts';
 import { CeilingProcess, ManagerProcess, type CeilingReport } from './processes.ts';
-import { diffRequests, requestCounts, sumMetric, type RequestCounts } from './prom.ts';
+import { diffRequests, meanRequestSeconds, requestCounts, sumMetric, type RequestCounts } from './prom.ts';
 import { summarize, type Summary } from './stats.ts';
 import { Tracker, type TraceTimes, type WatchCounts } from './tracker.ts';
 
@@ -81,7 +81,18 @@ export interface MemoryReading extends ProcessMemory {
 export interface OperatorResult extends BurstResult {
   kind: 'operator';
   /** The manager's requests from the burst's start until everything settled, lease renewals left out. */
-  createPath: { requests: RequestCounts; leaseWrites: number; writesPerTraceJob: number; readsPerTraceJob: number; reconcilesPerTraceJob: number; watch: WatchCounts; settleSeconds: number };
+  createPath: {
+    requests: RequestCounts;
+    leaseWrites: number;
+    writesPerTraceJob: number;
+    readsPerTraceJob: number;
+    reconcilesPerTraceJob: number;
+    /** Mean reconcile time, and the mean API latency the manager saw by verb. */
+    meanReconcileSeconds: number;
+    latency: Record<string, { count: number; meanSeconds: number }>;
+    watch: WatchCounts;
+    settleSeconds: number;
+  };
   /** Every client's writes the API server counted from the burst's start until settled (apiserver_request_total; the whole cluster, so other tests' writes too). */
   clusterWrites: Record<string, number>;
   /** One settled TraceJob as the API server returns it (what the manager's TraceJob cache holds): JSON bytes, and those of its managedFields. */
@@ -447,6 +458,8 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
         writesPerTraceJob: writesOnCreatePath / Math.max(1, b.created.created),
         readsPerTraceJob: createRequests.reads / Math.max(1, b.created.created),
         reconcilesPerTraceJob: reconciles / Math.max(1, b.created.created),
+        meanReconcileSeconds: (sumMetric(s1, 'controller_runtime_reconcile_time_seconds_sum') - sumMetric(s0, 'controller_runtime_reconcile_time_seconds_sum')) / Math.max(1, reconciles),
+        latency: meanRequestSeconds(s1, s0),
         watch: { traceJobUpdates: w1.traceJobUpdates - w0.traceJobUpdates, configMaps: w1.configMaps - w0.configMaps, jobs: w1.jobs - w0.jobs, eventsCreated: w1.eventsCreated - w0.eventsCreated, eventsUpdated: w1.eventsUpdated - w0.eventsUpdated, leaseWrites: leaseCreate, relists: w1.relists - w0.relists },
         settleSeconds: (settledAt - b.created.startedAt) / 1000,
       },

@@ -1,6 +1,6 @@
 // The benchmark's statistics, formatting and metrics parsing (bench/lib).
 import test from 'ava';
-import { diffRequests, parseMetrics, requestCounts, sumMetric } from '../../bench/lib/prom.ts';
+import { diffRequests, meanRequestSeconds, parseMetrics, requestCounts, sumMetric } from '../../bench/lib/prom.ts';
 import { cpuSplit, type CpuSnapshot } from '../../bench/lib/procfs.ts';
 import { formatBytes, formatMs, formatRatio, linearFit, quantile, ratio, renderTable, summarize } from '../../bench/lib/stats.ts';
 
@@ -98,4 +98,13 @@ test('cpuSplit turns two snapshots into cores per process and what no process ex
   t.is(s.machineCores, 2);
   t.is(s.machineBusyCores, 1.75);
   t.is(s.otherCores, 0.5);
+});
+
+test('meanRequestSeconds divides the duration sum by the count, per verb, between two scrapes', (t) => {
+  const before = parseMetrics('rest_client_request_duration_seconds_sum{verb="PUT",host="h"} 1\nrest_client_request_duration_seconds_count{verb="PUT",host="h"} 10\n');
+  const after = parseMetrics(
+    'rest_client_request_duration_seconds_sum{verb="PUT",host="h"} 5\nrest_client_request_duration_seconds_count{verb="PUT",host="h"} 30\nrest_client_request_duration_seconds_sum{verb="GET",host="h"} 0\nrest_client_request_duration_seconds_count{verb="GET",host="h"} 0\n',
+  );
+  t.deepEqual(meanRequestSeconds(after, before), { PUT: { count: 20, meanSeconds: 0.2 } });
+  t.deepEqual(meanRequestSeconds(after), { PUT: { count: 30, meanSeconds: 5 / 30 } });
 });
