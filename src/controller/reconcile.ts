@@ -285,6 +285,10 @@ export async function reconcileTraceJob(namespace: string, name: string, ctx: Re
   const started = traceJob.status?.jobName !== undefined && traceJob.status.jobName !== '';
   if (started) return follow(ctx, traceJob, new StatusDraft(traceJob, ctx.now()));
 
+  // A rejected TraceJob stays rejected until its spec changes: a resync or a
+  // restart must not start it behind its owner's back (say, once a missing node appears).
+  if (traceJob.status?.phase === 'Failed' && traceJob.status.observedGeneration === traceJob.metadata.generation) return Action.awaitChange();
+
   const draft = new StatusDraft(traceJob, ctx.now());
   if (ctx.allowedNamespaces !== undefined && !ctx.allowedNamespaces.has(namespace)) {
     return reject(ctx, traceJob, draft, [

@@ -7,7 +7,7 @@ import type { V1Job } from '@kubernetes/client-node';
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd, startManager, type RunningManager } from '../support/manager.ts';
-import { apply, condition, eventsFor, listJson, waitForPhase, waitForTraceJob } from '../support/tracejobs.ts';
+import { apply, condition, eventsFor, getTraceJob, listJson, waitForPhase, waitForTraceJob } from '../support/tracejobs.ts';
 
 let ns = '';
 let forbiddenNs = '';
@@ -19,7 +19,8 @@ test.before(async () => {
   ns = (await createTestNamespace('rejections')).name;
   forbiddenNs = (await createTestNamespace('not-allowed')).name;
   // Watches both namespaces but runs traces only in the first.
-  manager = await startManager({ namespaces: [ns, forbiddenNs], args: [`--namespaces=${ns}`] });
+  // A short resync period, so a test can see that resyncs leave rejected TraceJobs alone.
+  manager = await startManager({ namespaces: [ns, forbiddenNs], args: [`--namespaces=${ns}`, '--resync-period=1'] });
 });
 
 test.after.always('stop the manager and drop the namespaces', async () => {
@@ -56,6 +57,21 @@ test('an unknown node is rejected, and fixing spec.hostname starts the trace', a
   t.is(tj.status?.node, 'kwok-node-0');
 });
 
+test('a rejected TraceJob stays rejected through resyncs even when its node appears later', async (t) => {
+  const node = `appears-later-${ns}`;
+  await apply(ns, traceJob('node-appears', { hostname: node }));
+  await expectRejected(t, 'node-appears', 'NodeNotFound', new RegExp(node));
+  t.teardown(async () => {
+    await kubectl(['delete', 'node', node, '--ignore-not-found']);
+  });
+  const created = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: node, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { 'kubernetes.io/hostname': node } } }) });
+  t.is(created.exitCode, 0, created.stderr);
+  await new Promise((resolve) => setTimeout(resolve, 4000)); // several 1 s resyncs
+  const tj = await getTraceJob(ns, 'node-appears');
+  t.is(tj?.status?.phase, 'Failed');
+  t.is(tj?.status?.jobName, undefined, 'no trace was started behind its owner\'s back');
+});
+
 test('an image outside the allow-list is rejected', async (t) => {
   await apply(ns, traceJob('bad-image', { imageNameTag: 'quay.io/iovisor/kubectl-trace-bpftrace:latest' }));
   await expectRejected(t, 'bad-image', 'ImageNotAllowed', /allow/i);
@@ -77,15 +93,18 @@ test('a pod target that does not exist is rejected', async (t) => {
 });
 
 test('a pod target that is not running yet waits, then the trace starts on its node', async (t) => {
-  // No node yet: the scheduler is kept away by a node selector nothing matches.
-  await apply(ns, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'late', namespace: ns }, spec: { nodeSelector: { 'no-such': 'label' }, containers: [{ name: 'app', image: 'busybox' }] } });
+  // The pod cannot be scheduled until kwok-node-1 carries a label only this test sets.
+  const label = `trace-operator.test/${ns}`;
+  t.teardown(async () => {
+    await kubectl(['label', 'node', 'kwok-node-1', `${label}-`]);
+  });
+  await apply(ns, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'late', namespace: ns }, spec: { nodeSelector: { [label]: 'yes' }, containers: [{ name: 'app', image: 'busybox' }] } });
   await apply(ns, traceJob('late-pod', { hostname: undefined, targetPod: { name: 'late', container: 'app' } }));
   const waiting = await waitForTraceJob(ns, 'late-pod', 'waits for its pod', (x) => condition(x, 'Accepted')?.status === 'Unknown');
   t.is(waiting.status?.phase, 'Pending');
   t.is(waiting.status?.jobName, undefined);
-  // Recreate the pod on a node: now it runs and the trace follows it there.
-  await kubectl(['delete', 'pod', 'late', '--wait=true'], { namespace: ns });
-  await apply(ns, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'late', namespace: ns }, spec: { nodeName: 'kwok-node-1', containers: [{ name: 'app', image: 'busybox' }] } });
+  const labelled = await kubectl(['label', 'node', 'kwok-node-1', `${label}=yes`]);
+  t.is(labelled.exitCode, 0, labelled.stderr);
   const running = await waitForPhase(ns, 'late-pod', 'Running');
   t.is(running.status?.node, 'kwok-node-1');
 });
