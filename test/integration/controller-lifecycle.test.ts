@@ -29,7 +29,7 @@ test.before(async () => {
 });
 
 function traceJob(name: string, spec: Record<string, unknown>): object {
-  return { apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', metadata: { name, namespace: ns }, spec: { hostname: 'kwok-node-0', deadline: 60, program: 'tracepoint:block:block_rq_issue { @c = count(); }', ...spec } };
+  return { apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', metadata: { name, namespace: ns }, spec: { hostname: 'kwok-node-0', deadline: 3600, program: 'tracepoint:block:block_rq_issue { @c = count(); }', ...spec } };
 }
 
 async function started(name: string): Promise<{ tj: TraceJob; id: string; pod: V1Pod }> {
@@ -78,6 +78,9 @@ test.serial('each sample creates exactly one ConfigMap and one Job that match th
     t.truthy(configMaps[0]?.data?.['program.bt'], file);
     const running = await waitForPhase(ns, name, 'Running');
     t.is(running.status?.node, tj.status?.node, file);
+    // The samples' short deadlines would expire (on kwok nobody ends the pod) while later checks run.
+    const deleted = await kubectl(['delete', 'tracejob', name, '--wait=true'], { namespace: ns });
+    t.is(deleted.exitCode, 0, deleted.stderr);
   }
 
   async function getJson<T>(kind: string, name: string): Promise<T | undefined> {
@@ -186,7 +189,7 @@ test('a spec change after the start is reported as not applied', async (t) => {
   t.is(patched.exitCode, 0, patched.stderr);
   const tj = await waitForTraceJob(ns, 'changed', 'reports SpecApplied=False', (x) => condition(x, 'SpecApplied')?.status === 'False');
   t.is(condition(tj, 'SpecApplied')?.reason, 'SpecChangedAfterStart');
-  t.is((await getJob(ns, `kubectl-trace-${id}`))?.spec?.activeDeadlineSeconds, 60 + 30, 'the running Job is untouched');
+  t.is((await getJob(ns, `kubectl-trace-${id}`))?.spec?.activeDeadlineSeconds, 3600 + 30, 'the running Job is untouched');
 });
 
 test('a finished TraceJob with a time-to-live is deleted after it', async (t) => {
