@@ -159,6 +159,10 @@ if (clusterSkipped === undefined) {
       await waitForQuiet(n);
       log(`N=${n}: operator (the manager, --concurrency=${scenario.concurrency})`);
       result.operator = await runOperator(scenario, n);
+      if (!quick && n <= 1000 && !interrupted) {
+        log(`N=${n}: ceiling again, to see drift on the shared machine`);
+        result.ceilingAfter = await runCeiling(scenario, n);
+      }
       result.seconds = (performance.now() - sizeStarted) / 1000;
       log(`N=${n}: done in ${formatMs(result.seconds * 1000)}`);
     }

@@ -61,7 +61,7 @@ export class ManagerProcess {
   }
 
   /** Starts the manager and resolves once /readyz answers 200 (caches synced). */
-  static async start(options: { kubeconfig: string; namespaces: readonly string[]; concurrency: number; logFile: string; leaseName: string }): Promise<ManagerProcess> {
+  static async start(options: { kubeconfig: string; namespaces: readonly string[]; concurrency: number; logFile: string; leaseName: string; onSpawn?: (pid: number) => void }): Promise<ManagerProcess> {
     const [leaseNamespace] = options.namespaces;
     if (leaseNamespace === undefined) throw new Error('the manager needs at least one namespace');
     const args = [
@@ -82,6 +82,7 @@ export class ManagerProcess {
     const spawnedAt = performance.now();
     const child = spawn(process.execPath, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     const manager = new ManagerProcess(child, options.logFile, log, spawnedAt);
+    options.onSpawn?.(manager.pid);
     let addresses: { probes: string; metrics: string } | undefined;
     for (const stream of [child.stdout, child.stderr]) {
       if (stream === null) continue;

@@ -8,6 +8,8 @@ import { formatBytes, formatMs, formatNumber, formatRatio, linearFit, ratio, ren
 export interface SizeResult {
   n: number;
   ceiling?: CeilingResult;
+  /** A second ceiling run after the operator's (full runs, N ≤ 1000), so drift on the shared machine shows. */
+  ceilingAfter?: CeilingResult;
   operator?: OperatorResult;
   seconds: number;
 }
@@ -48,33 +50,38 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
   const ops = sizes.map((s) => s.operator).filter((o): o is OperatorResult => o !== undefined);
 
   out.push('Burst throughput (TraceJobs fully reconciled per second: Job exists and status names it; from the first create)');
+  const rate = (r: { reconciled: number; reconcileSeconds: number } | undefined): number => (r === undefined ? Number.NaN : perSecond(r.reconciled, r.reconcileSeconds));
   out.push(
     renderTable([
-      ['N', 'creates/s', 'operator/s', 'ceiling/s', 'operator÷ceiling', 'operator burst', 'ceiling burst', 'all Running'],
+      ['N', 'creates/s', 'operator/s', 'ceiling/s', 'operator÷ceiling', 'operator burst', 'ceiling burst', 'all Running', 'other CPU op/ceil'],
       ...sizes.map((s) => {
         const op = s.operator;
-        const ce = s.ceiling;
-        const opRate = op === undefined ? Number.NaN : perSecond(op.reconciled, op.reconcileSeconds);
-        const ceRate = ce === undefined ? Number.NaN : perSecond(ce.reconciled, ce.reconcileSeconds);
+        const ceilings = [s.ceiling, s.ceilingAfter].filter((c): c is CeilingResult => c !== undefined);
+        const opRate = rate(op);
+        const ceRates = ceilings.map(rate);
+        const ceMean = ceRates.length === 0 ? Number.NaN : ceRates.reduce((a, b) => a + b, 0) / ceRates.length;
         return [
           String(s.n),
           formatNumber(op === undefined ? Number.NaN : perSecond(op.created, op.createSeconds), 0),
           formatNumber(opRate, 1) + (op?.timedOut === true ? '*' : ''),
-          formatNumber(ceRate, 1) + (ce?.timedOut === true ? '*' : ''),
-          formatRatio(ratio(opRate, ceRate)),
+          ceilings.length === 0 ? '—' : ceilings.map((c, i) => formatNumber(ceRates[i] ?? Number.NaN, 1) + (c.timedOut ? '*' : '')).join(' / '),
+          formatRatio(ratio(opRate, ceMean)),
           op === undefined ? '—' : formatMs(op.reconcileSeconds * 1000),
-          ce === undefined ? '—' : formatMs(ce.reconcileSeconds * 1000),
+          ceilings.length === 0 ? '—' : ceilings.map((c) => formatMs(c.reconcileSeconds * 1000)).join(' / '),
           op === undefined ? '—' : `${op.running ?? 0}/${op.created}`,
+          `${cores(op?.cpu.whole.otherCores)} / ${ceilings.map((c) => cores(c.cpu.whole.otherCores)).join(' / ') || '—'}`,
         ];
       }),
     ]),
   );
   if (sizes.some((s) => s.operator?.timedOut === true || s.ceiling?.timedOut === true)) out.push('* timed out before every TraceJob was reconciled');
+  if (sizes.some((s) => s.ceilingAfter !== undefined)) out.push('two ceiling figures: before and after the operator\'s burst; the ratio is against their mean');
+  out.push('other CPU: cores busy with work no listed process explains (other tests on this shared machine) during each burst; a ratio is only as fair as these are equal');
 
   out.push('', 'Latency from create (the create answered or the TraceJob first seen, whichever first) to ...');
   const latRows: string[][] = [['N', 'client', 'to', 'p50', 'p90', 'p99', 'max']];
   for (const s of sizes) {
-    for (const r of [s.operator, s.ceiling]) {
+    for (const r of [s.operator, s.ceiling, s.ceilingAfter]) {
       if (r === undefined) continue;
       latRows.push([String(s.n), r.kind, 'status.id', ...lat(r.latency.toId)]);
       latRows.push([String(s.n), r.kind, 'Job created', ...lat(r.latency.toJob)]);
@@ -137,7 +144,7 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
     out.push('', 'Restart over the settled TraceJobs (a new manager process; the old one released the Lease)');
     out.push(
       renderTable([
-        ['N', 'writes', 'TraceJob updates', 'Lease writes', 'reads', 'stop', '/readyz', 'leading', 'all looked at', 'reconciles'],
+        ['N', 'writes', 'TraceJob updates', 'Lease writes', 'reads', 'stop', '/readyz', 'leading', 'all looked at', 'reconciles', 'RSS peak: lists', 'then'],
         ...ops.map((o) => [
           String(o.n),
           String(o.restart.requests.writes - o.restart.leaseWrites),
@@ -149,6 +156,8 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
           formatMs(o.restart.leadingSeconds * 1000),
           formatMs(o.restart.drainedSeconds * 1000),
           String(o.restart.reconciles),
+          formatBytes(o.restart.rssPeakBeforeReadyBytes),
+          formatBytes(o.restart.rssPeakAfterReadyBytes),
         ]),
       ]),
     );
@@ -192,6 +201,7 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
         cpuRows.push(cpuRow(s.n, 'ceiling: creating', s.ceiling.cpu.create, 'client'));
         cpuRows.push(cpuRow(s.n, 'ceiling: draining', s.ceiling.cpu.drain, 'client'));
       }
+      if (s.operator !== undefined) cpuRows.push(cpuRow(s.n, 'operator: restart', s.operator.restart.cpu, 'manager'));
     }
     out.push(renderTable(cpuRows));
     out.push('ctrl = the manager (operator) or the plain client (ceiling); other = busy CPU no listed process explains (other tests on the machine)');
@@ -200,7 +210,7 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
   out.push('', 'Deleting the TraceJobs (one DELETE each, as many in flight as the creates, background propagation: the garbage collector removes their ConfigMaps and Jobs, then the Jobs\' pods); time from the first DELETE until none is left');
   const gcRows: string[][] = [['N', 'run', 'DELETEs answered', 'TraceJobs', 'ConfigMaps', 'Jobs', 'Pods', 'namespaces then']];
   for (const s of sizes) {
-    for (const r of [s.ceiling, s.operator]) {
+    for (const r of [s.ceiling, s.operator, s.ceilingAfter]) {
       if (r === undefined) continue;
       const g = r.gc;
       const cell = (k: string): string => (Number.isFinite(g.seconds[k] ?? Number.NaN) ? formatMs((g.seconds[k] ?? 0) * 1000) : `>${g.timeoutSeconds}s (${g.left[k] ?? '?'} left)`);

@@ -110,6 +110,12 @@ export interface OperatorResult extends BurstResult {
     leaseWrites: number;
     traceJobUpdates: number;
     memory: MemoryReading;
+    /** RSS sampled every 50 ms from spawn: the highest before /readyz (the caches' lists) and after it (the first look at every TraceJob). */
+    rssPeakBeforeReadyBytes: number;
+    rssPeakAfterReadyBytes: number;
+    rssPeakAtSeconds: number;
+    /** CPU from spawn until every TraceJob was looked at. */
+    cpu: CpuSplit;
   };
   managerLog: string;
   managerWarnings: number;
@@ -258,9 +264,13 @@ interface PhaseSetup {
   labels: Record<string, string>;
 }
 
+let phases = 0;
+
 async function setUp(options: ScenarioOptions, kind: 'op' | 'ceil', n: number): Promise<PhaseSetup> {
   const phaseId = `${options.runId}-${kind}${n}-${randomBytes(2).toString('hex')}`;
-  const namespaces = Array.from({ length: options.namespaces }, (_, i) => `bench-${options.runId}-${kind}${n}-${i}`);
+  // A new name for every phase: the last phase's namespaces may still be terminating.
+  const phase = phases++;
+  const namespaces = Array.from({ length: options.namespaces }, (_, i) => `bench-${options.runId}-${phase}-${kind}${n}-${i}`);
   await createNamespaces(options.client, namespaces, { 'trace-operator-bench/run': options.runId });
   return { phaseId, namespaces, selector: `trace-operator-bench/phase=${phaseId}`, labels: { 'trace-operator-bench/phase': phaseId } };
 }
@@ -364,8 +374,8 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
   const lease = { namespace: setup.namespaces[0] ?? '', name: leaseName };
   const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces, lease });
   await tracker.start();
-  const start = (suffix: string): Promise<ManagerProcess> =>
-    ManagerProcess.start({ kubeconfig: paths.kubeconfig, namespaces: setup.namespaces, concurrency: options.concurrency, leaseName, logFile: path.join(options.runDir, `manager-${n}${suffix}.log`) });
+  const start = (suffix: string, onSpawn?: (pid: number) => void): Promise<ManagerProcess> =>
+    ManagerProcess.start({ kubeconfig: paths.kubeconfig, namespaces: setup.namespaces, concurrency: options.concurrency, leaseName, logFile: path.join(options.runDir, `manager-${n}${suffix}.log`), ...(onSpawn === undefined ? {} : { onSpawn }) });
   let manager = await start('');
   try {
     await manager.leading();
@@ -410,9 +420,23 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     const errors = manager.errors;
     await sleep(500);
     const w3 = { ...tracker.counts };
-    manager = await start('-restart');
+    const rssSamples: { at: number; rss: number }[] = [];
+    let sampler: NodeJS.Timeout | undefined;
+    let restartCpu0: ReturnType<typeof cpuSnapshot> | undefined;
+    manager = await start('-restart', (pid) => {
+      restartCpu0 = cpuSnapshot({ ...controlPlanePids(), manager: pid, harness: process.pid });
+      sampler = setInterval(() => {
+        const m = processMemory(pid);
+        if (m !== undefined) rssSamples.push({ at: performance.now(), rss: m.rssBytes });
+      }, 50);
+    });
     await manager.leading(120_000);
     const drained = await waitDrained(manager, n, 120_000 + n * 20);
+    clearInterval(sampler);
+    const restartCpu1 = cpuSnapshot({ ...controlPlanePids(), manager: manager.pid, harness: process.pid });
+    const readyAt = manager.times.readyAt;
+    const peak = (samples: { at: number; rss: number }[]): number => samples.reduce((m, x) => Math.max(m, x.rss), Number.NaN);
+    const top = rssSamples.reduce<{ at: number; rss: number } | undefined>((best, x) => (best === undefined || x.rss > best.rss ? x : best), undefined);
     await sleep(options.restartQuietSeconds * 1000);
     const restartSamples = await manager.metrics();
     const w4 = { ...tracker.counts };
@@ -427,6 +451,10 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
       leaseWrites: w4.leaseWrites - w3.leaseWrites,
       traceJobUpdates: w4.traceJobUpdates - w3.traceJobUpdates,
       memory: restartMemory,
+      rssPeakBeforeReadyBytes: peak(rssSamples.filter((x) => x.at <= readyAt)),
+      rssPeakAfterReadyBytes: peak(rssSamples.filter((x) => x.at > readyAt)),
+      rssPeakAtSeconds: top === undefined ? Number.NaN : (top.at - manager.times.spawnedAt) / 1000,
+      cpu: restartCpu0 === undefined ? cpuSplit(restartCpu1, restartCpu1) : cpuSplit(restartCpu0, restartCpu1),
     };
     log(`  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s, drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`);
     await manager.stop();
