@@ -30,7 +30,9 @@ const USAGE = `usage: npm run bench [-- flags]
   --concurrency=8          the manager's --concurrency, and the ceiling client's writes in flight
   --steady-seconds=30      steady-state window in which the settled manager's writes are counted
   --max-load-wait=120      before a burst of 1000 or more, wait up to this many seconds for the 1-minute load to fall under the number of CPUs
-  --skip-cluster / --skip-runner
+  --skip-cluster / --skip-runner / --skip-ceiling
+  --restart-node-options='--max-old-space-size=256'
+                           one more restart of the manager with these node flags (an experiment; none by default)
   --json=FILE              also write every figure as JSON
 `;
 
@@ -45,6 +47,8 @@ const { values } = parseArgs({
     'max-load-wait': { type: 'string' },
     'skip-cluster': { type: 'boolean' },
     'skip-runner': { type: 'boolean' },
+    'skip-ceiling': { type: 'boolean' },
+    'restart-node-options': { type: 'string' },
     json: { type: 'string' },
     help: { type: 'boolean' },
   },
@@ -125,6 +129,8 @@ const scenario: ScenarioOptions = {
   concurrency: Math.max(1, int('concurrency', values.concurrency, 8)),
   steadySeconds: int('steady-seconds', values['steady-seconds'], quick ? 10 : 30),
   restartQuietSeconds: quick ? 3 : 5,
+  ...(values['restart-node-options'] === undefined ? {} : { restartNodeOptions: values['restart-node-options'].split(/\s+/).filter((o) => o !== '') }),
+  skipCeiling: values['skip-ceiling'] === true,
   log,
 };
 const maxLoadWait = int('max-load-wait', values['max-load-wait'], quick ? 0 : 120);
@@ -153,13 +159,15 @@ if (clusterSkipped === undefined) {
       const sizeStarted = performance.now();
       const result: SizeResult = { n, seconds: 0 };
       results.push(result);
-      await waitForQuiet(n);
-      log(`N=${n}: ceiling (a plain client making the same writes, ${scenario.concurrency} in flight)`);
-      result.ceiling = await runCeiling(scenario, n);
+      if (scenario.skipCeiling !== true) {
+        await waitForQuiet(n);
+        log(`N=${n}: ceiling (a plain client making the same writes, ${scenario.concurrency} in flight)`);
+        result.ceiling = await runCeiling(scenario, n);
+      }
       await waitForQuiet(n);
       log(`N=${n}: operator (the manager, --concurrency=${scenario.concurrency})`);
       result.operator = await runOperator(scenario, n);
-      if (!quick && n <= 1000 && !interrupted) {
+      if (!quick && n <= 1000 && !interrupted && scenario.skipCeiling !== true) {
         log(`N=${n}: ceiling again, to see drift on the shared machine`);
         result.ceilingAfter = await runCeiling(scenario, n);
       }

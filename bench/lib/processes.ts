@@ -61,12 +61,13 @@ export class ManagerProcess {
   }
 
   /** Starts the manager and resolves once /readyz answers 200 (caches synced). */
-  static async start(options: { kubeconfig: string; namespaces: readonly string[]; concurrency: number; logFile: string; leaseName: string; onSpawn?: (pid: number) => void }): Promise<ManagerProcess> {
+  static async start(options: { kubeconfig: string; namespaces: readonly string[]; concurrency: number; logFile: string; leaseName: string; onSpawn?: (pid: number) => void; nodeOptions?: readonly string[] }): Promise<ManagerProcess> {
     const [leaseNamespace] = options.namespaces;
     if (leaseNamespace === undefined) throw new Error('the manager needs at least one namespace');
     const args = [
       // The inspector only so that liveHeap() can force a GC before reading the heap; nothing attaches otherwise.
       '--inspect=127.0.0.1:0',
+      ...(options.nodeOptions ?? []),
       CLI,
       'manager',
       `--kubeconfig=${options.kubeconfig}`,

@@ -1,6 +1,6 @@
 // Turns the results into the tables `npm run bench` prints.
 import type { StartupResult, ThroughputPoint } from './runner-bench.ts';
-import type { CeilingResult, OperatorResult } from './scenario.ts';
+import type { CeilingResult, OperatorResult, RestartResult } from './scenario.ts';
 import type { CpuSplit } from './procfs.ts';
 import type { Summary } from './stats.ts';
 import { formatBytes, formatMs, formatNumber, formatRatio, linearFit, ratio, renderTable } from './stats.ts';
@@ -43,6 +43,23 @@ function cores(c: number | undefined): string {
 
 function cpuRow(n: number, who: string, split: CpuSplit, self: string): string[] {
   return [String(n), who, formatNumber(split.seconds, 1), ...CPU_COLUMNS.map(([k]) => cores(split.cores[k])), cores(split.cores[self]), cores(split.cores['harness']), cores(split.otherCores), cores(Math.max(0, split.machineCores - split.machineBusyCores))];
+}
+
+function restartRow(label: string, r: RestartResult): string[] {
+  return [
+    label,
+    String(r.requests.writes - r.leaseWrites),
+    String(r.traceJobUpdates),
+    String(r.leaseWrites),
+    String(r.requests.reads),
+    formatMs(r.stopSeconds * 1000),
+    formatMs(r.readySeconds * 1000),
+    formatMs(r.leadingSeconds * 1000),
+    formatMs(r.drainedSeconds * 1000),
+    String(r.reconciles),
+    formatBytes(r.rssPeakBeforeReadyBytes),
+    formatBytes(r.rssPeakAfterReadyBytes),
+  ];
 }
 
 export function clusterReport(sizes: readonly SizeResult[]): string {
@@ -145,19 +162,9 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
     out.push(
       renderTable([
         ['N', 'writes', 'TraceJob updates', 'Lease writes', 'reads', 'stop', '/readyz', 'leading', 'all looked at', 'reconciles', 'RSS peak: lists', 'then'],
-        ...ops.map((o) => [
-          String(o.n),
-          String(o.restart.requests.writes - o.restart.leaseWrites),
-          String(o.restart.traceJobUpdates),
-          String(o.restart.leaseWrites),
-          String(o.restart.requests.reads),
-          formatMs(o.restart.stopSeconds * 1000),
-          formatMs(o.restart.readySeconds * 1000),
-          formatMs(o.restart.leadingSeconds * 1000),
-          formatMs(o.restart.drainedSeconds * 1000),
-          String(o.restart.reconciles),
-          formatBytes(o.restart.rssPeakBeforeReadyBytes),
-          formatBytes(o.restart.rssPeakAfterReadyBytes),
+        ...ops.flatMap((o) => [
+          restartRow(String(o.n), o.restart),
+          ...(o.restartWithNodeOptions === undefined ? [] : [restartRow(`${o.n} (node ${(o.restartNodeOptions ?? []).join(' ')})`, o.restartWithNodeOptions)]),
         ]),
       ]),
     );

@@ -26,6 +26,10 @@ export interface ScenarioOptions {
   steadySeconds: number;
   /** Seconds after a restart's initial reconciles in which its writes are counted. */
   restartQuietSeconds: number;
+  /** Node flags for one more restart (e.g. --max-old-space-size=256); none by default. */
+  restartNodeOptions?: readonly string[];
+  /** Skip the ceiling client's bursts (experiments on the operator alone). */
+  skipCeiling?: boolean;
   log: (line: string) => void;
 }
 
@@ -99,7 +103,16 @@ export interface OperatorResult extends BurstResult {
   traceJobBytes: { total: number; managedFields: number };
   steady: { seconds: number; requests: RequestCounts; leaseWrites: number; traceJobUpdates: number };
   memory: { idle: MemoryReading; settled: MemoryReading };
-  restart: {
+  restart: RestartResult;
+  /** A further restart with extra node flags (--restart-node-options), e.g. a heap cap. */
+  restartWithNodeOptions?: RestartResult;
+  restartNodeOptions?: string[];
+  managerLog: string;
+  managerWarnings: number;
+  managerErrors: number;
+}
+
+export interface RestartResult {
     stopSeconds: number;
     /** Spawn → /readyz 200 (caches synced), → leading, → every TraceJob looked at once (queue drained). */
     readySeconds: number;
@@ -116,10 +129,6 @@ export interface OperatorResult extends BurstResult {
     rssPeakAtSeconds: number;
     /** CPU from spawn until every TraceJob was looked at. */
     cpu: CpuSplit;
-  };
-  managerLog: string;
-  managerWarnings: number;
-  managerErrors: number;
 }
 
 export interface CeilingResult extends BurstResult {
@@ -365,6 +374,54 @@ async function waitDrained(manager: ManagerProcess, reconciles: number, timeoutM
   return { at: Number.NaN, reconciles: total };
 }
 
+/** Starts a manager over the settled TraceJobs, times it until every TraceJob was looked at, counts its writes, reads its memory, stops it. */
+async function measureRestart(options: ScenarioOptions, n: number, tracker: Tracker, launch: (onSpawn: (pid: number) => void) => Promise<ManagerProcess>, stopMs: number): Promise<RestartResult> {
+  const w3 = { ...tracker.counts };
+  const rssSamples: { at: number; rss: number }[] = [];
+  let sampler: NodeJS.Timeout | undefined;
+  let cpu0: ReturnType<typeof cpuSnapshot> | undefined;
+  const manager = await launch((pid) => {
+    cpu0 = cpuSnapshot({ ...controlPlanePids(), manager: pid, harness: process.pid });
+    sampler = setInterval(() => {
+      const m = processMemory(pid);
+      if (m !== undefined) rssSamples.push({ at: performance.now(), rss: m.rssBytes });
+    }, 50);
+  });
+  try {
+    await manager.leading(120_000);
+    const drained = await waitDrained(manager, n, 120_000 + n * 20);
+    clearInterval(sampler);
+    const cpu1 = cpuSnapshot({ ...controlPlanePids(), manager: manager.pid, harness: process.pid });
+    const readyAt = manager.times.readyAt;
+    const peak = (samples: { at: number; rss: number }[]): number => samples.reduce((m, x) => Math.max(m, x.rss), Number.NaN);
+    const top = rssSamples.reduce<{ at: number; rss: number } | undefined>((best, x) => (best === undefined || x.rss > best.rss ? x : best), undefined);
+    await sleep(options.restartQuietSeconds * 1000);
+    const samples = await manager.metrics();
+    const w4 = { ...tracker.counts };
+    const memory = await memoryOf(manager);
+    const restart: RestartResult = {
+      stopSeconds: stopMs / 1000,
+      readySeconds: (manager.times.readyAt - manager.times.spawnedAt) / 1000,
+      leadingSeconds: ((manager.times.leadingAt ?? Number.NaN) - manager.times.spawnedAt) / 1000,
+      drainedSeconds: (drained.at - manager.times.spawnedAt) / 1000,
+      reconciles: drained.reconciles,
+      requests: requestCounts(samples),
+      leaseWrites: w4.leaseWrites - w3.leaseWrites,
+      traceJobUpdates: w4.traceJobUpdates - w3.traceJobUpdates,
+      memory,
+      rssPeakBeforeReadyBytes: peak(rssSamples.filter((x) => x.at <= readyAt)),
+      rssPeakAfterReadyBytes: peak(rssSamples.filter((x) => x.at > readyAt)),
+      rssPeakAtSeconds: top === undefined ? Number.NaN : (top.at - manager.times.spawnedAt) / 1000,
+      cpu: cpu0 === undefined ? cpuSplit(cpu1, cpu1) : cpuSplit(cpu0, cpu1),
+    };
+    options.log(`  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s, drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`);
+    return restart;
+  } finally {
+    clearInterval(sampler);
+    await manager.stop();
+  }
+}
+
 export async function runOperator(options: ScenarioOptions, n: number): Promise<OperatorResult> {
   const { client, log } = options;
   const load = loadAverage();
@@ -374,9 +431,17 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
   const lease = { namespace: setup.namespaces[0] ?? '', name: leaseName };
   const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces, lease });
   await tracker.start();
-  const start = (suffix: string, onSpawn?: (pid: number) => void): Promise<ManagerProcess> =>
-    ManagerProcess.start({ kubeconfig: paths.kubeconfig, namespaces: setup.namespaces, concurrency: options.concurrency, leaseName, logFile: path.join(options.runDir, `manager-${n}${suffix}.log`), ...(onSpawn === undefined ? {} : { onSpawn }) });
-  let manager = await start('');
+  const start = (suffix: string, onSpawn?: (pid: number) => void, nodeOptions?: readonly string[]): Promise<ManagerProcess> =>
+    ManagerProcess.start({
+      kubeconfig: paths.kubeconfig,
+      namespaces: setup.namespaces,
+      concurrency: options.concurrency,
+      leaseName,
+      logFile: path.join(options.runDir, `manager-${n}${suffix}.log`),
+      ...(onSpawn === undefined ? {} : { onSpawn }),
+      ...(nodeOptions === undefined ? {} : { nodeOptions }),
+    });
+  const manager = await start('');
   try {
     await manager.leading();
     await sleep(500);
@@ -419,45 +484,13 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     const warnings = manager.warnings;
     const errors = manager.errors;
     await sleep(500);
-    const w3 = { ...tracker.counts };
-    const rssSamples: { at: number; rss: number }[] = [];
-    let sampler: NodeJS.Timeout | undefined;
-    let restartCpu0: ReturnType<typeof cpuSnapshot> | undefined;
-    manager = await start('-restart', (pid) => {
-      restartCpu0 = cpuSnapshot({ ...controlPlanePids(), manager: pid, harness: process.pid });
-      sampler = setInterval(() => {
-        const m = processMemory(pid);
-        if (m !== undefined) rssSamples.push({ at: performance.now(), rss: m.rssBytes });
-      }, 50);
-    });
-    await manager.leading(120_000);
-    const drained = await waitDrained(manager, n, 120_000 + n * 20);
-    clearInterval(sampler);
-    const restartCpu1 = cpuSnapshot({ ...controlPlanePids(), manager: manager.pid, harness: process.pid });
-    const readyAt = manager.times.readyAt;
-    const peak = (samples: { at: number; rss: number }[]): number => samples.reduce((m, x) => Math.max(m, x.rss), Number.NaN);
-    const top = rssSamples.reduce<{ at: number; rss: number } | undefined>((best, x) => (best === undefined || x.rss > best.rss ? x : best), undefined);
-    await sleep(options.restartQuietSeconds * 1000);
-    const restartSamples = await manager.metrics();
-    const w4 = { ...tracker.counts };
-    const restartMemory = await memoryOf(manager);
-    const restart = {
-      stopSeconds: stopMs / 1000,
-      readySeconds: (manager.times.readyAt - manager.times.spawnedAt) / 1000,
-      leadingSeconds: ((manager.times.leadingAt ?? Number.NaN) - manager.times.spawnedAt) / 1000,
-      drainedSeconds: (drained.at - manager.times.spawnedAt) / 1000,
-      reconciles: drained.reconciles,
-      requests: requestCounts(restartSamples),
-      leaseWrites: w4.leaseWrites - w3.leaseWrites,
-      traceJobUpdates: w4.traceJobUpdates - w3.traceJobUpdates,
-      memory: restartMemory,
-      rssPeakBeforeReadyBytes: peak(rssSamples.filter((x) => x.at <= readyAt)),
-      rssPeakAfterReadyBytes: peak(rssSamples.filter((x) => x.at > readyAt)),
-      rssPeakAtSeconds: top === undefined ? Number.NaN : (top.at - manager.times.spawnedAt) / 1000,
-      cpu: restartCpu0 === undefined ? cpuSplit(restartCpu1, restartCpu1) : cpuSplit(restartCpu0, restartCpu1),
-    };
-    log(`  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s, drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`);
-    await manager.stop();
+    const restart = await measureRestart(options, n, tracker, (onSpawn) => start('-restart', onSpawn), stopMs);
+    let restartWithNodeOptions: RestartResult | undefined;
+    if (options.restartNodeOptions !== undefined && options.restartNodeOptions.length > 0) {
+      await sleep(500);
+      restartWithNodeOptions = await measureRestart(options, n, tracker, (onSpawn) => start('-restart-options', onSpawn, options.restartNodeOptions), Number.NaN);
+      log(`  operator N=${n}: a restart with node ${options.restartNodeOptions.join(' ')}: ready in ${restartWithNodeOptions.readySeconds.toFixed(2)}s, RSS peak ${(Math.max(restartWithNodeOptions.rssPeakBeforeReadyBytes, restartWithNodeOptions.rssPeakAfterReadyBytes) / 2 ** 20).toFixed(0)} MiB`);
+    }
     const watch = { ...tracker.counts };
     await tracker.stop();
 
@@ -496,6 +529,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
       steady,
       memory: { idle, settled },
       restart,
+      ...(restartWithNodeOptions === undefined ? {} : { restartWithNodeOptions, restartNodeOptions: [...(options.restartNodeOptions ?? [])] }),
       managerLog,
       managerWarnings: warnings,
       managerErrors: errors,
