@@ -73,22 +73,25 @@ export class LineAwareWriter {
   }
 }
 
-/** Splits a byte stream into lines (without the "\n"), decoding UTF-8 across chunk boundaries. */
-export async function* readLines(stream: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+/**
+ * Splits a byte stream into lines (without the "\n"), decoding UTF-8 across
+ * chunk boundaries; yields the whole lines of each chunk together, so that a
+ * reader can handle a burst of lines with one write.
+ */
+export async function* readLineBatches(stream: AsyncIterable<Buffer | string>): AsyncGenerator<string[]> {
   const decoder = new TextDecoder('utf-8');
   let pending = '';
   for await (const chunk of stream) {
     pending += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
-    let newline = pending.indexOf('\n');
-    if (newline < 0) continue;
-    let start = 0;
-    while (newline >= 0) {
-      yield pending.slice(start, newline);
-      start = newline + 1;
-      newline = pending.indexOf('\n', start);
-    }
-    pending = pending.slice(start);
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    if (lines.length > 0) yield lines;
   }
   pending += decoder.decode();
-  if (pending !== '') yield pending;
+  if (pending !== '') yield [pending];
+}
+
+/** Splits a byte stream into lines (without the "\n"), one at a time. */
+export async function* readLines(stream: AsyncIterable<Buffer | string>): AsyncGenerator<string> {
+  for await (const lines of readLineBatches(stream)) yield* lines;
 }
