@@ -195,7 +195,7 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
     if (ops.length >= 2) {
       out.push(`fitted over the sizes: settled live heap ${fit((o) => o.memory.settled.liveHeapBytes)}, settled RSS ${fit((o) => o.memory.settled.rssAfterGcBytes)}; burst peak RSS ${fit((o) => o.memory.settled.hwmBytes)}; restart peak RSS ${fit((o) => o.restart.memory.hwmBytes)}`);
     }
-    out.push(`a settled TraceJob from the API server (as the TraceJob cache keeps it): ${ops.map((o) => `${formatBytes(o.traceJobBytes.total)} of JSON, ${formatBytes(o.traceJobBytes.managedFields)} of it managedFields`)[0] ?? '—'}`);
+    out.push(`a settled TraceJob from the API server: ${ops.map((o) => `${formatBytes(o.traceJobBytes.total)} of JSON, ${formatBytes(o.traceJobBytes.managedFields)} of it managedFields (which the manager's cache leaves out)`)[0] ?? '—'}`);
 
     out.push('', 'CPU during the burst, in cores (2 = both busy), first create → last reconciled; harness = this process (creates + watches)');
     const cpuRows: string[][] = [['N', 'run', 'secs', ...CPU_COLUMNS.map(([, h]) => h), 'ctrl', 'harness', 'other', 'idle']];

@@ -99,7 +99,7 @@ export interface OperatorResult extends BurstResult {
   };
   /** Every client's writes the API server counted from the burst's start until settled (apiserver_request_total; the whole cluster, so other tests' writes too). */
   clusterWrites: Record<string, number>;
-  /** One settled TraceJob as the API server returns it (what the manager's TraceJob cache holds): JSON bytes, and those of its managedFields. */
+  /** One settled TraceJob as the API server returns it: JSON bytes, and those of its managedFields (the manager's cache drops them). */
   traceJobBytes: { total: number; managedFields: number };
   steady: { seconds: number; requests: RequestCounts; leaseWrites: number; traceJobUpdates: number };
   memory: { idle: MemoryReading; settled: MemoryReading };
