@@ -393,7 +393,7 @@ async function measureRestart(options: ScenarioOptions, n: number, tracker: Trac
     clearInterval(sampler);
     const cpu1 = cpuSnapshot({ ...controlPlanePids(), manager: manager.pid, harness: process.pid });
     const readyAt = manager.times.readyAt;
-    const peak = (samples: { at: number; rss: number }[]): number => samples.reduce((m, x) => Math.max(m, x.rss), Number.NaN);
+    const peak = (samples: { at: number; rss: number }[]): number => (samples.length === 0 ? Number.NaN : Math.max(...samples.map((x) => x.rss)));
     const top = rssSamples.reduce<{ at: number; rss: number } | undefined>((best, x) => (best === undefined || x.rss > best.rss ? x : best), undefined);
     await sleep(options.restartQuietSeconds * 1000);
     const samples = await manager.metrics();
