@@ -23,7 +23,7 @@ import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseRunnerOutput, stripResultLine } from '../src/runner/result-format.ts';
+import { parseRunnerOutput, stripResultLine } from '../src/runner/result-parse.ts';
 import type { Histogram, TraceJob, TraceResult } from '../src/tracejob/index.ts';
 import { up } from '../test/cluster/control-plane.ts';
 import { clusterPaths } from '../test/cluster/paths.ts';

@@ -2,7 +2,7 @@
 // structured result (from the termination message, falling back to the
 // result line in the log) and the full text (the log, without the result line).
 import type { V1Pod } from '@kubernetes/client-node';
-import { parseRunnerOutput, parseTerminationMessage, stripResultLine } from '../runner/result-format.ts';
+import { parseRunnerOutput, parseTerminationMessage, stripResultLine } from '../runner/result-parse.ts';
 import type { TraceResult } from '../tracejob/index.ts';
 import type { TraceJobApi } from './tracejob-io.ts';
 

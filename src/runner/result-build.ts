@@ -1,6 +1,7 @@
 // Map snapshots -> the size-bounded TraceResult maps, and trimming a result
 // to a byte budget (the termination message Kubernetes keeps is 4096 bytes).
-import { RESULT_LIMITS, type Histogram, type MapEntry, type MapResult, type TraceResult } from '../tracejob/result.ts';
+import { RESULT_LIMITS } from '../tracejob/result-limits.ts';
+import type { Histogram, MapEntry, MapResult, TraceResult } from '../tracejob/result.ts';
 import type { MapSnapshot } from './bpftrace-events.ts';
 import { histogramTotal, mergeBuckets, percentiles, toHistogramBuckets } from './histogram.ts';
 

@@ -1,4 +1,5 @@
-// The runner's machine-readable result, and how the controller reads it back.
+// The runner's machine-readable result, as the runner writes it (the
+// controller reads it back with result-parse.ts).
 //
 // The runner ends its stdout with one line
 //     TRACE_OPERATOR_RESULT <nonce> <TraceResult as JSON>
@@ -14,9 +15,7 @@
 // termination message and logs cut before the runner's own line, a fake line
 // printed by the program would be taken.
 import { randomBytes } from 'node:crypto';
-import { Value } from '@sinclair/typebox/value';
-import { registerFormats } from '../tracejob/formats.ts';
-import { TraceResult } from '../tracejob/result.ts';
+import type { TraceResult } from '../tracejob/result.ts';
 import { trimResult } from './result-build.ts';
 
 export const RESULT_LINE_PREFIX = 'TRACE_OPERATOR_RESULT';
@@ -34,7 +33,7 @@ export function newNonce(): string {
   return randomBytes(16).toString('hex');
 }
 
-const NONCE_PATTERN = /^[0-9a-f]{8,64}$/;
+export const NONCE_PATTERN = /^[0-9a-f]{8,64}$/;
 
 /** The last line the runner prints (without a trailing newline). */
 export function formatResultLine(result: TraceResult, nonce: string): string {
@@ -46,85 +45,4 @@ export function formatResultLine(result: TraceResult, nonce: string): string {
 export function formatTerminationMessage(result: TraceResult, nonce: string, maxBytes = TERMINATION_MESSAGE_MAX_BYTES): string {
   const measure = (r: TraceResult): number => Buffer.byteLength(JSON.stringify({ nonce, result: r }), 'utf8');
   return JSON.stringify({ nonce, result: trimResult(result, maxBytes, measure) });
-}
-
-function asTraceResult(value: unknown): TraceResult | undefined {
-  registerFormats(); // TraceResult's date-time fields need the format checker
-  return Value.Check(TraceResult, value) ? value : undefined;
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
-
-/** Reads a termination message written by the runner; undefined when it is not one. */
-export function parseTerminationMessage(text: string): TerminationMessage | undefined {
-  const value = parseJson(text.trim());
-  if (typeof value !== 'object' || value === null) return undefined;
-  const { nonce, result } = value as { nonce?: unknown; result?: unknown };
-  if (typeof nonce !== 'string' || !NONCE_PATTERN.test(nonce)) return undefined;
-  const checked = asTraceResult(result);
-  return checked === undefined ? undefined : { nonce, result: checked };
-}
-
-// A result line, possibly behind a `kubectl logs --timestamps` RFC 3339 stamp.
-const LINE_PATTERN = /^(?:\d{4}-\d\d-\d\dT\S+ )?TRACE_OPERATOR_RESULT ([0-9a-f]{8,64}) (\{.*\})$/;
-
-/** Every well-formed result line in the logs, in order. */
-export function findResultLines(logText: string): { nonce: string; result: TraceResult }[] {
-  const found: { nonce: string; result: TraceResult }[] = [];
-  let start = 0;
-  // Scan for the prefix rather than splitting megabytes of log into lines.
-  for (;;) {
-    const at = logText.indexOf(RESULT_LINE_PREFIX, start);
-    if (at < 0) break;
-    const lineStart = logText.lastIndexOf('\n', at) + 1;
-    let lineEnd = logText.indexOf('\n', at);
-    if (lineEnd < 0) lineEnd = logText.length;
-    start = lineEnd;
-    // A pod with tty: true logs "\r\n" line ends.
-    const line = logText.slice(lineStart, lineEnd).replace(/\r+$/, '');
-    const match = LINE_PATTERN.exec(line);
-    if (match === null || match[1] === undefined || match[2] === undefined) continue;
-    const result = asTraceResult(parseJson(match[2]));
-    if (result !== undefined) found.push({ nonce: match[1], result });
-  }
-  return found;
-}
-
-/**
- * The trace result from a runner's logs and, when available, its termination
- * message: the log line with the termination message's nonce (it has the
- * full result), else the termination message's own (trimmed) result. Without
- * a termination message, the last result line in the logs.
- */
-export function parseRunnerOutput(logText: string, terminationMessage?: string): TraceResult | undefined {
-  const lines = findResultLines(logText);
-  const termination = terminationMessage === undefined ? undefined : parseTerminationMessage(terminationMessage);
-  if (termination !== undefined) {
-    const own = lines.filter((l) => l.nonce === termination.nonce).at(-1);
-    return own?.result ?? termination.result;
-  }
-  return lines.at(-1)?.result;
-}
-
-/**
- * The logs without the runner's own result line, so what remains is what
- * bpftrace printed: the line with the termination message's nonce, else the
- * last result line. Result-like lines the program printed itself are kept.
- */
-export function stripResultLine(logText: string, terminationMessage?: string): string {
-  const nonce = terminationMessage === undefined ? undefined : parseTerminationMessage(terminationMessage)?.nonce;
-  const lines = logText.split('\n');
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const match = LINE_PATTERN.exec((lines[i] ?? '').replace(/\r+$/, ''));
-    if (match === null || (nonce !== undefined && match[1] !== nonce)) continue;
-    lines.splice(i, 1);
-    break;
-  }
-  return lines.join('\n');
 }

@@ -1,12 +1,10 @@
 // `trace-operator run-local`: a TraceJob's program run with bpftrace on this
 // machine, through the same runner as in a trace pod, validated by the same
 // code as in the controller. The quick way to try a TraceJob without a cluster.
-import { access, constants, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, constants, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { parseAllDocuments } from 'yaml';
 import type { CommandContext } from '../command.ts';
-import { defaultOperatorSettings, formatValidationErrors, validateTraceJob } from '../tracejob/index.ts';
 import type { RunLocalOptions, RunnerOptions } from './args.ts';
 import { DEFAULT_GRACE_PERIOD } from './args.ts';
 import { runRunner, type RunnerDeps } from './runner.ts';
@@ -22,43 +20,6 @@ export interface LocalProgram {
   gracePeriod: number;
   /** Where the program came from, for messages. */
   source: string;
-}
-
-function parseManifest(text: string, file: string): unknown {
-  const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
-  if (docs.length === 0) throw new RunLocalError(`${file} is empty: it should hold one TraceJob manifest`);
-  const values: unknown[] = [];
-  for (const doc of docs) {
-    if (doc.errors.length > 0) throw new RunLocalError(`${file} is not valid YAML: ${doc.errors[0]?.message ?? 'parse error'}`);
-    values.push(doc.toJS());
-  }
-  const traceJobs = values.filter((v) => typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'TraceJob');
-  if (traceJobs.length > 1) throw new RunLocalError(`${file} holds ${traceJobs.length} TraceJobs: run-local runs one; split the file`);
-  return traceJobs[0] ?? values[0];
-}
-
-/** Loads and validates a TraceJob manifest and returns what run-local runs. */
-export async function loadTraceJobProgram(file: string, options: Pick<RunLocalOptions, 'deadline' | 'gracePeriod' | 'args'>): Promise<LocalProgram> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new RunLocalError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
-  }
-  const validation = validateTraceJob(parseManifest(text, file), defaultOperatorSettings());
-  if (!validation.ok) throw new RunLocalError(`${file} is not a valid TraceJob:\n${formatValidationErrors(validation.errors)}`);
-  const spec = validation.traceJob.spec;
-  if (spec.programFrom !== undefined) {
-    throw new RunLocalError(`${file}: spec.programFrom (a program in a ConfigMap) is not supported by run-local: put the program in spec.program, or pass it with -e`);
-  }
-  if (spec.program === undefined) throw new RunLocalError(`${file}: spec.program is missing`);
-  return {
-    program: spec.program,
-    args: options.args.length > 0 ? options.args : [...(spec.programArgs ?? [])],
-    deadline: options.deadline ?? spec.deadline,
-    gracePeriod: options.gracePeriod ?? spec.deadlineGracePeriod ?? DEFAULT_GRACE_PERIOD,
-    source: file,
-  };
 }
 
 /** The path of an executable: as given when it has a slash, else found on PATH. */
@@ -101,7 +62,7 @@ export async function runLocal(options: RunLocalOptions, ctx: CommandContext, de
   const local: LocalProgram =
     options.program !== undefined
       ? { program: options.program, args: options.args, deadline: options.deadline, gracePeriod: options.gracePeriod ?? DEFAULT_GRACE_PERIOD, source: '-e' }
-      : await loadTraceJobProgram(options.file ?? '', options);
+      : await (await import('./run-local-manifest.ts')).loadTraceJobProgram(options.file ?? '', options);
 
   // A private directory per run: the program file and the pid file never collide with a trace pod's or another run's.
   const dir = await mkdtemp(path.join(os.tmpdir(), 'trace-operator-local-'));

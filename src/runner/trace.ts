@@ -17,7 +17,7 @@ import type { TraceOutcome, TraceResult } from '../tracejob/result.ts';
 import { decodeEventLine, type MapSnapshot } from './bpftrace-events.ts';
 import { LineAwareWriter, readLineBatches, readLines } from './output.ts';
 import { toMapResults, truncateText } from './result-build.ts';
-import { RESULT_LIMITS } from '../tracejob/result.ts';
+import { RESULT_LIMITS } from '../tracejob/result-limits.ts';
 
 /** The line kubectl-trace prints on the first Ctrl-C; people know it. */
 export const FIRST_SIGINT_LINE = 'first SIGINT received, now if your program had maps and did not free them it should print them out';

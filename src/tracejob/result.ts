@@ -2,16 +2,9 @@
 // machine-readable summary and what the controller stores in status.result.
 // It lives in the API package because it is part of the TraceJob's status.
 import { Type, type Static } from '@sinclair/typebox';
+import { RESULT_LIMITS } from './result-limits.ts';
 
-/** Caps that keep status.result small enough for etcd and `kubectl get -o yaml`. */
-export const RESULT_LIMITS = {
-  maps: 32,
-  entriesPerMap: 64,
-  histogramsPerMap: 16,
-  bucketsPerHistogram: 64,
-  messageLength: 1024,
-  keyLength: 256,
-} as const;
+export { RESULT_LIMITS };
 
 export const HistogramBucket = Type.Object(
   {

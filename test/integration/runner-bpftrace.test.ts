@@ -6,7 +6,7 @@ import path from 'node:path';
 import test from 'ava';
 import { runnerMain } from '../../src/runner/main.ts';
 import { FIRST_SIGINT_LINE } from '../../src/runner/trace.ts';
-import { parseRunnerOutput, parseTerminationMessage } from '../../src/runner/result-format.ts';
+import { parseRunnerOutput, parseTerminationMessage } from '../../src/runner/result-parse.ts';
 import { FIXTURES, bpftraceRunning, generateDiskIo, runCli, runInProcess, sectorsWritten, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
 
 test.before((t) => {

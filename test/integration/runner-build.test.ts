@@ -6,7 +6,7 @@ import { access, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
-import { parseRunnerOutput } from '../../src/runner/result-format.ts';
+import { parseRunnerOutput } from '../../src/runner/result-parse.ts';
 import { REPO, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
 
 const run = promisify(execFile);

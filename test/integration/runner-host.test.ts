@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import test from 'ava';
 import { findContainerPid } from '../../src/runner/container-pid.ts';
 import { runnerMain } from '../../src/runner/main.ts';
-import { parseRunnerOutput } from '../../src/runner/result-format.ts';
+import { parseRunnerOutput } from '../../src/runner/result-parse.ts';
 import { ensureTracingFs } from '../../src/runner/tracefs.ts';
 import { runInProcess, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
 

@@ -6,7 +6,7 @@ import test from 'ava';
 import { runLocalMain } from '../../src/runner/main.ts';
 import { runLocal } from '../../src/runner/run-local.ts';
 import { parseRunLocalArgs } from '../../src/runner/args.ts';
-import { parseRunnerOutput } from '../../src/runner/result-format.ts';
+import { parseRunnerOutput } from '../../src/runner/result-parse.ts';
 import { FIXTURES, generateDiskIo, runCli, runInProcess, tempDir } from '../fixtures/runner/harness.ts';
 import type { TraceResult } from '../../src/tracejob/result.ts';
 

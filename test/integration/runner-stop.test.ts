@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
-import { parseRunnerOutput } from '../../src/runner/result-format.ts';
+import { parseRunnerOutput } from '../../src/runner/result-parse.ts';
 import { bpftraceRunning, runCli, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
 
 const TICKS = 'interval:ms:100 { @ticks = count(); }\n';

@@ -2,16 +2,8 @@ import test from 'ava';
 import { Value } from '@sinclair/typebox/value';
 import { RESULT_LIMITS, TraceResult } from '../../src/tracejob/result.ts';
 import type { MapResult } from '../../src/tracejob/result.ts';
-import {
-  TERMINATION_MESSAGE_MAX_BYTES,
-  findResultLines,
-  formatResultLine,
-  formatTerminationMessage,
-  newNonce,
-  parseRunnerOutput,
-  parseTerminationMessage,
-  stripResultLine,
-} from '../../src/runner/result-format.ts';
+import { TERMINATION_MESSAGE_MAX_BYTES, formatResultLine, formatTerminationMessage, newNonce } from '../../src/runner/result-format.ts';
+import { findResultLines, parseRunnerOutput, parseTerminationMessage, stripResultLine } from '../../src/runner/result-parse.ts';
 import { toMapResult, toMapResults, trimResult } from '../../src/runner/result-build.ts';
 
 const sample: TraceResult = {
