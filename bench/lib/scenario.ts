@@ -306,8 +306,34 @@ async function runBurst(options: ScenarioOptions, setup: PhaseSetup, n: number, 
   return { created, timedOut: !reconciled, reconcileSeconds: (end - created.startedAt) / 1000, cpu: { create: cpuSplit(c0, c1), drain: cpuSplit(c1, c2), whole: cpuSplit(c0, c2) } };
 }
 
+/** Stops the watches, deletes the burst's TraceJobs, and gives the figures both clients' results share. */
+async function endBurst(options: ScenarioOptions, kind: BurstResult['kind'], context: { n: number; load: BurstResult['load']; setup: PhaseSetup; baseline: Record<string, number> }, tracker: Tracker, burst: Awaited<ReturnType<typeof runBurst>>): Promise<BurstResult> {
+  const { n, load, setup, baseline } = context;
+  const watch = { ...tracker.counts };
+  await tracker.stop();
+  options.log(`  ${kind} N=${n}: deleting`);
+  const gc = await cleanUp(options, setup.namespaces, [...tracker.traces.keys()], n, baseline);
+  return {
+    kind,
+    n,
+    load,
+    created: burst.created.created,
+    createFailed: burst.created.failed,
+    ...(burst.created.firstError === undefined ? {} : { firstError: burst.created.firstError }),
+    createSeconds: (burst.created.endedAt - burst.created.startedAt) / 1000,
+    reconcileSeconds: burst.reconcileSeconds,
+    reconciled: tracker.countDone(),
+    ...(kind === 'operator' ? { running: tracker.countRunning() } : {}),
+    timedOut: burst.timedOut,
+    latency: latencies(tracker.traces.values(), kind === 'operator'),
+    cpu: burst.cpu,
+    watch,
+    gc,
+  };
+}
+
 export async function runCeiling(options: ScenarioOptions, n: number): Promise<CeilingResult> {
-  const { client, log } = options;
+  const { client } = options;
   const load = loadAverage();
   const setup = await setUp(options, 'ceil', n);
   const baseline = await baselineCounts(client, setup.namespaces);
@@ -318,27 +344,7 @@ export async function runCeiling(options: ScenarioOptions, n: number): Promise<C
     const pids = { ...controlPlanePids(), client: ceiling.pid, harness: process.pid };
     const b = await runBurst(options, setup, n, tracker, pids, `ceiling N=${n}`);
     const report = await ceiling.stop();
-    const watch = { ...tracker.counts };
-    await tracker.stop();
-    log(`  ceiling N=${n}: deleting`);
-    const gc = await cleanUp(options, setup.namespaces, [...tracker.traces.keys()], n, baseline);
-    return {
-      kind: 'ceiling',
-      n,
-      load,
-      created: b.created.created,
-      createFailed: b.created.failed,
-      ...(b.created.firstError === undefined ? {} : { firstError: b.created.firstError }),
-      createSeconds: (b.created.endedAt - b.created.startedAt) / 1000,
-      reconcileSeconds: b.reconcileSeconds,
-      reconciled: tracker.countDone(),
-      timedOut: b.timedOut,
-      latency: latencies(tracker.traces.values(), false),
-      cpu: b.cpu,
-      watch,
-      gc,
-      report,
-    };
+    return { ...(await endBurst(options, 'ceiling', { n, load, setup, baseline }, tracker, b)), kind: 'ceiling', report };
   } finally {
     ceiling.child.kill('SIGKILL');
     await tracker.stop();
@@ -491,28 +497,11 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
       restartWithNodeOptions = await measureRestart(options, n, tracker, (onSpawn) => start('-restart-options', onSpawn, options.restartNodeOptions), Number.NaN);
       log(`  operator N=${n}: a restart with node ${options.restartNodeOptions.join(' ')}: ready in ${restartWithNodeOptions.readySeconds.toFixed(2)}s, RSS peak ${(Math.max(restartWithNodeOptions.rssPeakBeforeReadyBytes, restartWithNodeOptions.rssPeakAfterReadyBytes) / 2 ** 20).toFixed(0)} MiB`);
     }
-    const watch = { ...tracker.counts };
-    await tracker.stop();
-
-    log(`  operator N=${n}: deleting`);
-    const gc = await cleanUp(options, setup.namespaces, [...tracker.traces.keys()], n, baseline);
+    const common = await endBurst(options, 'operator', { n, load, setup, baseline }, tracker, b);
     const writesOnCreatePath = createRequests.writes - leaseCreate;
     return {
+      ...common,
       kind: 'operator',
-      n,
-      load,
-      created: b.created.created,
-      createFailed: b.created.failed,
-      ...(b.created.firstError === undefined ? {} : { firstError: b.created.firstError }),
-      createSeconds: (b.created.endedAt - b.created.startedAt) / 1000,
-      reconcileSeconds: b.reconcileSeconds,
-      reconciled: tracker.countDone(),
-      running: tracker.countRunning(),
-      timedOut: b.timedOut,
-      latency: latencies(tracker.traces.values(), true),
-      cpu: b.cpu,
-      watch,
-      gc,
       createPath: {
         requests: createRequests,
         leaseWrites: leaseCreate,
