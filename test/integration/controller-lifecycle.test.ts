@@ -9,11 +9,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { V1ConfigMap, V1Job, V1Pod } from '@kubernetes/client-node';
-import type { TraceJob, TraceResult } from '../../src/tracejob/index.ts';
+import type { TraceJob } from '../../src/tracejob/index.ts';
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd, metricValue, startManager, type RunningManager } from '../support/manager.ts';
-import { finishTracePod } from '../support/trace-pod.ts';
+import { finishTracePod, histogramResult } from '../support/trace-pod.ts';
 import { apply, condition, eventsFor, getConfigMap, getJob, getTraceJob, listJson, waitForPhase, waitForTraceJob, waitForTracePod } from '../support/tracejobs.ts';
 
 const samplesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'samples');
@@ -38,12 +38,6 @@ async function started(name: string): Promise<{ tj: TraceJob; id: string; pod: V
   return { tj, id, pod: await waitForTracePod(ns, id) };
 }
 
-const histogramResult: TraceResult = {
-  outcome: 'DeadlineReached',
-  exitCode: 0,
-  maps: [{ name: '@usecs', kind: 'histogram', histograms: [{ buckets: [{ low: 256, high: 512, count: 3 }, { low: 512, high: 1024, count: 1 }], total: 4, p50: 512, p90: 1024, p99: 1024 }] }],
-  truncated: false,
-};
 const histogramText = 'Attaching 3 probes...\nTracing block device I/O latency... Hit Ctrl-C to end.\n\n@usecs:\n[256, 512)             3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n[512, 1K)              1 |@@@@@@@@@@@@@@@@@                                   |\n';
 
 test.serial('each sample creates exactly one ConfigMap and one Job that match the kubectl-trace contract', async (t) => {

@@ -14,13 +14,13 @@ import { execa, type ResultPromise } from 'execa';
 import { createWriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { get as httpsGet } from 'node:https';
-import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { kubeApiserver, type Ports } from '../cluster/components.ts';
 import { clusterPaths } from '../cluster/paths.ts';
 import { ensurePki } from '../cluster/pki.ts';
+import { freePort } from '../cluster/processes.ts';
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd } from '../support/manager.ts';
@@ -33,17 +33,6 @@ let exited = false;
 let logDir = '';
 let server = '';
 const cleanups: (() => Promise<void>)[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function readyz(url: string, ca: Buffer, cert: Buffer, key: Buffer): Promise<boolean> {
   return new Promise((resolve) => {

@@ -22,7 +22,7 @@ import { clusterAvailable, createTestNamespace, kubectl, type KubectlResult } fr
 import { eventually } from '../support/eventually.ts';
 import { installCrd, metricValue, startManager, type RunningManager } from '../support/manager.ts';
 import { installRbac, serviceAccountKubeconfig, type InstalledRbac, type RbacObject } from '../support/service-account.ts';
-import { finishTracePod } from '../support/trace-pod.ts';
+import { finishTracePod, histogramResult } from '../support/trace-pod.ts';
 import { apply, condition, eventsFor, getConfigMap, getTraceJob, waitForPhase, waitForTraceJob, waitForTracePod } from '../support/tracejobs.ts';
 
 interface Setup {
@@ -94,12 +94,6 @@ function traceJob(ns: string, name: string, spec: Record<string, unknown>): Trac
   return { apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', metadata: { name, namespace: ns }, spec: { hostname: 'kwok-node-0', deadline: 60, program: 'tracepoint:block:block_rq_issue { @c = count(); }', ...spec } } as TraceJob;
 }
 
-const histogramResult: TraceResult = {
-  outcome: 'DeadlineReached',
-  exitCode: 0,
-  maps: [{ name: '@usecs', kind: 'histogram', histograms: [{ buckets: [{ low: 256, high: 512, count: 3 }, { low: 512, high: 1024, count: 1 }], total: 4, p50: 512, p90: 1024, p99: 1024 }] }],
-  truncated: false,
-};
 const histogramText = 'Attaching 3 probes...\n\n@usecs:\n[256, 512)             3 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|\n[512, 1K)              1 |@@@@@@@@@@@@@@@@@                                   |\n';
 
 /** Waits until the TraceJob runs and its pod exists; ends the pod the way a runner would. */

@@ -9,6 +9,14 @@ import { formatResultLine, formatTerminationMessage, newNonce } from '../../src/
 import type { TraceResult } from '../../src/tracejob/index.ts';
 import { kubectl } from './cluster.ts';
 
+/** A biolatency-like result: two buckets of @usecs, as a runner reports a trace that reached its deadline. */
+export const histogramResult: TraceResult = {
+  outcome: 'DeadlineReached',
+  exitCode: 0,
+  maps: [{ name: '@usecs', kind: 'histogram', histograms: [{ buckets: [{ low: 256, high: 512, count: 3 }, { low: 512, high: 1024, count: 1 }], total: 4, p50: 512, p90: 1024, p99: 1024 }] }],
+  truncated: false,
+};
+
 function criLog(text: string): string {
   const stamp = new Date().toISOString().replace('Z', '000000Z');
   return text
