@@ -10,10 +10,10 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { chmod, copyFile, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
+import { cacheRoot } from '../../test/cluster/paths.ts';
 import { OciLayout, tarLayer, type Blob, type BuiltImage } from './oci.ts';
 
 export const RUNNER_IMAGE_NAME = 'trace-operator.local/runner';
@@ -45,8 +45,7 @@ export interface ImageCache {
 }
 
 export function imageCache(env: Readonly<Record<string, string | undefined>> = process.env): ImageCache {
-  const cacheRoot = env['TRACE_OPERATOR_CACHE'] ?? path.join(os.homedir(), '.cache', 'trace-operator');
-  const root = path.join(cacheRoot, 'images');
+  const root = path.join(cacheRoot(env), 'images');
   return { root, layout: new OciLayout(path.join(root, 'oci')), work: path.join(root, 'work'), layers: path.join(root, 'layers') };
 }
 

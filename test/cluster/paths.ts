@@ -17,13 +17,17 @@ export interface ClusterPaths {
   logs: string;
 }
 
+/** Where builds are cached once per machine (binaries, images): $TRACE_OPERATOR_CACHE, else ~/.cache/trace-operator. */
+export function cacheRoot(env: Readonly<Record<string, string | undefined>> = process.env): string {
+  return env['TRACE_OPERATOR_CACHE'] ?? path.join(os.homedir(), '.cache', 'trace-operator');
+}
+
 export function clusterPaths(env: Readonly<Record<string, string | undefined>> = process.env): ClusterPaths {
-  const cacheRoot = env['TRACE_OPERATOR_CACHE'] ?? path.join(os.homedir(), '.cache', 'trace-operator');
   // TRACE_OPERATOR_CLUSTER_STATE runs a second local cluster beside the default one (its own ports, etcd and certificates).
   const state = env['TRACE_OPERATOR_CLUSTER_STATE'] ?? path.join(repoRoot, '.cluster');
   return {
     repoRoot,
-    testbin: env['TESTBIN_DIR'] ?? path.join(cacheRoot, 'testbin', K8S_VERSION),
+    testbin: env['TESTBIN_DIR'] ?? path.join(cacheRoot(env), 'testbin', K8S_VERSION),
     state,
     kubeconfig: path.join(state, 'kubeconfig'),
     logs: path.join(state, 'logs'),

@@ -14,14 +14,13 @@
 // kubelet accepts anonymous requests on 127.0.0.1 (see kubelet.ts).
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { buildImages } from '../../hack/real-node/images.ts';
 import { containerdAnswers, ctrFor, importImage, killAllTasks, shimPids, writeContainerdConfig, type ContainerdLayout } from './containerd.ts';
 import { ensureNodeCertificate, kubeletArgs, nodeRbac, restoreSysctls, saveSysctls, writeKubeletFiles, type KubeletLayout } from './kubelet.ts';
-import { processDirs, type ClusterPaths } from './paths.ts';
+import { cacheRoot, processDirs, type ClusterPaths } from './paths.ts';
 import { ensurePki } from './pki.ts';
 import { freePort, isAlive, logFile, runningPid, startDetached, stopProcess, waitFor } from './processes.ts';
 
@@ -56,7 +55,6 @@ export interface RealNodePaths {
 }
 
 export function realNodePaths(p: ClusterPaths, env: Readonly<Record<string, string | undefined>> = process.env): RealNodePaths {
-  const cacheRoot = env['TRACE_OPERATOR_CACHE'] ?? path.join(os.homedir(), '.cache', 'trace-operator');
   const dir = path.join(p.state, 'real-node');
   return {
     dir,
@@ -65,7 +63,7 @@ export function realNodePaths(p: ClusterPaths, env: Readonly<Record<string, stri
     savedSysctls: path.join(RUN_DIR, 'sysctls-before-kubelet.json'),
     containerd: {
       config: path.join(dir, 'containerd.toml'),
-      root: path.join(cacheRoot, 'containerd'),
+      root: path.join(cacheRoot(env), 'containerd'),
       state: path.join(RUN_DIR, 'containerd'),
       socket: path.join(RUN_DIR, 'containerd.sock'),
       cniConfDir: path.join(dir, 'cni'),
