@@ -15,10 +15,10 @@
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { V1Node } from '@kubernetes/client-node';
-import { isAlreadyExists } from '../src/controller/runtime/api-error.ts';
-import { KubeClient, loadKubeConfig, resourcePath } from '../src/controller/runtime/kube-client.ts';
-import { RuntimeMetrics } from '../src/controller/runtime/metrics.ts';
-import { Watcher } from '../src/controller/runtime/watcher.ts';
+import { isAlreadyExists } from '../src/runtime/api-error.ts';
+import { KubeClient, loadKubeConfig, resourcePath } from '../src/runtime/kube-client.ts';
+import { RuntimeMetrics } from '../src/runtime/metrics.ts';
+import { Watcher } from '../src/runtime/watcher.ts';
 import { traceJobPath } from '../src/controller/tracejob-api.ts';
 import {
   API_GROUP,

@@ -1,7 +1,7 @@
 // The burst: N TraceJobs created as fast as the API server accepts them,
 // `concurrency` requests in flight, spread round-robin over namespaces and
 // the kwok nodes.
-import type { KubeClient } from '../../src/controller/runtime/kube-client.ts';
+import type { KubeClient } from '../../src/runtime/kube-client.ts';
 import { API_GROUP_VERSION, KIND } from '../../src/tracejob/index.ts';
 import { traceJobPath } from '../../src/controller/tracejob-api.ts';
 

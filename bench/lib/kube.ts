@@ -6,9 +6,9 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { clusterPaths } from '../../test/cluster/paths.ts';
 import { installCrd } from '../../test/support/manager.ts';
-import { isAlreadyExists, isNotFound } from '../../src/controller/runtime/api-error.ts';
-import { KubeClient, loadKubeConfig, resourcePath } from '../../src/controller/runtime/kube-client.ts';
-import type { ObjectList } from '../../src/controller/runtime/objects.ts';
+import { isAlreadyExists, isNotFound } from '../../src/runtime/api-error.ts';
+import { KubeClient, loadKubeConfig, resourcePath } from '../../src/runtime/kube-client.ts';
+import type { ObjectList } from '../../src/runtime/objects.ts';
 import { CRD_NAME } from '../../src/tracejob/index.ts';
 
 export const paths = clusterPaths();

@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { isNotFound } from '../../src/controller/runtime/api-error.ts';
-import type { KubeClient } from '../../src/controller/runtime/kube-client.ts';
+import { isNotFound } from '../../src/runtime/api-error.ts';
+import type { KubeClient } from '../../src/runtime/kube-client.ts';
 import { traceJobPath } from '../../src/controller/tracejob-api.ts';
 import { burst } from './burst.ts';
 import { apiserverWrites, controlPlanePids, countObjects, createNamespaces, deleteNamespaces, existingNamespaces, paths, type CollectionRef } from './kube.ts';

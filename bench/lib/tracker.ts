@@ -6,9 +6,9 @@
 // Jobs, Events about TraceJobs, and renewals of the leader Lease.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { OWNED_SELECTOR } from '../../src/controller/caches.ts';
-import type { KubeClient } from '../../src/controller/runtime/kube-client.ts';
-import type { KubeObject } from '../../src/controller/runtime/objects.ts';
-import { Watcher, type WatcherEvent, type WatcherState } from '../../src/controller/runtime/watcher.ts';
+import type { KubeClient } from '../../src/runtime/kube-client.ts';
+import type { KubeObject } from '../../src/runtime/objects.ts';
+import { Watcher, type WatcherEvent, type WatcherState } from '../../src/runtime/watcher.ts';
 import { API_GROUP, API_VERSION, PLURAL } from '../../src/tracejob/index.ts';
 
 export interface TraceTimes {

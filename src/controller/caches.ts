@@ -20,12 +20,12 @@ import {
   TRACEJOB_ANNOTATION_KEY,
   type TraceJob,
 } from '../tracejob/index.ts';
-import type { ReadinessGate } from './runtime/controller.ts';
-import type { Logger } from './runtime/logger.ts';
-import { controllerOwnerKey, type KubeObject, type ObjectMeta } from './runtime/objects.ts';
-import { resourcePath } from './runtime/kube-client.ts';
-import { Store, type StoreChange } from './runtime/store.ts';
-import { Watcher, type WatchTransport } from './runtime/watcher.ts';
+import type { ReadinessGate } from '../runtime/controller.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { controllerOwnerKey, type KubeObject, type ObjectMeta } from '../runtime/objects.ts';
+import { resourcePath } from '../runtime/kube-client.ts';
+import { Store, type StoreChange } from '../runtime/store.ts';
+import { Watcher, type WatchTransport } from '../runtime/watcher.ts';
 import type { TraceJobCaches } from './tracejob-io.ts';
 
 /** Only objects the operator created: the kubectl-trace id label plus managed-by. */

@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { API_GROUP_VERSION, KIND, type TraceJob } from '../tracejob/index.ts';
-import type { Logger } from './runtime/logger.ts';
-import { resourcePath, type KubeClient } from './runtime/kube-client.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
 import type { EventRecorder, EventType } from './tracejob-io.ts';
 
 const COMPONENT = 'trace-operator';

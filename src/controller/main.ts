@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { CommandMain } from '../command.ts';
 import { defaultOperatorSettings, isImageReference, type ImagePullPolicy, type OperatorSettings } from '../tracejob/index.ts';
-import { createLogger, parseLogLevel } from './runtime/logger.ts';
+import { createLogger, parseLogLevel } from '../runtime/logger.ts';
 import { runManager, type ManagerOptions } from './manager.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';

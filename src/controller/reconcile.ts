@@ -35,7 +35,7 @@ import {
   type ValidationError,
 } from '../tracejob/index.ts';
 import { captureOutput, isTerminated } from './output-capture.ts';
-import { Action } from './runtime/controller.ts';
+import { Action } from '../runtime/controller.ts';
 import type { EventRecorder, EventType, TraceJobApi, TraceJobCaches } from './tracejob-io.ts';
 import type { TraceJobMetrics } from './tracejob-metrics.ts';
 

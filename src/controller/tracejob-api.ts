@@ -2,8 +2,8 @@
 // tolerate AlreadyExists, gets that turn NotFound into undefined.
 import type { V1ConfigMap, V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, HOSTNAME_LABEL_KEY, PLURAL, type TraceJob } from '../tracejob/index.ts';
-import { isAlreadyExists, isNotFound } from './runtime/api-error.ts';
-import { resourcePath, type KubeClient } from './runtime/kube-client.ts';
+import { isAlreadyExists, isNotFound } from '../runtime/api-error.ts';
+import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
 import type { CreateOutcome, TraceJobApi } from './tracejob-io.ts';
 
 const core = (plural: string, namespace?: string, name?: string, subresource?: string): string =>

@@ -18,7 +18,7 @@ import { execa } from 'execa';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { V1Deployment, V1EnvVar } from '@kubernetes/client-node';
 import { managerOptions } from '../../src/controller/main.ts';
-import { nopLogger } from '../../src/controller/runtime/logger.ts';
+import { nopLogger } from '../../src/runtime/logger.ts';
 import { isImageAllowed } from '../../src/tracejob/index.ts';
 import { clusterPaths } from '../cluster/paths.ts';
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';

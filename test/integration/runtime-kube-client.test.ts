@@ -5,10 +5,10 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import test from 'ava';
-import { isAlreadyExists, isConflict, isInvalid, isNotFound, type ApiError } from '../../src/controller/runtime/api-error.ts';
-import { KubeClient, loadKubeConfig, resourcePath } from '../../src/controller/runtime/kube-client.ts';
-import { RuntimeMetrics } from '../../src/controller/runtime/metrics.ts';
-import type { KubeObject, ObjectList, Status } from '../../src/controller/runtime/objects.ts';
+import { isAlreadyExists, isConflict, isInvalid, isNotFound, type ApiError } from '../../src/runtime/api-error.ts';
+import { KubeClient, loadKubeConfig, resourcePath } from '../../src/runtime/kube-client.ts';
+import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
+import type { KubeObject, ObjectList, Status } from '../../src/runtime/objects.ts';
 import { clusterAvailable, createTestNamespace, kubeconfigPath, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 

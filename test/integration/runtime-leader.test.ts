@@ -4,8 +4,8 @@
 // traffic goes through a TCP proxy this test takes down.
 import test from 'ava';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KubeClient, loadKubeConfig } from '../../src/controller/runtime/kube-client.ts';
-import { LeaderElector, type Lease, type LeaderRunResult } from '../../src/controller/runtime/leader.ts';
+import { KubeClient, loadKubeConfig } from '../../src/runtime/kube-client.ts';
+import { LeaderElector, type Lease, type LeaderRunResult } from '../../src/runtime/leader.ts';
 import { clusterAvailable, createTestNamespace, kubeconfigPath } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import type { V1Deployment, V1Namespace, V1Service } from '@kubernetes/client-node';
 import { managerOptions } from '../../src/controller/main.ts';
-import { nopLogger } from '../../src/controller/runtime/logger.ts';
+import { nopLogger } from '../../src/runtime/logger.ts';
 import { DEFAULT_RUNNER_IMAGE } from '../../src/tracejob/index.ts';
 import { K8S_VERSION } from '../cluster/paths.ts';
 

@@ -1,7 +1,7 @@
 // Backoff and rate limiters, and the FakeClock they are tested with.
 import test from 'ava';
-import { BucketRateLimiter, ExponentialBackoff, ItemExponentialRateLimiter, MaxOfRateLimiter, defaultControllerRateLimiter } from '../../src/controller/runtime/backoff.ts';
-import { FakeClock, realClock } from '../../src/controller/runtime/clock.ts';
+import { BucketRateLimiter, ExponentialBackoff, ItemExponentialRateLimiter, MaxOfRateLimiter, defaultControllerRateLimiter } from '../../src/runtime/backoff.ts';
+import { FakeClock, realClock } from '../../src/runtime/clock.ts';
 
 test('exponential backoff doubles up to the cap and resets', (t) => {
   const b = new ExponentialBackoff({ initialMs: 100, maxMs: 1000 });

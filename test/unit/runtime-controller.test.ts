@@ -1,12 +1,12 @@
 // The reconcile runner on fake time: concurrency cap, one key at a time,
 // error/terminal/panic/requeue semantics, readiness gate and shutdown.
 import test from 'ava';
-import { ItemExponentialRateLimiter } from '../../src/controller/runtime/backoff.ts';
-import { FakeClock } from '../../src/controller/runtime/clock.ts';
-import { Action, Controller, TerminalError, isPanic, isTerminalError, type ReconcileContext, type Reconciler } from '../../src/controller/runtime/controller.ts';
-import { createLogger } from '../../src/controller/runtime/logger.ts';
-import { RuntimeMetrics } from '../../src/controller/runtime/metrics.ts';
-import { WorkQueue } from '../../src/controller/runtime/queue.ts';
+import { ItemExponentialRateLimiter } from '../../src/runtime/backoff.ts';
+import { FakeClock } from '../../src/runtime/clock.ts';
+import { Action, Controller, TerminalError, isPanic, isTerminalError, type ReconcileContext, type Reconciler } from '../../src/runtime/controller.ts';
+import { createLogger } from '../../src/runtime/logger.ts';
+import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
+import { WorkQueue } from '../../src/runtime/queue.ts';
 
 interface Deferred {
   promise: Promise<void>;

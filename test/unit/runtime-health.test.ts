@@ -1,7 +1,7 @@
 // The probe and metrics endpoints over real HTTP on 127.0.0.1:0.
 import test from 'ava';
-import { EndpointServer, eventLoopCheck, eventLoopLagTracker, parseAddress } from '../../src/controller/runtime/health.ts';
-import { RuntimeMetrics } from '../../src/controller/runtime/metrics.ts';
+import { EndpointServer, eventLoopCheck, eventLoopLagTracker, parseAddress } from '../../src/runtime/health.ts';
+import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
 
 async function serve(server: EndpointServer): Promise<{ base: string; stop: AbortController }> {
   const stop = new AbortController();

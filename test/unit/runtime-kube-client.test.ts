@@ -9,10 +9,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { KubeConfig } from '@kubernetes/client-node';
-import { ApiError, isTooManyRequests } from '../../src/controller/runtime/api-error.ts';
-import { FakeClock } from '../../src/controller/runtime/clock.ts';
-import { KubeClient, resourcePath } from '../../src/controller/runtime/kube-client.ts';
-import { RuntimeMetrics } from '../../src/controller/runtime/metrics.ts';
+import { ApiError, isTooManyRequests } from '../../src/runtime/api-error.ts';
+import { FakeClock } from '../../src/runtime/clock.ts';
+import { KubeClient, resourcePath } from '../../src/runtime/kube-client.ts';
+import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
 

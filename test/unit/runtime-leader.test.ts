@@ -4,10 +4,10 @@
 // partition of one candidate can be simulated; the same elector runs against
 // the real Lease API in test/integration/runtime-leader.test.ts.
 import test from 'ava';
-import { ApiError } from '../../src/controller/runtime/api-error.ts';
-import { FakeClock } from '../../src/controller/runtime/clock.ts';
-import { LeaderElector, microTime, type Lease, type LeaseClient, type LeaderRunResult } from '../../src/controller/runtime/leader.ts';
-import { RuntimeMetrics } from '../../src/controller/runtime/metrics.ts';
+import { ApiError } from '../../src/runtime/api-error.ts';
+import { FakeClock } from '../../src/runtime/clock.ts';
+import { LeaderElector, microTime, type Lease, type LeaseClient, type LeaderRunResult } from '../../src/runtime/leader.ts';
+import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
 
 const PATH = '/apis/coordination.k8s.io/v1/namespaces/ns/leases/lock';
 

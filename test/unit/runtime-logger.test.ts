@@ -1,7 +1,7 @@
 // Structured JSON logs: one object per line, levels, bound fields, errors.
 import test from 'ava';
-import { FakeClock } from '../../src/controller/runtime/clock.ts';
-import { createLogger, nopLogger, parseLogLevel } from '../../src/controller/runtime/logger.ts';
+import { FakeClock } from '../../src/runtime/clock.ts';
+import { createLogger, nopLogger, parseLogLevel } from '../../src/runtime/logger.ts';
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: { write(chunk: string): boolean } } {
   let text = '';

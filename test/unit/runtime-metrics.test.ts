@@ -1,8 +1,8 @@
 // Metric names and labels match controller-runtime / client-go, zero-filled.
 import test from 'ava';
-import { FakeClock } from '../../src/controller/runtime/clock.ts';
-import { RuntimeMetrics } from '../../src/controller/runtime/metrics.ts';
-import { WorkQueue } from '../../src/controller/runtime/queue.ts';
+import { FakeClock } from '../../src/runtime/clock.ts';
+import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
+import { WorkQueue } from '../../src/runtime/queue.ts';
 
 function sample(text: string, series: string): number | undefined {
   for (const line of text.split('\n')) {

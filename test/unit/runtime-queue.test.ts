@@ -1,9 +1,9 @@
 // The keyed work queue on fake time: dedup, in-flight hold, earliest-wins
 // scheduling, rate limiting and shutdown, and its metric hooks.
 import test from 'ava';
-import { ItemExponentialRateLimiter } from '../../src/controller/runtime/backoff.ts';
-import { FakeClock } from '../../src/controller/runtime/clock.ts';
-import { WorkQueue, type QueueMetricsSink } from '../../src/controller/runtime/queue.ts';
+import { ItemExponentialRateLimiter } from '../../src/runtime/backoff.ts';
+import { FakeClock } from '../../src/runtime/clock.ts';
+import { WorkQueue, type QueueMetricsSink } from '../../src/runtime/queue.ts';
 
 function setup(): { clock: FakeClock; queue: WorkQueue } {
   const clock = new FakeClock();

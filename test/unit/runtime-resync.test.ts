@@ -1,7 +1,7 @@
 // Periodic resync on fake time.
 import test from 'ava';
-import { FakeClock } from '../../src/controller/runtime/clock.ts';
-import { runResync } from '../../src/controller/runtime/resync.ts';
+import { FakeClock } from '../../src/runtime/clock.ts';
+import { runResync } from '../../src/runtime/resync.ts';
 
 test('every period (with jitter) every key is enqueued again, until aborted', async (t) => {
   const clock = new FakeClock();

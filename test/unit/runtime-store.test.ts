@@ -1,8 +1,8 @@
 // The reflector store: latest object per key, re-list reconciliation,
 // indexes, readiness and change notifications; and the key helpers.
 import test from 'ava';
-import { controllerOwnerKey, objectKey, splitKey, type KubeObject } from '../../src/controller/runtime/objects.ts';
-import { Store, keysOf, type StoreChange } from '../../src/controller/runtime/store.ts';
+import { controllerOwnerKey, objectKey, splitKey, type KubeObject } from '../../src/runtime/objects.ts';
+import { Store, keysOf, type StoreChange } from '../../src/runtime/store.ts';
 
 function cm(name: string, rv: string, labels: Record<string, string> = {}, namespace = 'ns'): KubeObject {
   return { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace, resourceVersion: rv, labels } };

@@ -9,11 +9,11 @@
 // real control plane in test/integration/runtime-watch.test.ts (events,
 // resume, re-list on a real 410, connection refused and back).
 import test from 'ava';
-import { ApiError } from '../../src/controller/runtime/api-error.ts';
-import { ExponentialBackoff } from '../../src/controller/runtime/backoff.ts';
-import { FakeClock } from '../../src/controller/runtime/clock.ts';
-import type { KubeObject, ObjectList, RawWatchEvent } from '../../src/controller/runtime/objects.ts';
-import { Watcher, type ListParams, type WatchParams, type WatchTransport, type WatcherEvent, type WatcherState } from '../../src/controller/runtime/watcher.ts';
+import { ApiError } from '../../src/runtime/api-error.ts';
+import { ExponentialBackoff } from '../../src/runtime/backoff.ts';
+import { FakeClock } from '../../src/runtime/clock.ts';
+import type { KubeObject, ObjectList, RawWatchEvent } from '../../src/runtime/objects.ts';
+import { Watcher, type ListParams, type WatchParams, type WatchTransport, type WatcherEvent, type WatcherState } from '../../src/runtime/watcher.ts';
 
 /** A watch stream the test drives: push events, end it, or fail it. */
 class Stream implements AsyncIterable<RawWatchEvent> {
