@@ -19,7 +19,7 @@ import { isAlreadyExists } from '../src/runtime/api-error.ts';
 import { KubeClient, loadKubeConfig, resourcePath } from '../src/runtime/kube-client.ts';
 import { RuntimeMetrics } from '../src/runtime/metrics.ts';
 import { Watcher } from '../src/runtime/watcher.ts';
-import { traceJobPath } from '../src/controller/tracejob-api.ts';
+import { traceJobPath } from '../src/controller/tracejob-kube-api.ts';
 import {
   API_GROUP,
   API_VERSION,

@@ -3,7 +3,7 @@
 // the kwok nodes.
 import type { KubeClient } from '../../src/runtime/kube-client.ts';
 import { API_GROUP_VERSION, KIND } from '../../src/tracejob/index.ts';
-import { traceJobPath } from '../../src/controller/tracejob-api.ts';
+import { traceJobPath } from '../../src/controller/tracejob-kube-api.ts';
 
 /** The kwok nodes of the local cluster (test/cluster/nodes.yaml); kwok-node-1's hostname label differs from its name. */
 export const NODES = ['kwok-node-0', 'kwok-node-1'] as const;

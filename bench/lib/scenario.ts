@@ -6,7 +6,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isNotFound } from '../../src/runtime/api-error.ts';
 import type { KubeClient } from '../../src/runtime/kube-client.ts';
-import { traceJobPath } from '../../src/controller/tracejob-api.ts';
+import { traceJobPath } from '../../src/controller/tracejob-kube-api.ts';
 import { burst } from './burst.ts';
 import { apiserverWrites, controlPlanePids, countObjects, createNamespaces, deleteNamespaces, existingNamespaces, paths, type CollectionRef } from './kube.ts';
 import { cpuSnapshot, cpuSplit, loadAverage, processMemory, type CpuSplit, type ProcessMemory } from './procfs.ts';

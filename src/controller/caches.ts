@@ -26,7 +26,7 @@ import { controllerOwnerKey, type KubeObject, type ObjectMeta } from '../runtime
 import { resourcePath } from '../runtime/kube-client.ts';
 import { Store, type StoreChange } from '../runtime/store.ts';
 import { Watcher, type WatchTransport } from '../runtime/watcher.ts';
-import type { TraceJobCaches } from './tracejob-io.ts';
+import type { TraceJobCaches } from './reconcile-deps.ts';
 
 /** Only objects the operator created: the kubectl-trace id label plus managed-by. */
 export const OWNED_SELECTOR = `${TRACE_ID_LABEL_KEY},${MANAGED_BY_LABEL_KEY}=${MANAGED_BY_VALUE}`;

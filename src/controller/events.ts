@@ -8,7 +8,7 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import { API_GROUP_VERSION, KIND, type TraceJob } from '../tracejob/index.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
-import type { EventRecorder, EventType } from './tracejob-io.ts';
+import type { EventRecorder, EventType } from './reconcile-deps.ts';
 
 const COMPONENT = 'trace-operator';
 const REPEAT_WINDOW_MS = 10 * 60_000;

@@ -18,7 +18,7 @@ import { RuntimeMetrics } from '../runtime/metrics.ts';
 import { splitKey } from '../runtime/objects.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import { runResync } from '../runtime/resync.ts';
-import { traceJobApi } from './tracejob-api.ts';
+import { traceJobApi } from './tracejob-kube-api.ts';
 import { registerTraceJobMetrics } from './tracejob-metrics.ts';
 
 export const CONTROLLER_NAME = 'tracejob';

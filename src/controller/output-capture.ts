@@ -4,7 +4,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { parseRunnerOutput, parseTerminationMessage, stripResultLine } from '../runner/result-parse.ts';
 import type { TraceResult } from '../tracejob/index.ts';
-import type { TraceJobApi } from './tracejob-io.ts';
+import type { TraceJobApi } from './reconcile-deps.ts';
 
 /** Enough lines for the output ConfigMap's size limit; the final maps are at the end. */
 export const LOG_TAIL_LINES = 50_000;

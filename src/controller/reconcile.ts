@@ -36,7 +36,7 @@ import {
 } from '../tracejob/index.ts';
 import { captureOutput, isTerminated } from './output-capture.ts';
 import { Action } from '../runtime/controller.ts';
-import type { EventRecorder, EventType, TraceJobApi, TraceJobCaches } from './tracejob-io.ts';
+import type { EventRecorder, EventType, TraceJobApi, TraceJobCaches } from './reconcile-deps.ts';
 import type { TraceJobMetrics } from './tracejob-metrics.ts';
 
 export interface ReconcileContext {

@@ -8,7 +8,7 @@ import type { CommandContext } from '../command.ts';
 import type { TraceResult } from '../tracejob/result.ts';
 import type { RunnerOptions } from './args.ts';
 import { findContainerPid, substituteContainerPid, usesContainerPid } from './container-pid.ts';
-import { LineAwareWriter } from './output.ts';
+import { LineAwareWriter } from './line-io.ts';
 import { formatResultLine, formatTerminationMessage, newNonce } from './result-format.ts';
 import { type MountFn, ensureTracingFs } from './tracefs.ts';
 import { runTrace } from './trace.ts';

@@ -15,7 +15,7 @@ import { stat } from 'node:fs/promises';
 import type { CommandContext } from '../command.ts';
 import type { TraceOutcome, TraceResult } from '../tracejob/result.ts';
 import { decodeEventLine, type MapSnapshot } from './bpftrace-events.ts';
-import { LineAwareWriter, readLineBatches, readLines } from './output.ts';
+import { LineAwareWriter, readLineBatches, readLines } from './line-io.ts';
 import { toMapResults, truncateText } from './result-build.ts';
 import { RESULT_LIMITS } from '../tracejob/result-limits.ts';
 

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { resolveProgram, PROGRAM_REASONS } from '../../src/tracejob/program.ts';
-import { buildOutputConfigMap, keepTail, outputConfigMapName } from '../../src/tracejob/output.ts';
+import { buildOutputConfigMap, keepTail, outputConfigMapName } from '../../src/tracejob/output-configmap.ts';
 import { programTextErrors, type TraceJob } from '../../src/tracejob/validate.ts';
 
 const ID = '16f11776-5b39-494a-8341-718850061edc';

@@ -1,6 +1,6 @@
 import { PassThrough, Readable, Writable } from 'node:stream';
 import test from 'ava';
-import { LineAwareWriter, readLines } from '../../src/runner/output.ts';
+import { LineAwareWriter, readLines } from '../../src/runner/line-io.ts';
 
 test('lines are split across chunks, including a UTF-8 character cut in two', async (t) => {
   const bytes = Buffer.from('one\ntwo é\nthree');

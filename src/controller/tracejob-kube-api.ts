@@ -4,7 +4,7 @@ import type { V1ConfigMap, V1Job, V1Node, V1Pod } from '@kubernetes/client-node'
 import { API_GROUP, API_VERSION, HOSTNAME_LABEL_KEY, PLURAL, type TraceJob } from '../tracejob/index.ts';
 import { isAlreadyExists, isNotFound } from '../runtime/api-error.ts';
 import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
-import type { CreateOutcome, TraceJobApi } from './tracejob-io.ts';
+import type { CreateOutcome, TraceJobApi } from './reconcile-deps.ts';
 
 const core = (plural: string, namespace?: string, name?: string, subresource?: string): string =>
   resourcePath({ version: 'v1', plural, ...(namespace === undefined ? {} : { namespace }), ...(name === undefined ? {} : { name }), ...(subresource === undefined ? {} : { subresource }) });
