@@ -35,10 +35,18 @@ import {
 } from '../src/tracejob/index.ts';
 import { meanRequestSeconds, parseMetrics, requestCounts } from './lib/prom.ts';
 
-const { values } = parseArgs({ options: { kubeconfig: { type: 'string' }, selector: { type: 'string' }, concurrency: { type: 'string' } }, strict: true });
+const { values } = parseArgs({
+  options: { kubeconfig: { type: 'string' }, selector: { type: 'string' }, concurrency: { type: 'string' } },
+  strict: true,
+});
 const concurrency = Number(values.concurrency ?? '8');
 const metrics = new RuntimeMetrics();
-const client = new KubeClient({ kubeConfig: loadKubeConfig(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }), metrics, maxSockets: Math.max(8, concurrency * 2), userAgent: 'trace-operator-bench-ceiling' });
+const client = new KubeClient({
+  kubeConfig: loadKubeConfig(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
+  metrics,
+  maxSockets: Math.max(8, concurrency * 2),
+  userAgent: 'trace-operator-bench-ceiling',
+});
 const settings = defaultOperatorSettings();
 const nodes = (await client.list<V1Node>(resourcePath({ version: 'v1', plural: 'nodes' }))).items;
 
@@ -62,8 +70,21 @@ async function handle(traceJob: TraceJob): Promise<void> {
   const path = traceJobPath(namespace, traceJob.metadata.name);
   const generation = traceJob.metadata.generation;
   const now = new Date();
-  const accepted = setCondition(undefined, { type: C.Accepted, status: 'True', reason: REASONS.Valid, message: 'The spec is valid.' }, now, generation);
-  const withId = await client.replaceStatus<TraceJob>(path, { ...traceJob, status: { id: randomUUID(), phase: 'Pending', conditions: accepted, ...(generation === undefined ? {} : { observedGeneration: generation }) } });
+  const accepted = setCondition(
+    undefined,
+    { type: C.Accepted, status: 'True', reason: REASONS.Valid, message: 'The spec is valid.' },
+    now,
+    generation,
+  );
+  const withId = await client.replaceStatus<TraceJob>(path, {
+    ...traceJob,
+    status: {
+      id: randomUUID(),
+      phase: 'Pending',
+      conditions: accepted,
+      ...(generation === undefined ? {} : { observedGeneration: generation }),
+    },
+  });
   const hostname = traceJob.spec.hostname ?? '';
   const resolution = resolveNodeTarget(hostname, findNodeByHostname(nodes, hostname));
   if (!resolution.ok) throw new Error(resolution.error.message);
@@ -71,8 +92,21 @@ async function handle(traceJob: TraceJob): Promise<void> {
   await createIfAbsent(resourcePath({ version: 'v1', plural: 'configmaps', namespace }), objects.configMap);
   await createIfAbsent(resourcePath({ group: 'batch', version: 'v1', plural: 'jobs', namespace }), objects.job);
   const jobName = objects.job.metadata?.name ?? '';
-  const conditions = setCondition(withId.status?.conditions, { type: C.JobCreated, status: 'True', reason: REASONS.Created, message: `Created ConfigMap and Job ${jobName} for node ${resolution.target.nodeName}` }, now, generation);
-  await client.replaceStatus<TraceJob>(path, { ...withId, status: { ...withId.status, jobName, node: resolution.target.nodeName, conditions } });
+  const conditions = setCondition(
+    withId.status?.conditions,
+    {
+      type: C.JobCreated,
+      status: 'True',
+      reason: REASONS.Created,
+      message: `Created ConfigMap and Job ${jobName} for node ${resolution.target.nodeName}`,
+    },
+    now,
+    generation,
+  );
+  await client.replaceStatus<TraceJob>(path, {
+    ...withId,
+    status: { ...withId.status, jobName, node: resolution.target.nodeName, conditions },
+  });
 }
 
 async function worker(): Promise<void> {
@@ -129,7 +163,9 @@ process.once('SIGTERM', () => {
   void (async () => {
     await Promise.allSettled([watching, ...workers]);
     const samples = parseMetrics(await metrics.render());
-    process.stdout.write(`${JSON.stringify({ processed, failed, firstError, requests: requestCounts(samples), latency: meanRequestSeconds(samples) })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ processed, failed, firstError, requests: requestCounts(samples), latency: meanRequestSeconds(samples) })}\n`,
+    );
     client.close();
   })();
 });

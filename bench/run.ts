@@ -17,7 +17,14 @@ import { benchClient, clusterProblem, deleteNamespaces, ensureCrd, leftoverNames
 import { loadAverage } from './lib/procfs.ts';
 import { liveChildren } from './lib/processes.ts';
 import { clusterReport, runnerReport, type SizeResult } from './lib/report.ts';
-import { buildDist, outputThroughput, runnerProblem, runnerStartup, type StartupResult, type ThroughputPoint } from './lib/runner-bench.ts';
+import {
+  buildDist,
+  outputThroughput,
+  runnerProblem,
+  runnerStartup,
+  type StartupResult,
+  type ThroughputPoint,
+} from './lib/runner-bench.ts';
 import { runCeiling, runOperator, type ScenarioOptions } from './lib/scenario.ts';
 import { formatBytes, formatMs } from './lib/stats.ts';
 
@@ -68,7 +75,15 @@ const int = (name: string, text: string | undefined, fallback: number): number =
   }
   return n;
 };
-const sizes = values.sizes === undefined ? (quick ? [100] : [100, 1000, 10_000]) : values.sizes.split(',').map((s) => int('sizes', s.trim(), 0)).filter((n) => n > 0);
+const sizes =
+  values.sizes === undefined
+    ? quick
+      ? [100]
+      : [100, 1000, 10_000]
+    : values.sizes
+        .split(',')
+        .map((s) => int('sizes', s.trim(), 0))
+        .filter((n) => n > 0);
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 const started = performance.now();
@@ -80,12 +95,14 @@ log(`run ${runId}: ${machine}; load ${loadAverage().join(' ')}; logs and raw fig
 const client = benchClient(64);
 let interrupted = false;
 async function sweep(): Promise<void> {
-  const mine = (await leftoverNamespaces(client).catch(() => [] as string[])).filter((ns) => ns.startsWith(`bench-${runId}-`));
+  const mine = (await leftoverNamespaces(client).catch(() => [] as string[])).filter((ns) =>
+    ns.startsWith(`bench-${runId}-`),
+  );
   if (mine.length > 0) await deleteNamespaces(client, mine).catch(() => undefined);
 }
 process.once('SIGINT', () => {
   interrupted = true;
-  log('interrupted: stopping the manager/ceiling and deleting this run\'s namespaces');
+  log("interrupted: stopping the manager/ceiling and deleting this run's namespaces");
   for (const child of liveChildren) child.kill('SIGKILL');
   void sweep().finally(() => process.exit(130));
 });
@@ -93,7 +110,8 @@ process.once('SIGINT', () => {
 // ---- runner ----
 let startup: StartupResult | undefined;
 let points: ThroughputPoint[] = [];
-let runnerSkipped: string | undefined = values['skip-runner'] === true ? 'skipped (--skip-runner)' : await runnerProblem();
+let runnerSkipped: string | undefined =
+  values['skip-runner'] === true ? 'skipped (--skip-runner)' : await runnerProblem();
 const runnerLoad = loadAverage();
 if (runnerSkipped === undefined) {
   try {
@@ -107,7 +125,11 @@ if (runnerSkipped === undefined) {
     log('runner: output throughput');
     const floodDir = await mkdtemp(path.join(os.tmpdir(), 'trace-operator-bench-flood-'));
     try {
-      points = await outputThroughput({ dir: floodDir, perTick: quick ? [20, 200] : [10, 20, 50, 75, 100, 150, 200, 500, 1000], seconds: quick ? 1 : 3 });
+      points = await outputThroughput({
+        dir: floodDir,
+        perTick: quick ? [20, 200] : [10, 20, 50, 75, 100, 150, 200, 500, 1000],
+        seconds: quick ? 1 : 3,
+      });
     } finally {
       await rm(floodDir, { recursive: true, force: true });
     }
@@ -119,7 +141,8 @@ if (runnerSkipped === undefined) {
 
 // ---- cluster ----
 const results: SizeResult[] = [];
-let clusterSkipped: string | undefined = values['skip-cluster'] === true ? 'skipped (--skip-cluster)' : await clusterProblem(client);
+let clusterSkipped: string | undefined =
+  values['skip-cluster'] === true ? 'skipped (--skip-cluster)' : await clusterProblem(client);
 const scenario: ScenarioOptions = {
   client,
   runId,
@@ -129,7 +152,9 @@ const scenario: ScenarioOptions = {
   concurrency: Math.max(1, int('concurrency', values.concurrency, 8)),
   steadySeconds: int('steady-seconds', values['steady-seconds'], quick ? 10 : 30),
   restartQuietSeconds: quick ? 3 : 5,
-  ...(values['restart-node-options'] === undefined ? {} : { restartNodeOptions: values['restart-node-options'].split(/\s+/).filter((o) => o !== '') }),
+  ...(values['restart-node-options'] === undefined
+    ? {}
+    : { restartNodeOptions: values['restart-node-options'].split(/\s+/).filter((o) => o !== '') }),
   skipCeiling: values['skip-ceiling'] === true,
   log,
 };
@@ -141,7 +166,9 @@ async function waitForQuiet(n: number): Promise<void> {
   // The idle control plane alone keeps the load near 1; more than one waiting task per CPU means other work is running.
   const limit = os.cpus().length;
   while (loadAverage()[0] > limit && performance.now() < until) {
-    log(`load ${loadAverage()[0]} (1 min) on this shared machine; waiting up to ${maxLoadWait}s for it to fall under ${limit} before the N=${n} burst`);
+    log(
+      `load ${loadAverage()[0]} (1 min) on this shared machine; waiting up to ${maxLoadWait}s for it to fall under ${limit} before the N=${n} burst`,
+    );
     await sleep(15_000);
   }
 }
@@ -186,20 +213,33 @@ client.close();
 // ---- report ----
 const total = (performance.now() - started) / 1000;
 const lines: string[] = [];
-lines.push(`trace-operator bench ${quick ? '--quick ' : ''}— ${new Date().toISOString()} — ${machine} — ${formatMs(total * 1000)}`);
+lines.push(
+  `trace-operator bench ${quick ? '--quick ' : ''}— ${new Date().toISOString()} — ${machine} — ${formatMs(total * 1000)}`,
+);
 lines.push('');
 if (clusterSkipped === undefined || results.length > 0) {
-  lines.push(`Cluster: the local control plane (test/cluster), kwok-node-0/1; TraceJobs round-robin over ${scenario.namespaces} namespaces and both nodes; creates ${scenario.createConcurrency} in flight; manager --concurrency=${scenario.concurrency}, ceiling ${scenario.concurrency} in flight. Load (1/5/15 min) at each burst: ${results.map((r) => `N=${r.n} ${r.operator?.load.join('/') ?? '?'}`).join(', ')}`);
+  lines.push(
+    `Cluster: the local control plane (test/cluster), kwok-node-0/1; TraceJobs round-robin over ${scenario.namespaces} namespaces and both nodes; creates ${scenario.createConcurrency} in flight; manager --concurrency=${scenario.concurrency}, ceiling ${scenario.concurrency} in flight. Load (1/5/15 min) at each burst: ${results.map((r) => `N=${r.n} ${r.operator?.load.join('/') ?? '?'}`).join(', ')}`,
+  );
   lines.push('');
   lines.push(clusterReport(results));
   lines.push('');
 }
 if (clusterSkipped !== undefined) lines.push(`Cluster benchmark: ${clusterSkipped}`, '');
-if (runnerSkipped === undefined) lines.push(`Runner (load ${runnerLoad.join('/')} when it started)`, '', runnerReport(startup, points));
+if (runnerSkipped === undefined)
+  lines.push(`Runner (load ${runnerLoad.join('/')} when it started)`, '', runnerReport(startup, points));
 else lines.push(`Runner benchmark: ${runnerSkipped}`);
 lines.push('', `Manager logs and raw figures: ${runDir}`);
 process.stdout.write(`${lines.join('\n')}\n`);
 
-const raw = { date: new Date().toISOString(), machine, quick, totalSeconds: total, sizes: results, runner: { startup, throughput: points, skipped: runnerSkipped }, clusterSkipped };
+const raw = {
+  date: new Date().toISOString(),
+  machine,
+  quick,
+  totalSeconds: total,
+  sizes: results,
+  runner: { startup, throughput: points, skipped: runnerSkipped },
+  clusterSkipped,
+};
 writeFileSync(path.join(runDir, 'results.json'), JSON.stringify(raw, null, 2));
 if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(raw, null, 2));

@@ -122,11 +122,16 @@ async function makeBlockIo(signal: AbortSignal): Promise<void> {
 async function runLocalTrace(): Promise<LocalTrace> {
   const canned = (why: string): LocalTrace => ({ text: CANNED_TEXT, result: CANNED_RESULT, canned: why });
   if (process.argv.includes('--canned')) return canned('asked for with --canned');
-  if (process.getuid?.() !== 0) return canned('bpftrace needs root to load BPF programs, and this demo does not run as root');
+  if (process.getuid?.() !== 0)
+    return canned('bpftrace needs root to load BPF programs, and this demo does not run as root');
   const io = new AbortController();
   const writing = makeBlockIo(io.signal).catch(() => undefined);
   try {
-    const child = spawn(process.execPath, [path.join(root, 'src', 'cli.ts'), 'run-local', '-f', SAMPLE, `--deadline=${TRACE_SECONDS}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [path.join(root, 'src', 'cli.ts'), 'run-local', '-f', SAMPLE, `--deadline=${TRACE_SECONDS}`],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -136,7 +141,10 @@ async function runLocalTrace(): Promise<LocalTrace> {
       child.on('close', (exit) => resolve(exit ?? -1));
     });
     const result = parseRunnerOutput(stdout);
-    if (code !== 0 || result === undefined) return canned(`the real bpftrace run failed (exit ${code}): ${(result?.message ?? stderr.trim().split('\n').at(-1)) || 'no result'}`);
+    if (code !== 0 || result === undefined)
+      return canned(
+        `the real bpftrace run failed (exit ${code}): ${(result?.message ?? stderr.trim().split('\n').at(-1)) || 'no result'}`,
+      );
     return { text: stripResultLine(stdout), result };
   } finally {
     io.abort();
@@ -162,16 +170,26 @@ async function startManagerInBackground(): Promise<{ probes: string; metrics: st
     '--metrics-bind-address=127.0.0.1:0',
     '--health-probe-bind-address=127.0.0.1:0',
   ]);
-  const started = await eventually('the manager logs its addresses', async () => {
-    try {
-      process.kill(pid, 0);
-    } catch {
-      throw new Error(`the manager exited at start; see ${log}`);
-    }
-    const line = (await readFile(log, 'utf8').catch(() => '')).split('\n').find((l) => l.includes('"manager starting"'));
-    return line === undefined ? undefined : (JSON.parse(line) as { probes: string; metrics: string });
-  }, 30_000);
-  await eventually('the manager is ready', async () => ((await fetch(`http://${started.probes}/readyz`)).ok ? true : undefined), 30_000);
+  const started = await eventually(
+    'the manager logs its addresses',
+    async () => {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        throw new Error(`the manager exited at start; see ${log}`);
+      }
+      const line = (await readFile(log, 'utf8').catch(() => ''))
+        .split('\n')
+        .find((l) => l.includes('"manager starting"'));
+      return line === undefined ? undefined : (JSON.parse(line) as { probes: string; metrics: string });
+    },
+    30_000,
+  );
+  await eventually(
+    'the manager is ready',
+    async () => ((await fetch(`http://${started.probes}/readyz`)).ok ? true : undefined),
+    30_000,
+  );
   return started;
 }
 
@@ -189,7 +207,9 @@ function showHistogram(name: string, h: Histogram): void {
   say(`  ${name}${h.key === undefined ? '' : `[${h.key}]`} (microseconds), ${h.total} I/Os`);
   for (const b of h.buckets) {
     const label = `[${bound(b.low)}, ${bound(b.high)})`;
-    say(`    ${label.padEnd(14)} ${String(b.count).padStart(7)} |${'@'.repeat(Math.round((b.count / max) * 40)).padEnd(40)}|`);
+    say(
+      `    ${label.padEnd(14)} ${String(b.count).padStart(7)} |${'@'.repeat(Math.round((b.count / max) * 40)).padEnd(40)}|`,
+    );
   }
   say(`    p50 <= ${h.p50 ?? '?'} us   p90 <= ${h.p90 ?? '?'} us   p99 <= ${h.p99 ?? '?'} us`);
 }
@@ -214,7 +234,7 @@ function showStatus(tj: TraceJob): void {
 async function main(): Promise<void> {
   const began = Date.now();
   say('trace-operator demo: a TraceJob from apply to its kept result, on a local control plane.');
-  say('Simulated: the node kwok-node-0 and the trace pod are kwok\'s (no bpftrace runs in the cluster).');
+  say("Simulated: the node kwok-node-0 and the trace pod are kwok's (no bpftrace runs in the cluster).");
   say('Real: the API server, controllers and scheduler, the operator, and the trace output, which comes');
   say(`from the same sample program run with bpftrace on this machine for ${TRACE_SECONDS}s.`);
 
@@ -226,14 +246,21 @@ async function main(): Promise<void> {
   step('Installing the TraceJob CRD');
   await installCrd();
   const created = await kubectl(['create', 'namespace', NAMESPACE]);
-  if (created.exitCode !== 0 && !created.stderr.includes('AlreadyExists')) throw new Error(`could not create namespace ${NAMESPACE}: ${created.stderr}`);
+  if (created.exitCode !== 0 && !created.stderr.includes('AlreadyExists'))
+    throw new Error(`could not create namespace ${NAMESPACE}: ${created.stderr}`);
 
   step(`Starting the manager in the background, for namespace ${NAMESPACE}`);
   const manager = await startManagerInBackground();
-  say(`    log: ${path.relative(process.cwd(), logFile(dirs, 'manager'))}   metrics: http://${manager.metrics}/metrics   probes: http://${manager.probes}/readyz`);
+  say(
+    `    log: ${path.relative(process.cwd(), logFile(dirs, 'manager'))}   metrics: http://${manager.metrics}/metrics   probes: http://${manager.probes}/readyz`,
+  );
 
   // An earlier demo's TraceJob has finished; a finished trace never runs again, so start afresh.
-  await must(['delete', 'tracejob', NAME, '--ignore-not-found', '--wait=true'], 'removing the previous demo TraceJob', NAMESPACE);
+  await must(
+    ['delete', 'tracejob', NAME, '--ignore-not-found', '--wait=true'],
+    'removing the previous demo TraceJob',
+    NAMESPACE,
+  );
 
   step(`Applying the biolatency sample (${path.relative(root, SAMPLE)}, node kwok-node-0)`);
   say(await must(['apply', '-f', SAMPLE], 'applying the sample', NAMESPACE));
@@ -241,16 +268,29 @@ async function main(): Promise<void> {
   const id = running.status?.id ?? '';
   const pod = await waitForTracePod(NAMESPACE, id);
   say(await must(['get', 'tracejob', NAME, '-o', 'wide'], 'listing TraceJobs', NAMESPACE));
-  say(`The operator created ConfigMap and Job kubectl-trace-${id}; the Job's pod runs on ${pod.spec?.nodeName ?? '?'}:`);
-  say(await must(['get', 'configmap,job,pod', '-l', `iovisor.org/kubectl-trace-id=${id}`], 'listing the trace objects', NAMESPACE));
+  say(
+    `The operator created ConfigMap and Job kubectl-trace-${id}; the Job's pod runs on ${pod.spec?.nodeName ?? '?'}:`,
+  );
+  say(
+    await must(
+      ['get', 'configmap,job,pod', '-l', `iovisor.org/kubectl-trace-id=${id}`],
+      'listing the trace objects',
+      NAMESPACE,
+    ),
+  );
 
   step(`Waiting for the trace output: the sample program under bpftrace on this machine (${TRACE_SECONDS}s)`);
   const trace = await localTrace;
-  if (trace.canned === undefined) say(`    bpftrace ran the sample program here: ${trace.result.outcome}, exit code ${trace.result.exitCode}.`);
+  if (trace.canned === undefined)
+    say(`    bpftrace ran the sample program here: ${trace.result.outcome}, exit code ${trace.result.exitCode}.`);
   else say(`    NOT a real trace: ${trace.canned}; using a canned biolatency output instead.`);
 
   step('Ending the trace pod as its node would (simulated by kwok): its log and termination message');
-  await finishTracePod(NAMESPACE, { name: pod.metadata?.name ?? '', container: `kubectl-trace-${id}` }, { exitCode: trace.result.exitCode, text: trace.text, result: trace.result });
+  await finishTracePod(
+    NAMESPACE,
+    { name: pod.metadata?.name ?? '', container: `kubectl-trace-${id}` },
+    { exitCode: trace.result.exitCode, text: trace.text, result: trace.result },
+  );
   const done = await eventually('the TraceJob has finished', async () => {
     const tj = await getTraceJob(NAMESPACE, NAME);
     return tj?.status?.phase === 'Succeeded' || tj?.status?.phase === 'Failed' ? tj : undefined;
@@ -266,13 +306,16 @@ async function main(): Promise<void> {
     const output = await getConfigMap(NAMESPACE, outputName);
     say((output?.data?.['output.txt'] ?? '').replace(/\n+$/, ''));
   }
-  say(`\n${trace.canned === undefined ? 'The histogram is from a real bpftrace run on this machine' : `The histogram is CANNED (${trace.canned})`}; the node and pod were simulated by kwok.`);
+  say(
+    `\n${trace.canned === undefined ? 'The histogram is from a real bpftrace run on this machine' : `The histogram is CANNED (${trace.canned})`}; the node and pod were simulated by kwok.`,
+  );
   say(`Done in ${Math.round((Date.now() - began) / 1000)}s. The manager keeps running. Try:`);
   say(`  export KUBECONFIG=${paths.kubeconfig}`);
   say(`  kubectl get tracejobs -n ${NAMESPACE}`);
   say(`  kubectl describe tracejob ${NAME} -n ${NAMESPACE}`);
   say('  npm run cluster:down     # stops the control plane and the manager');
-  if (done.status?.phase !== 'Succeeded') throw new Error(`the TraceJob ended ${done.status?.phase ?? '?'}: see ${logFile(dirs, 'manager')}`);
+  if (done.status?.phase !== 'Succeeded')
+    throw new Error(`the TraceJob ended ${done.status?.phase ?? '?'}: see ${logFile(dirs, 'manager')}`);
 }
 
 try {

@@ -4,10 +4,22 @@
 import type { CommandMain } from './command.ts';
 
 const commands: Record<string, { summary: string; load: () => Promise<CommandMain> }> = {
-  manager: { summary: 'run the controller against the cluster in KUBECONFIG or in-cluster config', load: async () => (await import('./controller/main.ts')).managerMain },
-  runner: { summary: 'run a bpftrace program inside a trace pod (the trace container command)', load: async () => (await import('./runner/main.ts')).runnerMain },
-  stop: { summary: 'ask a running runner to stop and wait for it (the trace pod preStop hook)', load: async () => (await import('./runner/main.ts')).stopMain },
-  'run-local': { summary: 'run a TraceJob program with bpftrace on this machine', load: async () => (await import('./runner/main.ts')).runLocalMain },
+  manager: {
+    summary: 'run the controller against the cluster in KUBECONFIG or in-cluster config',
+    load: async () => (await import('./controller/main.ts')).managerMain,
+  },
+  runner: {
+    summary: 'run a bpftrace program inside a trace pod (the trace container command)',
+    load: async () => (await import('./runner/main.ts')).runnerMain,
+  },
+  stop: {
+    summary: 'ask a running runner to stop and wait for it (the trace pod preStop hook)',
+    load: async () => (await import('./runner/main.ts')).stopMain,
+  },
+  'run-local': {
+    summary: 'run a TraceJob program with bpftrace on this machine',
+    load: async () => (await import('./runner/main.ts')).runLocalMain,
+  },
 };
 
 function usage(): string {
@@ -19,11 +31,20 @@ const [name, ...rest] = process.argv.slice(2);
 const command = name === undefined ? undefined : commands[name];
 if (command === undefined) {
   const known = name === undefined || name === '--help' || name === '-h';
-  (known ? process.stdout : process.stderr).write(`${known ? '' : `trace-operator: unknown command '${name}'\n\n`}${usage()}\n`);
+  (known ? process.stdout : process.stderr).write(
+    `${known ? '' : `trace-operator: unknown command '${name}'\n\n`}${usage()}\n`,
+  );
   process.exit(known ? 0 : 2);
 }
 
 const controller = new AbortController();
 const main = await command.load();
-const code = await main({ argv: rest, env: process.env, signal: controller.signal, stdout: process.stdout, stderr: process.stderr, onSignal: (sig, handler) => process.on(sig, handler) });
+const code = await main({
+  argv: rest,
+  env: process.env,
+  signal: controller.signal,
+  stdout: process.stdout,
+  stderr: process.stderr,
+  onSignal: (sig, handler) => process.on(sig, handler),
+});
 process.exitCode = code;

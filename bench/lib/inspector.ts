@@ -41,7 +41,9 @@ export async function liveHeap(url: string, timeoutMs = 60_000): Promise<LiveHea
   try {
     await new Promise<void>((resolve, reject) => {
       ws.addEventListener('open', () => resolve(), { once: true });
-      ws.addEventListener('error', () => reject(new Error(`cannot connect to the inspector at ${url}`)), { once: true });
+      ws.addEventListener('error', () => reject(new Error(`cannot connect to the inspector at ${url}`)), {
+        once: true,
+      });
     });
     const started = performance.now();
     await call('HeapProfiler.collectGarbage');

@@ -16,12 +16,18 @@ export const CONTROL_PLANE = ['etcd', 'kube-apiserver', 'kube-controller-manager
 
 /** A client for the harness: a keep-alive pool of `maxSockets` connections. */
 export function benchClient(maxSockets: number): KubeClient {
-  return new KubeClient({ kubeConfig: loadKubeConfig({ kubeconfig: paths.kubeconfig }), maxSockets, userAgent: 'trace-operator-bench', fieldManager: 'trace-operator-bench' });
+  return new KubeClient({
+    kubeConfig: loadKubeConfig({ kubeconfig: paths.kubeconfig }),
+    maxSockets,
+    userAgent: 'trace-operator-bench',
+    fieldManager: 'trace-operator-bench',
+  });
 }
 
 /** Why the local control plane cannot be used, or undefined when it answers /readyz. */
 export async function clusterProblem(client: KubeClient): Promise<string | undefined> {
-  if (!existsSync(paths.kubeconfig)) return `no kubeconfig at ${paths.kubeconfig}: start the local control plane with npm run cluster:up`;
+  if (!existsSync(paths.kubeconfig))
+    return `no kubeconfig at ${paths.kubeconfig}: start the local control plane with npm run cluster:up`;
   try {
     const res = await client.request('GET', '/readyz', {}, { timeoutMs: 5000 });
     return res.status === 200 ? undefined : `the API server answered /readyz with ${res.status}`;
@@ -52,7 +58,11 @@ export async function ensureCrd(client: KubeClient): Promise<void> {
 }
 
 /** Creates the namespaces and waits until each has its default ServiceAccount (pods are refused before it exists). */
-export async function createNamespaces(client: KubeClient, names: readonly string[], labels: Record<string, string>): Promise<void> {
+export async function createNamespaces(
+  client: KubeClient,
+  names: readonly string[],
+  labels: Record<string, string>,
+): Promise<void> {
   await Promise.all(
     names.map(async (name) => {
       try {
@@ -69,7 +79,11 @@ export async function createNamespaces(client: KubeClient, names: readonly strin
         await client.get(resourcePath({ version: 'v1', plural: 'serviceaccounts', namespace: name, name: 'default' }));
         break;
       } catch (error) {
-        if (!isNotFound(error) || Date.now() > deadline) throw new Error(`namespace ${name} got no default ServiceAccount within 60s (is kube-controller-manager running?)`, { cause: error });
+        if (!isNotFound(error) || Date.now() > deadline)
+          throw new Error(
+            `namespace ${name} got no default ServiceAccount within 60s (is kube-controller-manager running?)`,
+            { cause: error },
+          );
         await sleep(200);
       }
     }
@@ -81,7 +95,9 @@ export async function deleteNamespaces(client: KubeClient, names: readonly strin
   await Promise.all(
     names.map(async (name) => {
       try {
-        await client.delete(resourcePath({ version: 'v1', plural: 'namespaces', name }), { propagationPolicy: 'Background' });
+        await client.delete(resourcePath({ version: 'v1', plural: 'namespaces', name }), {
+          propagationPolicy: 'Background',
+        });
       } catch (error) {
         if (!isNotFound(error)) throw error;
       }
@@ -107,7 +123,9 @@ export async function existingNamespaces(client: KubeClient, names: readonly str
 
 /** Namespaces left over by earlier bench runs (label trace-operator-bench/run). */
 export async function leftoverNamespaces(client: KubeClient): Promise<string[]> {
-  const list = await client.list<{ metadata: { name?: string } }>('/api/v1/namespaces', { labelSelector: 'trace-operator-bench/run' });
+  const list = await client.list<{ metadata: { name?: string } }>('/api/v1/namespaces', {
+    labelSelector: 'trace-operator-bench/run',
+  });
   return list.items.map((n) => n.metadata.name ?? '').filter((n) => n !== '');
 }
 

@@ -16,7 +16,9 @@ const CEILING = path.join(repoRoot, 'bench', 'ceiling.ts');
 
 /** The environment without TRACE_OPERATOR_* settings, so only the flags given here apply. */
 function cleanEnv(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TRACE_OPERATOR_') && k !== 'KUBECONFIG'));
+  return Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('TRACE_OPERATOR_') && k !== 'KUBECONFIG'),
+  );
 }
 
 /** Children still running, so an interrupted run can end them. */
@@ -61,7 +63,15 @@ export class ManagerProcess {
   }
 
   /** Starts the manager and resolves once /readyz answers 200 (caches synced). */
-  static async start(options: { kubeconfig: string; namespaces: readonly string[]; concurrency: number; logFile: string; leaseName: string; onSpawn?: (pid: number) => void; nodeOptions?: readonly string[] }): Promise<ManagerProcess> {
+  static async start(options: {
+    kubeconfig: string;
+    namespaces: readonly string[];
+    concurrency: number;
+    logFile: string;
+    leaseName: string;
+    onSpawn?: (pid: number) => void;
+    nodeOptions?: readonly string[];
+  }): Promise<ManagerProcess> {
     const [leaseNamespace] = options.namespaces;
     if (leaseNamespace === undefined) throw new Error('the manager needs at least one namespace');
     const args = [
@@ -92,14 +102,17 @@ export class ManagerProcess {
         manager.inspector ??= inspectorUrl(line);
         if (line.includes('"level":"warn"')) manager.warnings++;
         if (line.includes('"level":"error"')) manager.errors++;
-        if (addresses === undefined && line.includes('"manager starting"')) addresses = JSON.parse(line) as { probes: string; metrics: string };
-        if (manager.times.leadingAt === undefined && line.includes('"leading: starting reconciles"')) manager.times.leadingAt = performance.now();
+        if (addresses === undefined && line.includes('"manager starting"'))
+          addresses = JSON.parse(line) as { probes: string; metrics: string };
+        if (manager.times.leadingAt === undefined && line.includes('"leading: starting reconciles"'))
+          manager.times.leadingAt = performance.now();
       });
     }
     let exitCode: number | undefined;
     void manager.#exited.then((code) => (exitCode = code));
     for (;;) {
-      if (exitCode !== undefined) throw new Error(`the manager exited with ${exitCode} while starting; see ${options.logFile}`);
+      if (exitCode !== undefined)
+        throw new Error(`the manager exited with ${exitCode} while starting; see ${options.logFile}`);
       if (addresses !== undefined) {
         manager.probesUrl = `http://${addresses.probes}`;
         manager.metricsUrl = `http://${addresses.metrics}/metrics`;
@@ -109,7 +122,8 @@ export class ManagerProcess {
           // not listening yet
         }
       }
-      if (performance.now() - spawnedAt > 600_000) throw new Error(`the manager was not ready within 600s; see ${options.logFile}`);
+      if (performance.now() - spawnedAt > 600_000)
+        throw new Error(`the manager was not ready within 600s; see ${options.logFile}`);
       await sleep(20);
     }
     manager.times.readyAt = performance.now();
@@ -129,7 +143,8 @@ export class ManagerProcess {
   async leading(timeoutMs = 60_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
     while (this.times.leadingAt === undefined) {
-      if (performance.now() > deadline) throw new Error(`the manager did not become leader within ${timeoutMs / 1000}s; see ${this.logFile}`);
+      if (performance.now() > deadline)
+        throw new Error(`the manager did not become leader within ${timeoutMs / 1000}s; see ${this.logFile}`);
       await sleep(20);
     }
   }
@@ -167,8 +182,22 @@ export class CeilingProcess {
     this.#exited = exitOf(child);
   }
 
-  static async start(options: { kubeconfig: string; selector: string; concurrency: number; logFile: string }): Promise<CeilingProcess> {
-    const child = spawn(process.execPath, [CEILING, `--kubeconfig=${options.kubeconfig}`, `--selector=${options.selector}`, `--concurrency=${options.concurrency}`], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+  static async start(options: {
+    kubeconfig: string;
+    selector: string;
+    concurrency: number;
+    logFile: string;
+  }): Promise<CeilingProcess> {
+    const child = spawn(
+      process.execPath,
+      [
+        CEILING,
+        `--kubeconfig=${options.kubeconfig}`,
+        `--selector=${options.selector}`,
+        `--concurrency=${options.concurrency}`,
+      ],
+      { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const ceiling = new CeilingProcess(child);
     const log = createWriteStream(options.logFile, { flags: 'a' });
     child.stderr?.pipe(log);
@@ -177,8 +206,10 @@ export class CeilingProcess {
     void ceiling.#exited.then((code) => (exitCode = code));
     const started = performance.now();
     while (!ceiling.#lines.includes('ready')) {
-      if (exitCode !== undefined) throw new Error(`the ceiling client exited with ${exitCode} while starting; see ${options.logFile}`);
-      if (performance.now() - started > 60_000) throw new Error(`the ceiling client did not start within 60s; see ${options.logFile}`);
+      if (exitCode !== undefined)
+        throw new Error(`the ceiling client exited with ${exitCode} while starting; see ${options.logFile}`);
+      if (performance.now() - started > 60_000)
+        throw new Error(`the ceiling client did not start within 60s; see ${options.logFile}`);
       await sleep(20);
     }
     return ceiling;

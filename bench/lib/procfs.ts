@@ -75,7 +75,8 @@ export function cpuSnapshot(pids: Readonly<Record<string, number | undefined>>):
   const processes: Record<string, number> = {};
   for (const [name, pid] of Object.entries(pids)) {
     if (pid === undefined) continue;
-    const s = pid === process.pid ? (process.cpuUsage().user + process.cpuUsage().system) / 1e6 : processCpuSeconds(pid);
+    const s =
+      pid === process.pid ? (process.cpuUsage().user + process.cpuUsage().system) / 1e6 : processCpuSeconds(pid);
     if (s !== undefined) processes[name] = s;
   }
   return { atMs: performance.now(), processes, machine: machineCpuSeconds() };

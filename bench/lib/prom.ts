@@ -21,10 +21,14 @@ export function parseMetrics(text: string): Sample[] {
     const labels: Record<string, string> = {};
     if (brace >= 0 && brace < space) {
       const body = line.slice(brace + 1, line.lastIndexOf('}'));
-      for (const m of body.matchAll(LABEL)) labels[m[1] ?? ''] = (m[2] ?? '').replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
+      for (const m of body.matchAll(LABEL))
+        labels[m[1] ?? ''] = (m[2] ?? '').replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
     }
     // A sample may end with a timestamp: "name{..} value ts"; take the value after the labels.
-    const rest = line.slice(brace >= 0 && brace < space ? line.lastIndexOf('}') + 1 : name.length).trim().split(/\s+/);
+    const rest = line
+      .slice(brace >= 0 && brace < space ? line.lastIndexOf('}') + 1 : name.length)
+      .trim()
+      .split(/\s+/);
     const value = Number(rest[0]);
     if (!Number.isNaN(value) || rest[0] === 'NaN') samples.push({ name, labels, value });
   }
@@ -32,7 +36,11 @@ export function parseMetrics(text: string): Sample[] {
 }
 
 /** Sum of the samples named `name` whose labels include every pair in `match` (a value may be a predicate). */
-export function sumMetric(samples: readonly Sample[], name: string, match: Record<string, string | ((v: string) => boolean)> = {}): number {
+export function sumMetric(
+  samples: readonly Sample[],
+  name: string,
+  match: Record<string, string | ((v: string) => boolean)> = {},
+): number {
   let total = 0;
   for (const s of samples) {
     if (s.name !== name) continue;
@@ -89,16 +97,30 @@ export function diffCounts(a: Record<string, number>, b: Record<string, number>)
 
 /** b − a of two RequestCounts. */
 export function diffRequests(a: RequestCounts, b: RequestCounts): RequestCounts {
-  return { byMethod: diffCounts(a.byMethod, b.byMethod), writesByCode: diffCounts(a.writesByCode, b.writesByCode), writes: b.writes - a.writes, reads: b.reads - a.reads };
+  return {
+    byMethod: diffCounts(a.byMethod, b.byMethod),
+    writesByCode: diffCounts(a.writesByCode, b.writesByCode),
+    writes: b.writes - a.writes,
+    reads: b.reads - a.reads,
+  };
 }
 
 /** Mean seconds per request by verb, from rest_client_request_duration_seconds (the difference of two scrapes when `before` is given). */
-export function meanRequestSeconds(samples: readonly Sample[], before: readonly Sample[] = []): Record<string, { count: number; meanSeconds: number }> {
-  const verbs = new Set(samples.filter((s) => s.name === 'rest_client_request_duration_seconds_count').map((s) => s.labels['verb'] ?? '?'));
+export function meanRequestSeconds(
+  samples: readonly Sample[],
+  before: readonly Sample[] = [],
+): Record<string, { count: number; meanSeconds: number }> {
+  const verbs = new Set(
+    samples.filter((s) => s.name === 'rest_client_request_duration_seconds_count').map((s) => s.labels['verb'] ?? '?'),
+  );
   const out: Record<string, { count: number; meanSeconds: number }> = {};
   for (const verb of verbs) {
-    const count = sumMetric(samples, 'rest_client_request_duration_seconds_count', { verb }) - sumMetric(before, 'rest_client_request_duration_seconds_count', { verb });
-    const sum = sumMetric(samples, 'rest_client_request_duration_seconds_sum', { verb }) - sumMetric(before, 'rest_client_request_duration_seconds_sum', { verb });
+    const count =
+      sumMetric(samples, 'rest_client_request_duration_seconds_count', { verb }) -
+      sumMetric(before, 'rest_client_request_duration_seconds_count', { verb });
+    const sum =
+      sumMetric(samples, 'rest_client_request_duration_seconds_sum', { verb }) -
+      sumMetric(before, 'rest_client_request_duration_seconds_sum', { verb });
     if (count > 0) out[verb] = { count, meanSeconds: sum / count };
   }
   return out;

@@ -33,7 +33,9 @@ function perSecond(n: number, seconds: number): number {
 
 /** Writes per TraceJob by method, e.g. "POST 3, PUT 3". */
 function methods(byMethod: Record<string, number>, per: number): string {
-  const parts = ['POST', 'PUT', 'PATCH', 'DELETE'].filter((k) => (byMethod[k] ?? 0) !== 0).map((k) => `${k} ${formatNumber((byMethod[k] ?? 0) / per, 2)}`);
+  const parts = ['POST', 'PUT', 'PATCH', 'DELETE']
+    .filter((k) => (byMethod[k] ?? 0) !== 0)
+    .map((k) => `${k} ${formatNumber((byMethod[k] ?? 0) / per, 2)}`);
   return parts.length === 0 ? 'none' : parts.join(', ');
 }
 
@@ -42,7 +44,16 @@ function cores(c: number | undefined): string {
 }
 
 function cpuRow(n: number, who: string, split: CpuSplit, self: string): string[] {
-  return [String(n), who, formatNumber(split.seconds, 1), ...CPU_COLUMNS.map(([k]) => cores(split.cores[k])), cores(split.cores[self]), cores(split.cores['harness']), cores(split.otherCores), cores(Math.max(0, split.machineCores - split.machineBusyCores))];
+  return [
+    String(n),
+    who,
+    formatNumber(split.seconds, 1),
+    ...CPU_COLUMNS.map(([k]) => cores(split.cores[k])),
+    cores(split.cores[self]),
+    cores(split.cores['harness']),
+    cores(split.otherCores),
+    cores(Math.max(0, split.machineCores - split.machineBusyCores)),
+  ];
 }
 
 function restartRow(label: string, r: RestartResult): string[] {
@@ -66,11 +77,24 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
   const out: string[] = [];
   const ops = sizes.map((s) => s.operator).filter((o): o is OperatorResult => o !== undefined);
 
-  out.push('Burst throughput (TraceJobs fully reconciled per second: Job exists and status names it; from the first create)');
-  const rate = (r: { reconciled: number; reconcileSeconds: number } | undefined): number => (r === undefined ? Number.NaN : perSecond(r.reconciled, r.reconcileSeconds));
+  out.push(
+    'Burst throughput (TraceJobs fully reconciled per second: Job exists and status names it; from the first create)',
+  );
+  const rate = (r: { reconciled: number; reconcileSeconds: number } | undefined): number =>
+    r === undefined ? Number.NaN : perSecond(r.reconciled, r.reconcileSeconds);
   out.push(
     renderTable([
-      ['N', 'creates/s', 'operator/s', 'ceiling/s', 'operator÷ceiling', 'operator burst', 'ceiling burst', 'all Running', 'other CPU op/ceil'],
+      [
+        'N',
+        'creates/s',
+        'operator/s',
+        'ceiling/s',
+        'operator÷ceiling',
+        'operator burst',
+        'ceiling burst',
+        'all Running',
+        'other CPU op/ceil',
+      ],
       ...sizes.map((s) => {
         const op = s.operator;
         const ceilings = [s.ceiling, s.ceilingAfter].filter((c): c is CeilingResult => c !== undefined);
@@ -81,7 +105,9 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
           String(s.n),
           formatNumber(op === undefined ? Number.NaN : perSecond(op.created, op.createSeconds), 0),
           formatNumber(opRate, 1) + (op?.timedOut === true ? '*' : ''),
-          ceilings.length === 0 ? '—' : ceilings.map((c, i) => formatNumber(ceRates[i] ?? Number.NaN, 1) + (c.timedOut ? '*' : '')).join(' / '),
+          ceilings.length === 0
+            ? '—'
+            : ceilings.map((c, i) => formatNumber(ceRates[i] ?? Number.NaN, 1) + (c.timedOut ? '*' : '')).join(' / '),
           formatRatio(ratio(opRate, ceMean)),
           op === undefined ? '—' : formatMs(op.reconcileSeconds * 1000),
           ceilings.length === 0 ? '—' : ceilings.map((c) => formatMs(c.reconcileSeconds * 1000)).join(' / '),
@@ -91,9 +117,13 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       }),
     ]),
   );
-  if (sizes.some((s) => s.operator?.timedOut === true || s.ceiling?.timedOut === true)) out.push('* timed out before every TraceJob was reconciled');
-  if (sizes.some((s) => s.ceilingAfter !== undefined)) out.push('two ceiling figures: before and after the operator\'s burst; the ratio is against their mean');
-  out.push('other CPU: cores busy with work no listed process explains (other tests on this shared machine) during each burst; a ratio is only as fair as these are equal');
+  if (sizes.some((s) => s.operator?.timedOut === true || s.ceiling?.timedOut === true))
+    out.push('* timed out before every TraceJob was reconciled');
+  if (sizes.some((s) => s.ceilingAfter !== undefined))
+    out.push("two ceiling figures: before and after the operator's burst; the ratio is against their mean");
+  out.push(
+    'other CPU: cores busy with work no listed process explains (other tests on this shared machine) during each burst; a ratio is only as fair as these are equal',
+  );
 
   out.push('', 'Latency from create (the create answered or the TraceJob first seen, whichever first) to ...');
   const latRows: string[][] = [['N', 'client', 'to', 'p50', 'p90', 'p99', 'max']];
@@ -103,16 +133,29 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       latRows.push([String(s.n), r.kind, 'status.id', ...lat(r.latency.toId)]);
       latRows.push([String(s.n), r.kind, 'Job created', ...lat(r.latency.toJob)]);
       latRows.push([String(s.n), r.kind, 'reconciled', ...lat(r.latency.toReconciled)]);
-      if (r.latency.toRunning !== undefined) latRows.push([String(s.n), r.kind, 'phase Running', ...lat(r.latency.toRunning)]);
+      if (r.latency.toRunning !== undefined)
+        latRows.push([String(s.n), r.kind, 'phase Running', ...lat(r.latency.toRunning)]);
     }
   }
   out.push(renderTable(latRows));
 
   if (ops.length > 0) {
-    out.push('', "Writes per TraceJob (the manager's rest_client_requests_total; Lease renewals, counted by a watch on the Lease, left out)");
+    out.push(
+      '',
+      "Writes per TraceJob (the manager's rest_client_requests_total; Lease renewals, counted by a watch on the Lease, left out)",
+    );
     out.push(
       renderTable([
-        ['N', 'writes/TJ', 'by method /TJ', 'reads/TJ', 'reconciles/TJ', 'seen by watches /TJ', 'steady writes', 'ceiling writes/TJ'],
+        [
+          'N',
+          'writes/TJ',
+          'by method /TJ',
+          'reads/TJ',
+          'reconciles/TJ',
+          'seen by watches /TJ',
+          'steady writes',
+          'ceiling writes/TJ',
+        ],
         ...ops.map((o) => {
           const w = o.createPath.watch;
           const per = Math.max(1, o.created);
@@ -122,7 +165,13 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
           return [
             String(o.n),
             formatNumber(o.createPath.writesPerTraceJob, 2),
-            methods({ ...o.createPath.requests.byMethod, PUT: (o.createPath.requests.byMethod['PUT'] ?? 0) - o.createPath.leaseWrites }, per),
+            methods(
+              {
+                ...o.createPath.requests.byMethod,
+                PUT: (o.createPath.requests.byMethod['PUT'] ?? 0) - o.createPath.leaseWrites,
+              },
+              per,
+            ),
             formatNumber(o.createPath.readsPerTraceJob, 2),
             formatNumber(o.createPath.reconcilesPerTraceJob, 2),
             seen,
@@ -132,7 +181,11 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
         }),
       ]),
     );
-    const lat = (l: Record<string, { meanSeconds: number }>): string => ['PUT', 'POST', 'GET'].filter((v) => l[v] !== undefined).map((v) => `${v} ${formatMs((l[v]?.meanSeconds ?? 0) * 1000)}`).join(', ');
+    const lat = (l: Record<string, { meanSeconds: number }>): string =>
+      ['PUT', 'POST', 'GET']
+        .filter((v) => l[v] !== undefined)
+        .map((v) => `${v} ${formatMs((l[v]?.meanSeconds ?? 0) * 1000)}`)
+        .join(', ');
     out.push(
       `mean API latency seen by the client: ${ops
         .map((o) => {
@@ -141,10 +194,20 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
         })
         .join('; ')}`,
     );
-    const codes = ops.map((o) => `N=${o.n}: ${Object.entries(o.createPath.requests.writesByCode).map(([c, v]) => `${c}×${v}`).join(' ')}`).join('; ');
+    const codes = ops
+      .map(
+        (o) =>
+          `N=${o.n}: ${Object.entries(o.createPath.requests.writesByCode)
+            .map(([c, v]) => `${c}×${v}`)
+            .join(' ')}`,
+      )
+      .join('; ');
     out.push(`write responses by code: ${codes}`);
 
-    out.push('', "Every client's writes per TraceJob as the API server counted them (apiserver_request_total, first create → settled; whole cluster)");
+    out.push(
+      '',
+      "Every client's writes per TraceJob as the API server counted them (apiserver_request_total, first create → settled; whole cluster)",
+    );
     const keys = [...new Set(ops.flatMap((o) => Object.keys(o.clusterWrites)))]
       .map((k) => ({ k, total: Math.max(...ops.map((o) => (o.clusterWrites[k] ?? 0) / Math.max(1, o.created))) }))
       .filter((e) => e.total >= 0.05)
@@ -154,25 +217,60 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       renderTable([
         ['request', ...ops.map((o) => `N=${o.n}`)],
         ...keys.map((k) => [k, ...ops.map((o) => formatNumber((o.clusterWrites[k] ?? 0) / Math.max(1, o.created), 2))]),
-        ['all writes', ...ops.map((o) => formatNumber(Object.values(o.clusterWrites).reduce((a, b) => a + b, 0) / Math.max(1, o.created), 2))],
+        [
+          'all writes',
+          ...ops.map((o) =>
+            formatNumber(Object.values(o.clusterWrites).reduce((a, b) => a + b, 0) / Math.max(1, o.created), 2),
+          ),
+        ],
       ]),
     );
 
     out.push('', 'Restart over the settled TraceJobs (a new manager process; the old one released the Lease)');
     out.push(
       renderTable([
-        ['N', 'writes', 'TraceJob updates', 'Lease writes', 'reads', 'stop', '/readyz', 'leading', 'all looked at', 'reconciles', 'RSS peak: lists', 'then'],
+        [
+          'N',
+          'writes',
+          'TraceJob updates',
+          'Lease writes',
+          'reads',
+          'stop',
+          '/readyz',
+          'leading',
+          'all looked at',
+          'reconciles',
+          'RSS peak: lists',
+          'then',
+        ],
         ...ops.flatMap((o) => [
           restartRow(String(o.n), o.restart),
-          ...(o.restartWithNodeOptions === undefined ? [] : [restartRow(`${o.n} (node ${(o.restartNodeOptions ?? []).join(' ')})`, o.restartWithNodeOptions)]),
+          ...(o.restartWithNodeOptions === undefined
+            ? []
+            : [restartRow(`${o.n} (node ${(o.restartNodeOptions ?? []).join(' ')})`, o.restartWithNodeOptions)]),
         ]),
       ]),
     );
 
-    out.push('', 'Manager memory: RSS from /proc (VmHWM = peak); live heap = V8 heap after a full GC forced through the inspector');
+    out.push(
+      '',
+      'Manager memory: RSS from /proc (VmHWM = peak); live heap = V8 heap after a full GC forced through the inspector',
+    );
     out.push(
       renderTable([
-        ['N', 'idle RSS', 'idle heap', 'burst peak RSS', 'settled RSS', 'settled heap', 'restart peak RSS', 'restart RSS', 'restart heap', 'heap/TJ', 'RSS/TJ'],
+        [
+          'N',
+          'idle RSS',
+          'idle heap',
+          'burst peak RSS',
+          'settled RSS',
+          'settled heap',
+          'restart peak RSS',
+          'restart RSS',
+          'restart heap',
+          'heap/TJ',
+          'RSS/TJ',
+        ],
         ...ops.map((o) => [
           String(o.n),
           formatBytes(o.memory.idle.rssBytes),
@@ -193,12 +291,21 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       return f === undefined ? '—' : `${formatBytes(f.slope)}/TraceJob (+${formatBytes(f.intercept)})`;
     };
     if (ops.length >= 2) {
-      out.push(`fitted over the sizes: settled live heap ${fit((o) => o.memory.settled.liveHeapBytes)}, settled RSS ${fit((o) => o.memory.settled.rssAfterGcBytes)}; burst peak RSS ${fit((o) => o.memory.settled.hwmBytes)}; restart peak RSS ${fit((o) => o.restart.memory.hwmBytes)}`);
+      out.push(
+        `fitted over the sizes: settled live heap ${fit((o) => o.memory.settled.liveHeapBytes)}, settled RSS ${fit((o) => o.memory.settled.rssAfterGcBytes)}; burst peak RSS ${fit((o) => o.memory.settled.hwmBytes)}; restart peak RSS ${fit((o) => o.restart.memory.hwmBytes)}`,
+      );
     }
-    out.push(`a settled TraceJob from the API server: ${ops.map((o) => `${formatBytes(o.traceJobBytes.total)} of JSON, ${formatBytes(o.traceJobBytes.managedFields)} of it managedFields (which the manager's cache leaves out)`)[0] ?? '—'}`);
+    out.push(
+      `a settled TraceJob from the API server: ${ops.map((o) => `${formatBytes(o.traceJobBytes.total)} of JSON, ${formatBytes(o.traceJobBytes.managedFields)} of it managedFields (which the manager's cache leaves out)`)[0] ?? '—'}`,
+    );
 
-    out.push('', 'CPU during the burst, in cores (2 = both busy), first create → last reconciled; harness = this process (creates + watches)');
-    const cpuRows: string[][] = [['N', 'run', 'secs', ...CPU_COLUMNS.map(([, h]) => h), 'ctrl', 'harness', 'other', 'idle']];
+    out.push(
+      '',
+      'CPU during the burst, in cores (2 = both busy), first create → last reconciled; harness = this process (creates + watches)',
+    );
+    const cpuRows: string[][] = [
+      ['N', 'run', 'secs', ...CPU_COLUMNS.map(([, h]) => h), 'ctrl', 'harness', 'other', 'idle'],
+    ];
     for (const s of sizes) {
       if (s.operator !== undefined) {
         cpuRows.push(cpuRow(s.n, 'operator: creating', s.operator.cpu.create, 'manager'));
@@ -211,17 +318,36 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       if (s.operator !== undefined) cpuRows.push(cpuRow(s.n, 'operator: restart', s.operator.restart.cpu, 'manager'));
     }
     out.push(renderTable(cpuRows));
-    out.push('ctrl = the manager (operator) or the plain client (ceiling); other = busy CPU no listed process explains (other tests on the machine)');
+    out.push(
+      'ctrl = the manager (operator) or the plain client (ceiling); other = busy CPU no listed process explains (other tests on the machine)',
+    );
   }
 
-  out.push('', 'Deleting the TraceJobs (one DELETE each, as many in flight as the creates, background propagation: the garbage collector removes their ConfigMaps and Jobs, then the Jobs\' pods); time from the first DELETE until none is left');
-  const gcRows: string[][] = [['N', 'run', 'DELETEs answered', 'TraceJobs', 'ConfigMaps', 'Jobs', 'Pods', 'namespaces then']];
+  out.push(
+    '',
+    "Deleting the TraceJobs (one DELETE each, as many in flight as the creates, background propagation: the garbage collector removes their ConfigMaps and Jobs, then the Jobs' pods); time from the first DELETE until none is left",
+  );
+  const gcRows: string[][] = [
+    ['N', 'run', 'DELETEs answered', 'TraceJobs', 'ConfigMaps', 'Jobs', 'Pods', 'namespaces then'],
+  ];
   for (const s of sizes) {
     for (const r of [s.ceiling, s.operator, s.ceilingAfter]) {
       if (r === undefined) continue;
       const g = r.gc;
-      const cell = (k: string): string => (Number.isFinite(g.seconds[k] ?? Number.NaN) ? formatMs((g.seconds[k] ?? 0) * 1000) : `>${g.timeoutSeconds}s (${g.left[k] ?? '?'} left)`);
-      gcRows.push([String(s.n), r.kind, formatMs(g.deleteRequestsSeconds * 1000), cell('tracejobs'), cell('configmaps'), cell('jobs'), cell('pods'), Number.isFinite(g.namespacesGoneSeconds) ? formatMs(g.namespacesGoneSeconds * 1000) : 'not yet']);
+      const cell = (k: string): string =>
+        Number.isFinite(g.seconds[k] ?? Number.NaN)
+          ? formatMs((g.seconds[k] ?? 0) * 1000)
+          : `>${g.timeoutSeconds}s (${g.left[k] ?? '?'} left)`;
+      gcRows.push([
+        String(s.n),
+        r.kind,
+        formatMs(g.deleteRequestsSeconds * 1000),
+        cell('tracejobs'),
+        cell('configmaps'),
+        cell('jobs'),
+        cell('pods'),
+        Number.isFinite(g.namespacesGoneSeconds) ? formatMs(g.namespacesGoneSeconds * 1000) : 'not yet',
+      ]);
     }
   }
   out.push(renderTable(gcRows));
@@ -231,13 +357,22 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
 export function runnerReport(startup: StartupResult | undefined, points: readonly ThroughputPoint[]): string {
   const out: string[] = [];
   if (startup !== undefined) {
-    out.push(`Runner start → bpftrace attached (spawn → the BEGIN probe's first line; ${startup.runs} runs each, interleaved)`);
-    const row = (what: string, t: { medianMs: number; minMs: number }): string[] => [what, formatMs(t.medianMs), formatMs(t.minMs), formatRatio(ratio(t.medianMs, startup.bpftrace.medianMs))];
+    out.push(
+      `Runner start → bpftrace attached (spawn → the BEGIN probe's first line; ${startup.runs} runs each, interleaved)`,
+    );
+    const row = (what: string, t: { medianMs: number; minMs: number }): string[] => [
+      what,
+      formatMs(t.medianMs),
+      formatMs(t.minMs),
+      formatRatio(ratio(t.medianMs, startup.bpftrace.medianMs)),
+    ];
     const rows = [
       ['', 'median', 'min', 'vs bpftrace'],
       row('bpftrace -e (baseline)', startup.bpftrace),
       row('trace-operator run-local (src/*.ts)', startup.runner),
-      ...(startup.runnerDist === undefined ? [] : [row('trace-operator run-local (dist/*.js, as in the image)', startup.runnerDist)]),
+      ...(startup.runnerDist === undefined
+        ? []
+        : [row('trace-operator run-local (dist/*.js, as in the image)', startup.runnerDist)]),
       row('  of which: node -e 0', startup.node),
       row('  of which: run-local --help (src)', startup.cliLoad),
       ...(startup.cliLoadDist === undefined ? [] : [row('  of which: run-local --help (dist)', startup.cliLoadDist)]),
@@ -246,10 +381,23 @@ export function runnerReport(startup: StartupResult | undefined, points: readonl
   }
   if (points.length > 0) {
     if (out.length > 0) out.push('');
-    out.push('Runner output throughput (a program printing K lines per 1 ms tick; lines/s over the captured lines\' kernel timestamps; lost = events bpftrace reported lost)');
+    out.push(
+      "Runner output throughput (a program printing K lines per 1 ms tick; lines/s over the captured lines' kernel timestamps; lost = events bpftrace reported lost)",
+    );
     out.push(
       renderTable([
-        ['offered lines/s', 'bpftrace -o: lines/s', 'lost', 'wall', '-f json | cat: lines/s', 'lost', 'runner: lines/s', 'lost', 'wall', 'runner÷bpftrace -o'],
+        [
+          'offered lines/s',
+          'bpftrace -o: lines/s',
+          'lost',
+          'wall',
+          '-f json | cat: lines/s',
+          'lost',
+          'runner: lines/s',
+          'lost',
+          'wall',
+          'runner÷bpftrace -o',
+        ],
         ...points.map((p) => [
           formatNumber(p.offeredPerSecond, 0),
           formatNumber(p.direct.linesPerSecond, 0),
@@ -264,12 +412,22 @@ export function runnerReport(startup: StartupResult | undefined, points: readonl
         ]),
       ]),
     );
-    const best = (pick: (p: ThroughputPoint) => { lost: number; linesPerSecond: number }): number => Math.max(0, ...points.filter((p) => pick(p).lost === 0 && Number.isFinite(pick(p).linesPerSecond)).map((p) => pick(p).linesPerSecond));
+    const best = (pick: (p: ThroughputPoint) => { lost: number; linesPerSecond: number }): number =>
+      Math.max(
+        0,
+        ...points
+          .filter((p) => pick(p).lost === 0 && Number.isFinite(pick(p).linesPerSecond))
+          .map((p) => pick(p).linesPerSecond),
+      );
     const direct = best((p) => p.direct);
     const json = best((p) => p.jsonPipe);
     const runner = best((p) => p.runner);
-    out.push(`highest rate captured without loss: bpftrace -o ${formatNumber(direct, 0)} lines/s; bpftrace -B line -f json | cat ${formatNumber(json, 0)} lines/s; runner ${formatNumber(runner, 0)} lines/s (${formatRatio(ratio(runner, direct))} of bpftrace -o)`);
-    out.push('(only the offered rates are tried: the true limits lie between the highest lossless rate and the next one)');
+    out.push(
+      `highest rate captured without loss: bpftrace -o ${formatNumber(direct, 0)} lines/s; bpftrace -B line -f json | cat ${formatNumber(json, 0)} lines/s; runner ${formatNumber(runner, 0)} lines/s (${formatRatio(ratio(runner, direct))} of bpftrace -o)`,
+    );
+    out.push(
+      '(only the offered rates are tried: the true limits lie between the highest lossless rate and the next one)',
+    );
   }
   return out.join('\n');
 }

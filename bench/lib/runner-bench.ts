@@ -83,7 +83,9 @@ function timeTo(command: string, args: readonly string[], marker: string | undef
 /** Compiles src/ to `dir`/dist as the Dockerfile does, with node_modules linked beside it. */
 export async function buildDist(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
-  await execa('npx', ['tsc', '-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', path.join(dir, 'dist')], { cwd: repoRoot });
+  await execa('npx', ['tsc', '-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', path.join(dir, 'dist')], {
+    cwd: repoRoot,
+  });
   await writeFile(path.join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));
   await symlink(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
   return path.join(dir, 'dist', 'cli.js');
@@ -104,7 +106,13 @@ export async function runnerStartup(options: { runs: number; distCli?: string })
     runner.push(await timeTo(process.execPath, [CLI, 'run-local', '-e', READY_PROGRAM, '--deadline', '10'], 'ready'));
     if (options.distCli !== undefined) {
       cliLoadDist.push(await timeTo(process.execPath, [options.distCli, 'run-local', '--help'], undefined));
-      runnerDist.push(await timeTo(process.execPath, [options.distCli, 'run-local', '-e', READY_PROGRAM, '--deadline', '10'], 'ready'));
+      runnerDist.push(
+        await timeTo(
+          process.execPath,
+          [options.distCli, 'run-local', '-e', READY_PROGRAM, '--deadline', '10'],
+          'ready',
+        ),
+      );
     }
   }
   return {
@@ -146,7 +154,12 @@ function countOutput(file: string, wallSeconds: number): OutputRun {
   return { lines, lost, linesPerSecond: lines > 1 && span > 0 ? lines / span : Number.NaN, wallSeconds };
 }
 
-async function runToFile(command: string, args: readonly string[], file: string, stdoutToFile: boolean): Promise<number> {
+async function runToFile(
+  command: string,
+  args: readonly string[],
+  file: string,
+  stdoutToFile: boolean,
+): Promise<number> {
   const fd = stdoutToFile ? openSync(file, 'w') : undefined;
   const started = performance.now();
   try {
@@ -162,7 +175,11 @@ async function runToFile(command: string, args: readonly string[], file: string,
 }
 
 /** For each rate: bpftrace -o FILE, and run-local with its stdout to a file, running the same program. */
-export async function outputThroughput(options: { dir: string; perTick: readonly number[]; seconds: number }): Promise<ThroughputPoint[]> {
+export async function outputThroughput(options: {
+  dir: string;
+  perTick: readonly number[];
+  seconds: number;
+}): Promise<ThroughputPoint[]> {
   const points: ThroughputPoint[] = [];
   for (const perTick of options.perTick) {
     const program = floodProgram(perTick, options.seconds);
@@ -170,10 +187,26 @@ export async function outputThroughput(options: { dir: string; perTick: readonly
     const directWall = await runToFile('bpftrace', ['-o', directFile, '-e', program], directFile, false);
     const jsonFile = path.join(options.dir, `json-${perTick}.txt`);
     const quoted = program.replaceAll("'", "'\\''");
-    const jsonWall = await runToFile('sh', ['-c', `bpftrace -B line -f json -e '${quoted}' | cat > '${jsonFile}'`], jsonFile, false);
+    const jsonWall = await runToFile(
+      'sh',
+      ['-c', `bpftrace -B line -f json -e '${quoted}' | cat > '${jsonFile}'`],
+      jsonFile,
+      false,
+    );
     const runnerFile = path.join(options.dir, `runner-${perTick}.txt`);
-    const runnerWall = await runToFile(process.execPath, [CLI, 'run-local', '-e', program, '--deadline', String(options.seconds * 20 + 30)], runnerFile, true);
-    points.push({ perTick, offeredPerSecond: perTick * 1000, direct: countOutput(directFile, directWall), jsonPipe: countOutput(jsonFile, jsonWall), runner: countOutput(runnerFile, runnerWall) });
+    const runnerWall = await runToFile(
+      process.execPath,
+      [CLI, 'run-local', '-e', program, '--deadline', String(options.seconds * 20 + 30)],
+      runnerFile,
+      true,
+    );
+    points.push({
+      perTick,
+      offeredPerSecond: perTick * 1000,
+      direct: countOutput(directFile, directWall),
+      jsonPipe: countOutput(jsonFile, jsonWall),
+      runner: countOutput(runnerFile, runnerWall),
+    });
     await Promise.all([directFile, jsonFile, runnerFile].map((f) => rm(f, { force: true })));
   }
   return points;

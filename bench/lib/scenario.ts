@@ -8,7 +8,16 @@ import { isNotFound } from '../../src/runtime/api-error.ts';
 import type { KubeClient } from '../../src/runtime/kube-client.ts';
 import { traceJobPath } from '../../src/controller/tracejob-kube-api.ts';
 import { burst } from './burst.ts';
-import { apiserverWrites, controlPlanePids, countObjects, createNamespaces, deleteNamespaces, existingNamespaces, paths, type CollectionRef } from './kube.ts';
+import {
+  apiserverWrites,
+  controlPlanePids,
+  countObjects,
+  createNamespaces,
+  deleteNamespaces,
+  existingNamespaces,
+  paths,
+  type CollectionRef,
+} from './kube.ts';
 import { cpuSnapshot, cpuSplit, loadAverage, processMemory, type CpuSplit, type ProcessMemory } from './procfs.ts';
 import { CeilingProcess, ManagerProcess, type CeilingReport } from './processes.ts';
 import { diffRequests, meanRequestSeconds, requestCounts, sumMetric, type RequestCounts } from './prom.ts';
@@ -113,22 +122,22 @@ export interface OperatorResult extends BurstResult {
 }
 
 export interface RestartResult {
-    stopSeconds: number;
-    /** Spawn → /readyz 200 (caches synced), → leading, → every TraceJob looked at once (queue drained). */
-    readySeconds: number;
-    leadingSeconds: number;
-    drainedSeconds: number;
-    reconciles: number;
-    requests: RequestCounts;
-    leaseWrites: number;
-    traceJobUpdates: number;
-    memory: MemoryReading;
-    /** RSS sampled every 50 ms from spawn: the highest before /readyz (the caches' lists) and after it (the first look at every TraceJob). */
-    rssPeakBeforeReadyBytes: number;
-    rssPeakAfterReadyBytes: number;
-    rssPeakAtSeconds: number;
-    /** CPU from spawn until every TraceJob was looked at. */
-    cpu: CpuSplit;
+  stopSeconds: number;
+  /** Spawn → /readyz 200 (caches synced), → leading, → every TraceJob looked at once (queue drained). */
+  readySeconds: number;
+  leadingSeconds: number;
+  drainedSeconds: number;
+  reconciles: number;
+  requests: RequestCounts;
+  leaseWrites: number;
+  traceJobUpdates: number;
+  memory: MemoryReading;
+  /** RSS sampled every 50 ms from spawn: the highest before /readyz (the caches' lists) and after it (the first look at every TraceJob). */
+  rssPeakBeforeReadyBytes: number;
+  rssPeakAfterReadyBytes: number;
+  rssPeakAtSeconds: number;
+  /** CPU from spawn until every TraceJob was looked at. */
+  cpu: CpuSplit;
 }
 
 export interface CeilingResult extends BurstResult {
@@ -157,7 +166,12 @@ function latencies(traces: Iterable<TraceTimes>, withRunning: boolean): Latencie
     if (done !== undefined) toReconciled.push(done - created);
     if (t.runningAt !== undefined) toRunning.push(t.runningAt - created);
   }
-  return { toId: summarize(toId), toJob: summarize(toJob), toReconciled: summarize(toReconciled), ...(withRunning ? { toRunning: summarize(toRunning) } : {}) };
+  return {
+    toId: summarize(toId),
+    toJob: summarize(toJob),
+    toReconciled: summarize(toReconciled),
+    ...(withRunning ? { toRunning: summarize(toRunning) } : {}),
+  };
 }
 
 function lastDone(tracker: Tracker): number {
@@ -190,7 +204,13 @@ async function memoryOf(manager: ManagerProcess): Promise<MemoryReading> {
  * items one after another within that single request (2 500 TraceJobs took
  * over a minute), which would time the API server's loop, not the collector.
  */
-async function cleanUp(options: ScenarioOptions, namespaces: readonly string[], keys: readonly string[], n: number, baseline: Record<string, number>): Promise<GcResult> {
+async function cleanUp(
+  options: ScenarioOptions,
+  namespaces: readonly string[],
+  keys: readonly string[],
+  n: number,
+  baseline: Record<string, number>,
+): Promise<GcResult> {
   const { client, log } = options;
   const timeoutSeconds = Math.round(120 + n * 0.06);
   const started = performance.now();
@@ -235,7 +255,9 @@ async function cleanUp(options: ScenarioOptions, namespaces: readonly string[], 
       continue;
     }
     if (elapsed > timeoutSeconds) {
-      log(`  garbage collection not finished after ${timeoutSeconds}s (left: ${JSON.stringify(left)}); deleting the namespaces anyway`);
+      log(
+        `  garbage collection not finished after ${timeoutSeconds}s (left: ${JSON.stringify(left)}); deleting the namespaces anyway`,
+      );
       break;
     }
     await sleep(n >= 5000 ? 2000 : 500);
@@ -253,7 +275,8 @@ async function cleanUp(options: ScenarioOptions, namespaces: readonly string[], 
     }
     await sleep(1000);
   }
-  if (Number.isNaN(namespacesGoneSeconds)) log(`  the namespaces were not gone after ${Math.round(nsTimeout)}s; they will go in the background`);
+  if (Number.isNaN(namespacesGoneSeconds))
+    log(`  the namespaces were not gone after ${Math.round(nsTimeout)}s; they will go in the background`);
   return { seconds, left, timeoutSeconds, namespacesGoneSeconds, deleteRequestsSeconds: deletesDoneAt };
 }
 
@@ -279,12 +302,27 @@ async function setUp(options: ScenarioOptions, kind: 'op' | 'ceil', n: number): 
   const phaseId = `${options.runId}-${kind}${n}-${randomBytes(2).toString('hex')}`;
   // A new name for every phase: the last phase's namespaces may still be terminating.
   const phase = phases++;
-  const namespaces = Array.from({ length: options.namespaces }, (_, i) => `bench-${options.runId}-${phase}-${kind}${n}-${i}`);
+  const namespaces = Array.from(
+    { length: options.namespaces },
+    (_, i) => `bench-${options.runId}-${phase}-${kind}${n}-${i}`,
+  );
   await createNamespaces(options.client, namespaces, { 'trace-operator-bench/run': options.runId });
-  return { phaseId, namespaces, selector: `trace-operator-bench/phase=${phaseId}`, labels: { 'trace-operator-bench/phase': phaseId } };
+  return {
+    phaseId,
+    namespaces,
+    selector: `trace-operator-bench/phase=${phaseId}`,
+    labels: { 'trace-operator-bench/phase': phaseId },
+  };
 }
 
-async function runBurst(options: ScenarioOptions, setup: PhaseSetup, n: number, tracker: Tracker, pids: Record<string, number | undefined>, label: string) {
+async function runBurst(
+  options: ScenarioOptions,
+  setup: PhaseSetup,
+  n: number,
+  tracker: Tracker,
+  pids: Record<string, number | undefined>,
+  label: string,
+) {
   const { log } = options;
   const c0 = cpuSnapshot(pids);
   const created = await burst({
@@ -297,17 +335,35 @@ async function runBurst(options: ScenarioOptions, setup: PhaseSetup, n: number, 
     onAck: (key, at) => tracker.ack(key, at),
   });
   const c1 = cpuSnapshot(pids);
-  log(`  ${label}: created ${created.created} TraceJobs in ${((created.endedAt - created.startedAt) / 1000).toFixed(1)}s${created.failed > 0 ? ` (${created.failed} failed: ${created.firstError ?? ''})` : ''}`);
+  log(
+    `  ${label}: created ${created.created} TraceJobs in ${((created.endedAt - created.startedAt) / 1000).toFixed(1)}s${created.failed > 0 ? ` (${created.failed} failed: ${created.firstError ?? ''})` : ''}`,
+  );
   const timeoutMs = 60_000 + n * 100;
-  const reconciled = await Tracker.waitUntil(() => tracker.countDone() >= created.created, timeoutMs, () => log(`  ${label}: ${tracker.countDone()}/${created.created} reconciled`));
+  const reconciled = await Tracker.waitUntil(
+    () => tracker.countDone() >= created.created,
+    timeoutMs,
+    () => log(`  ${label}: ${tracker.countDone()}/${created.created} reconciled`),
+  );
   const c2 = cpuSnapshot(pids);
-  if (!reconciled) log(`  ${label}: only ${tracker.countDone()}/${created.created} reconciled after ${timeoutMs / 1000}s; going on`);
+  if (!reconciled)
+    log(`  ${label}: only ${tracker.countDone()}/${created.created} reconciled after ${timeoutMs / 1000}s; going on`);
   const end = reconciled ? lastDone(tracker) : performance.now();
-  return { created, timedOut: !reconciled, reconcileSeconds: (end - created.startedAt) / 1000, cpu: { create: cpuSplit(c0, c1), drain: cpuSplit(c1, c2), whole: cpuSplit(c0, c2) } };
+  return {
+    created,
+    timedOut: !reconciled,
+    reconcileSeconds: (end - created.startedAt) / 1000,
+    cpu: { create: cpuSplit(c0, c1), drain: cpuSplit(c1, c2), whole: cpuSplit(c0, c2) },
+  };
 }
 
 /** Stops the watches, deletes the burst's TraceJobs, and gives the figures both clients' results share. */
-async function endBurst(options: ScenarioOptions, kind: BurstResult['kind'], context: { n: number; load: BurstResult['load']; setup: PhaseSetup; baseline: Record<string, number> }, tracker: Tracker, burst: Awaited<ReturnType<typeof runBurst>>): Promise<BurstResult> {
+async function endBurst(
+  options: ScenarioOptions,
+  kind: BurstResult['kind'],
+  context: { n: number; load: BurstResult['load']; setup: PhaseSetup; baseline: Record<string, number> },
+  tracker: Tracker,
+  burst: Awaited<ReturnType<typeof runBurst>>,
+): Promise<BurstResult> {
   const { n, load, setup, baseline } = context;
   const watch = { ...tracker.counts };
   await tracker.stop();
@@ -339,19 +395,31 @@ export async function runCeiling(options: ScenarioOptions, n: number): Promise<C
   const baseline = await baselineCounts(client, setup.namespaces);
   const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces });
   await tracker.start();
-  const ceiling = await CeilingProcess.start({ kubeconfig: paths.kubeconfig, selector: setup.selector, concurrency: options.concurrency, logFile: path.join(options.runDir, `ceiling-${n}.log`) });
+  const ceiling = await CeilingProcess.start({
+    kubeconfig: paths.kubeconfig,
+    selector: setup.selector,
+    concurrency: options.concurrency,
+    logFile: path.join(options.runDir, `ceiling-${n}.log`),
+  });
   try {
     const pids = { ...controlPlanePids(), client: ceiling.pid, harness: process.pid };
     const b = await runBurst(options, setup, n, tracker, pids, `ceiling N=${n}`);
     const report = await ceiling.stop();
-    return { ...(await endBurst(options, 'ceiling', { n, load, setup, baseline }, tracker, b)), kind: 'ceiling', report };
+    return {
+      ...(await endBurst(options, 'ceiling', { n, load, setup, baseline }, tracker, b)),
+      kind: 'ceiling',
+      report,
+    };
   } finally {
     ceiling.child.kill('SIGKILL');
     await tracker.stop();
   }
 }
 
-async function settledTraceJobSize(client: KubeClient, tracker: Tracker): Promise<{ total: number; managedFields: number }> {
+async function settledTraceJobSize(
+  client: KubeClient,
+  tracker: Tracker,
+): Promise<{ total: number; managedFields: number }> {
   const key = tracker.traces.keys().next().value;
   if (key === undefined) return { total: Number.NaN, managedFields: Number.NaN };
   const [namespace = '', name = ''] = key.split('/');
@@ -368,20 +436,35 @@ async function waitQuiet(tracker: Tracker, quietMs: number, maxMs: number): Prom
 }
 
 /** Waits until the manager's queue is empty, no reconcile runs and at least `reconciles` have been counted. */
-async function waitDrained(manager: ManagerProcess, reconciles: number, timeoutMs: number): Promise<{ at: number; reconciles: number }> {
+async function waitDrained(
+  manager: ManagerProcess,
+  reconciles: number,
+  timeoutMs: number,
+): Promise<{ at: number; reconciles: number }> {
   const started = performance.now();
   let total = 0;
   while (performance.now() - started < timeoutMs) {
     const m = await manager.metrics();
     total = sumMetric(m, 'controller_runtime_reconcile_total');
-    if (sumMetric(m, 'workqueue_depth') === 0 && sumMetric(m, 'controller_runtime_active_workers') === 0 && total >= reconciles) return { at: performance.now(), reconciles: total };
+    if (
+      sumMetric(m, 'workqueue_depth') === 0 &&
+      sumMetric(m, 'controller_runtime_active_workers') === 0 &&
+      total >= reconciles
+    )
+      return { at: performance.now(), reconciles: total };
     await sleep(100);
   }
   return { at: Number.NaN, reconciles: total };
 }
 
 /** Starts a manager over the settled TraceJobs, times it until every TraceJob was looked at, counts its writes, reads its memory, stops it. */
-async function measureRestart(options: ScenarioOptions, n: number, tracker: Tracker, launch: (onSpawn: (pid: number) => void) => Promise<ManagerProcess>, stopMs: number): Promise<RestartResult> {
+async function measureRestart(
+  options: ScenarioOptions,
+  n: number,
+  tracker: Tracker,
+  launch: (onSpawn: (pid: number) => void) => Promise<ManagerProcess>,
+  stopMs: number,
+): Promise<RestartResult> {
   const w3 = { ...tracker.counts };
   const rssSamples: { at: number; rss: number }[] = [];
   let sampler: NodeJS.Timeout | undefined;
@@ -399,8 +482,12 @@ async function measureRestart(options: ScenarioOptions, n: number, tracker: Trac
     clearInterval(sampler);
     const cpu1 = cpuSnapshot({ ...controlPlanePids(), manager: manager.pid, harness: process.pid });
     const readyAt = manager.times.readyAt;
-    const peak = (samples: { at: number; rss: number }[]): number => (samples.length === 0 ? Number.NaN : Math.max(...samples.map((x) => x.rss)));
-    const top = rssSamples.reduce<{ at: number; rss: number } | undefined>((best, x) => (best === undefined || x.rss > best.rss ? x : best), undefined);
+    const peak = (samples: { at: number; rss: number }[]): number =>
+      samples.length === 0 ? Number.NaN : Math.max(...samples.map((x) => x.rss));
+    const top = rssSamples.reduce<{ at: number; rss: number } | undefined>(
+      (best, x) => (best === undefined || x.rss > best.rss ? x : best),
+      undefined,
+    );
     await sleep(options.restartQuietSeconds * 1000);
     const samples = await manager.metrics();
     const w4 = { ...tracker.counts };
@@ -420,7 +507,9 @@ async function measureRestart(options: ScenarioOptions, n: number, tracker: Trac
       rssPeakAtSeconds: top === undefined ? Number.NaN : (top.at - manager.times.spawnedAt) / 1000,
       cpu: cpu0 === undefined ? cpuSplit(cpu1, cpu1) : cpuSplit(cpu0, cpu1),
     };
-    options.log(`  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s, drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`);
+    options.log(
+      `  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s, drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`,
+    );
     return restart;
   } finally {
     clearInterval(sampler);
@@ -437,7 +526,11 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
   const lease = { namespace: setup.namespaces[0] ?? '', name: leaseName };
   const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces, lease });
   await tracker.start();
-  const start = (suffix: string, onSpawn?: (pid: number) => void, nodeOptions?: readonly string[]): Promise<ManagerProcess> =>
+  const start = (
+    suffix: string,
+    onSpawn?: (pid: number) => void,
+    nodeOptions?: readonly string[],
+  ): Promise<ManagerProcess> =>
     ManagerProcess.start({
       kubeconfig: paths.kubeconfig,
       namespaces: setup.namespaces,
@@ -461,28 +554,47 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
 
     // Settle: every trace pod runs on its kwok node and the TraceJobs stop changing.
     const runningTimeout = 60_000 + n * 50;
-    const allRunning = await Tracker.waitUntil(() => tracker.countRunning() >= b.created.created, runningTimeout, () => log(`  operator N=${n}: ${tracker.countRunning()}/${b.created.created} Running`));
-    if (!allRunning) log(`  operator N=${n}: only ${tracker.countRunning()}/${b.created.created} Running after ${runningTimeout / 1000}s`);
+    const allRunning = await Tracker.waitUntil(
+      () => tracker.countRunning() >= b.created.created,
+      runningTimeout,
+      () => log(`  operator N=${n}: ${tracker.countRunning()}/${b.created.created} Running`),
+    );
+    if (!allRunning)
+      log(
+        `  operator N=${n}: only ${tracker.countRunning()}/${b.created.created} Running after ${runningTimeout / 1000}s`,
+      );
     await waitQuiet(tracker, 5000, 120_000);
     await waitDrained(manager, 0, 60_000);
     const settledAt = performance.now();
     const s1 = await manager.metrics();
     const m1 = requestCounts(s1);
     const w1 = { ...tracker.counts };
-    const reconciles = sumMetric(s1, 'controller_runtime_reconcile_total') - sumMetric(s0, 'controller_runtime_reconcile_total');
+    const reconciles =
+      sumMetric(s1, 'controller_runtime_reconcile_total') - sumMetric(s0, 'controller_runtime_reconcile_total');
     const traceJobBytes = await settledTraceJobSize(client, tracker);
     const a1 = await apiserverWrites(client);
-    const clusterWrites = Object.fromEntries(Object.entries(a1).map(([k, v]) => [k, v - (a0[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+    const clusterWrites = Object.fromEntries(
+      Object.entries(a1)
+        .map(([k, v]) => [k, v - (a0[k] ?? 0)])
+        .filter(([, v]) => (v as number) > 0),
+    );
     const createRequests = diffRequests(m0, m1);
     const leaseCreate = w1.leaseWrites - w0.leaseWrites;
     const settled = await memoryOf(manager);
-    log(`  operator N=${n}: settled ${((settledAt - b.created.startedAt) / 1000).toFixed(1)}s after the first create; ${createRequests.writes - leaseCreate} writes; RSS ${(settled.rssBytes / 2 ** 20).toFixed(0)} MiB (peak ${(settled.hwmBytes / 2 ** 20).toFixed(0)} MiB)`);
+    log(
+      `  operator N=${n}: settled ${((settledAt - b.created.startedAt) / 1000).toFixed(1)}s after the first create; ${createRequests.writes - leaseCreate} writes; RSS ${(settled.rssBytes / 2 ** 20).toFixed(0)} MiB (peak ${(settled.hwmBytes / 2 ** 20).toFixed(0)} MiB)`,
+    );
 
     // Steady state: nothing changes; count what the manager writes anyway.
     await sleep(options.steadySeconds * 1000);
     const m2 = requestCounts(await manager.metrics());
     const w2 = { ...tracker.counts };
-    const steady = { seconds: options.steadySeconds, requests: diffRequests(m1, m2), leaseWrites: w2.leaseWrites - w1.leaseWrites, traceJobUpdates: w2.traceJobUpdates - w1.traceJobUpdates };
+    const steady = {
+      seconds: options.steadySeconds,
+      requests: diffRequests(m1, m2),
+      leaseWrites: w2.leaseWrites - w1.leaseWrites,
+      traceJobUpdates: w2.traceJobUpdates - w1.traceJobUpdates,
+    };
 
     // Restart over the settled TraceJobs.
     const stopMs = await manager.stop();
@@ -494,8 +606,16 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     let restartWithNodeOptions: RestartResult | undefined;
     if (options.restartNodeOptions !== undefined && options.restartNodeOptions.length > 0) {
       await sleep(500);
-      restartWithNodeOptions = await measureRestart(options, n, tracker, (onSpawn) => start('-restart-options', onSpawn, options.restartNodeOptions), Number.NaN);
-      log(`  operator N=${n}: a restart with node ${options.restartNodeOptions.join(' ')}: ready in ${restartWithNodeOptions.readySeconds.toFixed(2)}s, RSS peak ${(Math.max(restartWithNodeOptions.rssPeakBeforeReadyBytes, restartWithNodeOptions.rssPeakAfterReadyBytes) / 2 ** 20).toFixed(0)} MiB`);
+      restartWithNodeOptions = await measureRestart(
+        options,
+        n,
+        tracker,
+        (onSpawn) => start('-restart-options', onSpawn, options.restartNodeOptions),
+        Number.NaN,
+      );
+      log(
+        `  operator N=${n}: a restart with node ${options.restartNodeOptions.join(' ')}: ready in ${restartWithNodeOptions.readySeconds.toFixed(2)}s, RSS peak ${(Math.max(restartWithNodeOptions.rssPeakBeforeReadyBytes, restartWithNodeOptions.rssPeakAfterReadyBytes) / 2 ** 20).toFixed(0)} MiB`,
+      );
     }
     const common = await endBurst(options, 'operator', { n, load, setup, baseline }, tracker, b);
     const writesOnCreatePath = createRequests.writes - leaseCreate;
@@ -508,9 +628,20 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
         writesPerTraceJob: writesOnCreatePath / Math.max(1, b.created.created),
         readsPerTraceJob: createRequests.reads / Math.max(1, b.created.created),
         reconcilesPerTraceJob: reconciles / Math.max(1, b.created.created),
-        meanReconcileSeconds: (sumMetric(s1, 'controller_runtime_reconcile_time_seconds_sum') - sumMetric(s0, 'controller_runtime_reconcile_time_seconds_sum')) / Math.max(1, reconciles),
+        meanReconcileSeconds:
+          (sumMetric(s1, 'controller_runtime_reconcile_time_seconds_sum') -
+            sumMetric(s0, 'controller_runtime_reconcile_time_seconds_sum')) /
+          Math.max(1, reconciles),
         latency: meanRequestSeconds(s1, s0),
-        watch: { traceJobUpdates: w1.traceJobUpdates - w0.traceJobUpdates, configMaps: w1.configMaps - w0.configMaps, jobs: w1.jobs - w0.jobs, eventsCreated: w1.eventsCreated - w0.eventsCreated, eventsUpdated: w1.eventsUpdated - w0.eventsUpdated, leaseWrites: leaseCreate, relists: w1.relists - w0.relists },
+        watch: {
+          traceJobUpdates: w1.traceJobUpdates - w0.traceJobUpdates,
+          configMaps: w1.configMaps - w0.configMaps,
+          jobs: w1.jobs - w0.jobs,
+          eventsCreated: w1.eventsCreated - w0.eventsCreated,
+          eventsUpdated: w1.eventsUpdated - w0.eventsUpdated,
+          leaseWrites: leaseCreate,
+          relists: w1.relists - w0.relists,
+        },
         settleSeconds: (settledAt - b.created.startedAt) / 1000,
       },
       traceJobBytes,
@@ -518,7 +649,9 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
       steady,
       memory: { idle, settled },
       restart,
-      ...(restartWithNodeOptions === undefined ? {} : { restartWithNodeOptions, restartNodeOptions: [...(options.restartNodeOptions ?? [])] }),
+      ...(restartWithNodeOptions === undefined
+        ? {}
+        : { restartWithNodeOptions, restartNodeOptions: [...(options.restartNodeOptions ?? [])] }),
       managerLog,
       managerWarnings: warnings,
       managerErrors: errors,

@@ -21,14 +21,22 @@ export interface Summary {
 
 /** Count, p50/p90/p99 (nearest rank), max and mean of `values`. */
 export function summarize(values: readonly number[]): Summary {
-  if (values.length === 0) return { count: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN, mean: Number.NaN };
+  if (values.length === 0)
+    return { count: 0, p50: Number.NaN, p90: Number.NaN, p99: Number.NaN, max: Number.NaN, mean: Number.NaN };
   let max = -Infinity;
   let sum = 0;
   for (const v of values) {
     if (v > max) max = v;
     sum += v;
   }
-  return { count: values.length, p50: quantile(values, 0.5), p90: quantile(values, 0.9), p99: quantile(values, 0.99), max, mean: sum / values.length };
+  return {
+    count: values.length,
+    p50: quantile(values, 0.5),
+    p90: quantile(values, 0.9),
+    p99: quantile(values, 0.99),
+    max,
+    mean: sum / values.length,
+  };
 }
 
 /** The median; NaN when empty. */
@@ -37,7 +45,9 @@ export function median(values: readonly number[]): number {
 }
 
 /** Least-squares slope and intercept of y over x; undefined with fewer than two distinct x. */
-export function linearFit(points: readonly { x: number; y: number }[]): { slope: number; intercept: number } | undefined {
+export function linearFit(
+  points: readonly { x: number; y: number }[],
+): { slope: number; intercept: number } | undefined {
   const n = points.length;
   if (n < 2) return undefined;
   const mx = points.reduce((s, p) => s + p.x, 0) / n;

@@ -45,9 +45,18 @@ interface TrimmedTraceJob extends KubeObject {
 
 const trimTraceJob = (obj: KubeObject): TrimmedTraceJob => {
   const status = (obj as TrimmedTraceJob).status;
-  return { metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace }, status: { id: status?.id, jobName: status?.jobName, phase: status?.phase } };
+  return {
+    metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace },
+    status: { id: status?.id, jobName: status?.jobName, phase: status?.phase },
+  };
 };
-const trimOwned = (obj: KubeObject): KubeObject => ({ metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, ownerReferences: obj.metadata.ownerReferences } });
+const trimOwned = (obj: KubeObject): KubeObject => ({
+  metadata: {
+    name: obj.metadata.name,
+    namespace: obj.metadata.namespace,
+    ownerReferences: obj.metadata.ownerReferences,
+  },
+});
 
 export interface TrackerOptions {
   client: KubeClient;
@@ -60,7 +69,15 @@ export interface TrackerOptions {
 
 export class Tracker {
   readonly traces = new Map<string, TraceTimes>();
-  readonly counts: WatchCounts = { traceJobUpdates: 0, configMaps: 0, jobs: 0, eventsCreated: 0, eventsUpdated: 0, leaseWrites: 0, relists: 0 };
+  readonly counts: WatchCounts = {
+    traceJobUpdates: 0,
+    configMaps: 0,
+    jobs: 0,
+    eventsCreated: 0,
+    eventsUpdated: 0,
+    leaseWrites: 0,
+    relists: 0,
+  };
   /** performance.now() of the last TraceJob change seen. */
   lastTraceJobChangeAt = 0;
   readonly #options: TrackerOptions;
@@ -94,7 +111,12 @@ export class Tracker {
   async start(): Promise<void> {
     const { client } = this.#options;
     const ready: Promise<void>[] = [];
-    const watch = <T extends KubeObject>(path: string, selector: { labelSelector?: string; fieldSelector?: string }, transform: (o: KubeObject) => T, consume: (e: WatcherEvent<T>, at: number) => void): void => {
+    const watch = <T extends KubeObject>(
+      path: string,
+      selector: { labelSelector?: string; fieldSelector?: string },
+      transform: (o: KubeObject) => T,
+      consume: (e: WatcherEvent<T>, at: number) => void,
+    ): void => {
       let firstSync = true;
       let markReady: () => void = () => undefined;
       ready.push(new Promise<void>((resolve) => (markReady = resolve)));
@@ -120,52 +142,69 @@ export class Tracker {
       );
     };
 
-    watch<TrimmedTraceJob>(`/apis/${API_GROUP}/${API_VERSION}/${PLURAL}`, { labelSelector: this.#options.traceJobSelector }, trimTraceJob, (event, at) => {
-      const objects = event.type === 'sync' ? event.objects : event.type === 'deleted' ? [] : [event.object];
-      for (const obj of objects) {
-        const key = `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
-        const t = this.#entry(key);
-        t.addedAt ??= at;
-        if (event.type === 'modified') {
-          t.updates++;
-          this.counts.traceJobUpdates++;
+    watch<TrimmedTraceJob>(
+      `/apis/${API_GROUP}/${API_VERSION}/${PLURAL}`,
+      { labelSelector: this.#options.traceJobSelector },
+      trimTraceJob,
+      (event, at) => {
+        const objects = event.type === 'sync' ? event.objects : event.type === 'deleted' ? [] : [event.object];
+        for (const obj of objects) {
+          const key = `${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''}`;
+          const t = this.#entry(key);
+          t.addedAt ??= at;
+          if (event.type === 'modified') {
+            t.updates++;
+            this.counts.traceJobUpdates++;
+          }
+          if (obj.status?.id !== undefined && obj.status.id !== '') t.idAt ??= at;
+          if (obj.status?.jobName !== undefined && obj.status.jobName !== '') t.jobNameAt ??= at;
+          if (obj.status?.phase === 'Running') t.runningAt ??= at;
+          this.lastTraceJobChangeAt = at;
         }
-        if (obj.status?.id !== undefined && obj.status.id !== '') t.idAt ??= at;
-        if (obj.status?.jobName !== undefined && obj.status.jobName !== '') t.jobNameAt ??= at;
-        if (obj.status?.phase === 'Running') t.runningAt ??= at;
-        this.lastTraceJobChangeAt = at;
-      }
-    });
+      },
+    );
 
-    const owned = (kind: 'jobs' | 'configMaps') => (event: WatcherEvent<KubeObject>, at: number): void => {
-      const objects = event.type === 'sync' ? event.objects : event.type === 'added' ? [event.object] : [];
-      for (const obj of objects) {
-        const namespace = obj.metadata.namespace ?? '';
-        if (!this.#namespaces.has(namespace)) continue;
-        const owner = obj.metadata.ownerReferences?.find((o) => o.kind === 'TraceJob');
-        if (owner === undefined) continue;
-        const t = this.#entry(`${namespace}/${owner.name}`);
-        if (kind === 'jobs') {
-          if (t.jobAt === undefined && event.type === 'added') this.counts.jobs++;
-          t.jobAt ??= at;
-        } else {
-          if (t.configMapAt === undefined && event.type === 'added') this.counts.configMaps++;
-          t.configMapAt ??= at;
+    const owned =
+      (kind: 'jobs' | 'configMaps') =>
+      (event: WatcherEvent<KubeObject>, at: number): void => {
+        const objects = event.type === 'sync' ? event.objects : event.type === 'added' ? [event.object] : [];
+        for (const obj of objects) {
+          const namespace = obj.metadata.namespace ?? '';
+          if (!this.#namespaces.has(namespace)) continue;
+          const owner = obj.metadata.ownerReferences?.find((o) => o.kind === 'TraceJob');
+          if (owner === undefined) continue;
+          const t = this.#entry(`${namespace}/${owner.name}`);
+          if (kind === 'jobs') {
+            if (t.jobAt === undefined && event.type === 'added') this.counts.jobs++;
+            t.jobAt ??= at;
+          } else {
+            if (t.configMapAt === undefined && event.type === 'added') this.counts.configMaps++;
+            t.configMapAt ??= at;
+          }
         }
-      }
-    };
+      };
     watch('/apis/batch/v1/jobs', { labelSelector: OWNED_SELECTOR }, trimOwned, owned('jobs'));
     watch('/api/v1/configmaps', { labelSelector: OWNED_SELECTOR }, trimOwned, owned('configMaps'));
-    watch('/api/v1/events', { fieldSelector: 'involvedObject.kind=TraceJob' }, (o) => ({ metadata: { namespace: o.metadata.namespace } }), (event) => {
-      if (event.type === 'sync' || !this.#namespaces.has(event.object.metadata.namespace ?? '')) return;
-      if (event.type === 'added') this.counts.eventsCreated++;
-      else if (event.type === 'modified') this.counts.eventsUpdated++;
-    });
+    watch(
+      '/api/v1/events',
+      { fieldSelector: 'involvedObject.kind=TraceJob' },
+      (o) => ({ metadata: { namespace: o.metadata.namespace } }),
+      (event) => {
+        if (event.type === 'sync' || !this.#namespaces.has(event.object.metadata.namespace ?? '')) return;
+        if (event.type === 'added') this.counts.eventsCreated++;
+        else if (event.type === 'modified') this.counts.eventsUpdated++;
+      },
+    );
     const lease = this.#options.lease;
     if (lease !== undefined) {
-      watch(`/apis/coordination.k8s.io/v1/namespaces/${lease.namespace}/leases`, { fieldSelector: `metadata.name=${lease.name}` }, (o) => ({ metadata: { name: o.metadata.name } }), (event) => {
-        if (event.type === 'added' || event.type === 'modified') this.counts.leaseWrites++;
-      });
+      watch(
+        `/apis/coordination.k8s.io/v1/namespaces/${lease.namespace}/leases`,
+        { fieldSelector: `metadata.name=${lease.name}` },
+        (o) => ({ metadata: { name: o.metadata.name } }),
+        (event) => {
+          if (event.type === 'added' || event.type === 'modified') this.counts.leaseWrites++;
+        },
+      );
     }
     await Promise.all(ready);
   }
@@ -200,7 +239,12 @@ export class Tracker {
   }
 
   /** Polls `done` until it is true or `timeoutMs` passes; calls `progress` every `everyMs`. */
-  static async waitUntil(done: () => boolean, timeoutMs: number, progress?: () => void, everyMs = 10_000): Promise<boolean> {
+  static async waitUntil(
+    done: () => boolean,
+    timeoutMs: number,
+    progress?: () => void,
+    everyMs = 10_000,
+  ): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
     let nextProgress = performance.now() + everyMs;
     while (!done()) {

@@ -46,7 +46,12 @@ export interface ImageCache {
 
 export function imageCache(env: Readonly<Record<string, string | undefined>> = process.env): ImageCache {
   const root = path.join(cacheRoot(env), 'images');
-  return { root, layout: new OciLayout(path.join(root, 'oci')), work: path.join(root, 'work'), layers: path.join(root, 'layers') };
+  return {
+    root,
+    layout: new OciLayout(path.join(root, 'oci')),
+    work: path.join(root, 'work'),
+    layers: path.join(root, 'layers'),
+  };
 }
 
 const sha256 = (text: string | Buffer): string => createHash('sha256').update(text).digest('hex');
@@ -72,16 +77,26 @@ async function cachedLayer(cache: ImageCache, key: string, build: (outFile: stri
  * /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list), so debootstrap
  * fetches from the same place apt-get does. DEBIAN_MIRROR overrides it.
  */
-export async function debianMirror(suite: string, env: Readonly<Record<string, string | undefined>> = process.env): Promise<string> {
+export async function debianMirror(
+  suite: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Promise<string> {
   const override = env['DEBIAN_MIRROR'];
   if (override !== undefined && override !== '') return override;
   const candidates: string[] = [];
   const dir = '/etc/apt/sources.list.d';
-  const files = existsSync(dir) ? (await readdir(dir)).filter((f) => f.endsWith('.sources')).map((f) => path.join(dir, f)) : [];
+  const files = existsSync(dir)
+    ? (await readdir(dir)).filter((f) => f.endsWith('.sources')).map((f) => path.join(dir, f))
+    : [];
   for (const file of files) {
     for (const stanza of (await readFile(file, 'utf8')).split(/\n\s*\n/)) {
-      const field = (name: string): string[] => stanza.match(new RegExp(`^${name}:\\s*(.*)$`, 'mi'))?.[1]?.trim().split(/\s+/) ?? [];
-      if (field('Types').includes('deb') && field('Suites').includes(suite) && field('Components').includes('main')) candidates.push(...field('URIs'));
+      const field = (name: string): string[] =>
+        stanza
+          .match(new RegExp(`^${name}:\\s*(.*)$`, 'mi'))?.[1]
+          ?.trim()
+          .split(/\s+/) ?? [];
+      if (field('Types').includes('deb') && field('Suites').includes(suite) && field('Components').includes('main'))
+        candidates.push(...field('URIs'));
     }
   }
   if (existsSync('/etc/apt/sources.list')) {
@@ -91,7 +106,10 @@ export async function debianMirror(suite: string, env: Readonly<Record<string, s
     }
   }
   const mirror = candidates.find((uri) => /^https?:/.test(uri));
-  if (mirror === undefined) throw new Error(`no apt source for Debian ${suite} main found in /etc/apt; set DEBIAN_MIRROR to a Debian mirror URL`);
+  if (mirror === undefined)
+    throw new Error(
+      `no apt source for Debian ${suite} main found in /etc/apt; set DEBIAN_MIRROR to a Debian mirror URL`,
+    );
   return mirror;
 }
 
@@ -102,15 +120,30 @@ export async function runnerBaseLayer(cache: ImageCache, log: Log): Promise<Blob
     const rootfs = path.join(cache.work, `${key}-rootfs`);
     await rm(rootfs, { recursive: true, force: true });
     const mirror = await debianMirror(RUNNER_BASE.suite);
-    log(`debootstrap ${RUNNER_BASE.suite} (${RUNNER_BASE.variant}, with ${RUNNER_BASE.packages.join(', ')}) for the runner image; this takes a few minutes once`);
+    log(
+      `debootstrap ${RUNNER_BASE.suite} (${RUNNER_BASE.variant}, with ${RUNNER_BASE.packages.join(', ')}) for the runner image; this takes a few minutes once`,
+    );
     const started = Date.now();
-    const result = await execa('debootstrap', [`--variant=${RUNNER_BASE.variant}`, `--include=${RUNNER_BASE.packages.join(',')}`, RUNNER_BASE.suite, rootfs, mirror], { stdin: 'ignore', all: true, reject: false });
+    const result = await execa(
+      'debootstrap',
+      [
+        `--variant=${RUNNER_BASE.variant}`,
+        `--include=${RUNNER_BASE.packages.join(',')}`,
+        RUNNER_BASE.suite,
+        rootfs,
+        mirror,
+      ],
+      { stdin: 'ignore', all: true, reject: false },
+    );
     if (result.exitCode !== 0) {
-      throw new Error(`debootstrap failed (exit ${result.exitCode}); install it with 'apt-get install debootstrap' if it is missing. Last output:\n${String(result.all).split('\n').slice(-15).join('\n')}`);
+      throw new Error(
+        `debootstrap failed (exit ${result.exitCode}); install it with 'apt-get install debootstrap' if it is missing. Last output:\n${String(result.all).split('\n').slice(-15).join('\n')}`,
+      );
     }
     for (const entry of RUNNER_BASE.remove) {
       const dir = path.join(rootfs, entry);
-      if (existsSync(dir)) for (const child of await readdir(dir)) await rm(path.join(dir, child), { recursive: true, force: true });
+      if (existsSync(dir))
+        for (const child of await readdir(dir)) await rm(path.join(dir, child), { recursive: true, force: true });
     }
     await tarLayer(rootfs, out, { reproducible: false, exclude: [...RUNNER_BASE.exclude] });
     await rm(rootfs, { recursive: true, force: true });
@@ -120,10 +153,19 @@ export async function runnerBaseLayer(cache: ImageCache, log: Log): Promise<Blob
 
 /** Top-level directories of the production dependencies in node_modules (what `npm prune --omit=dev` keeps). */
 async function productionPackages(repoRoot: string): Promise<string[]> {
-  const result = await execa('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: repoRoot, reject: false, stdin: 'ignore' });
+  const result = await execa('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+    cwd: repoRoot,
+    reject: false,
+    stdin: 'ignore',
+  });
   const modules = path.join(repoRoot, 'node_modules');
-  const dirs = String(result.stdout).split('\n').map((l) => l.trim()).filter((l) => l.startsWith(`${modules}${path.sep}`));
-  const top = dirs.map((d) => path.relative(modules, d)).filter((rel) => !rel.includes(`${path.sep}node_modules${path.sep}`));
+  const dirs = String(result.stdout)
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith(`${modules}${path.sep}`));
+  const top = dirs
+    .map((d) => path.relative(modules, d))
+    .filter((rel) => !rel.includes(`${path.sep}node_modules${path.sep}`));
   if (top.length === 0) throw new Error(`npm ls found no production dependencies in ${modules}; run 'npm ci' first`);
   return [...new Set(top)].sort();
 }
@@ -142,20 +184,31 @@ export async function runnerAppLayer(cache: ImageCache, repoRoot: string, log: L
   await mkdir(path.join(app, 'node_modules'), { recursive: true });
 
   const node = path.join(repoRoot, 'node_modules', 'node', 'bin', 'node');
-  if (!existsSync(node)) throw new Error(`${node} is missing: the runner image takes node from the 'node' devDependency; run 'npm ci'`);
+  if (!existsSync(node))
+    throw new Error(`${node} is missing: the runner image takes node from the 'node' devDependency; run 'npm ci'`);
   await copyFile(await realpath(node), path.join(bin, 'node'));
   await chmod(path.join(bin, 'node'), 0o755);
   await copyFile(path.join(repoRoot, 'src', 'runner', 'bin', 'trace-operator'), path.join(bin, 'trace-operator'));
   await chmod(path.join(bin, 'trace-operator'), 0o755);
   await copyFile(path.join(repoRoot, 'package.json'), path.join(app, 'package.json'));
 
-  const tsc = await execa(path.join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json', '--outDir', path.join(app, 'dist')], { cwd: repoRoot, reject: false, all: true, stdin: 'ignore' });
-  if (!existsSync(path.join(app, 'dist', 'cli.js'))) throw new Error(`compiling src/ for the runner image failed:\n${String(tsc.all).slice(0, 4000)}`);
-  if (tsc.exitCode !== 0) log(`tsc reported type errors but emitted dist/ (the runner image uses it):\n${String(tsc.all).split('\n').slice(0, 10).join('\n')}`);
+  const tsc = await execa(
+    path.join(repoRoot, 'node_modules', '.bin', 'tsc'),
+    ['-p', 'tsconfig.build.json', '--outDir', path.join(app, 'dist')],
+    { cwd: repoRoot, reject: false, all: true, stdin: 'ignore' },
+  );
+  if (!existsSync(path.join(app, 'dist', 'cli.js')))
+    throw new Error(`compiling src/ for the runner image failed:\n${String(tsc.all).slice(0, 4000)}`);
+  if (tsc.exitCode !== 0)
+    log(
+      `tsc reported type errors but emitted dist/ (the runner image uses it):\n${String(tsc.all).split('\n').slice(0, 10).join('\n')}`,
+    );
 
   for (const pkg of await productionPackages(repoRoot)) {
     await mkdir(path.dirname(path.join(app, 'node_modules', pkg)), { recursive: true });
-    await execa('cp', ['-a', path.join(repoRoot, 'node_modules', pkg), path.join(app, 'node_modules', pkg)], { stdin: 'ignore' });
+    await execa('cp', ['-a', path.join(repoRoot, 'node_modules', pkg), path.join(app, 'node_modules', pkg)], {
+      stdin: 'ignore',
+    });
   }
   await mkdir(cache.work, { recursive: true });
   const out = path.join(cache.work, 'runner-app.tar');
@@ -173,8 +226,13 @@ export async function pauseLayer(cache: ImageCache, log: Log): Promise<Blob> {
     await rm(stage, { recursive: true, force: true });
     await mkdir(stage, { recursive: true });
     log('compiling the pause image (gcc -static)');
-    const built = await execa('gcc', ['-static', '-Os', '-s', '-o', path.join(stage, 'pause'), source], { reject: false, all: true, stdin: 'ignore' });
-    if (built.exitCode !== 0) throw new Error(`gcc -static pause.c failed (is libc6-dev installed?):\n${String(built.all)}`);
+    const built = await execa('gcc', ['-static', '-Os', '-s', '-o', path.join(stage, 'pause'), source], {
+      reject: false,
+      all: true,
+      stdin: 'ignore',
+    });
+    if (built.exitCode !== 0)
+      throw new Error(`gcc -static pause.c failed (is libc6-dev installed?):\n${String(built.all)}`);
     await tarLayer(stage, out, { reproducible: true });
     await rm(stage, { recursive: true, force: true });
   });
@@ -189,7 +247,9 @@ export interface RealNodeImages {
 /** Builds (or finds in the cache) both images and drops older versions from the cache. */
 export async function buildImages(log: Log, repoRoot = REPO_ROOT, cache = imageCache()): Promise<RealNodeImages> {
   await cache.layout.init();
-  const pause = await cache.layout.writeImage(PAUSE_IMAGE_NAME, [await pauseLayer(cache, log)], { Entrypoint: ['/pause'] });
+  const pause = await cache.layout.writeImage(PAUSE_IMAGE_NAME, [await pauseLayer(cache, log)], {
+    Entrypoint: ['/pause'],
+  });
   const base = await runnerBaseLayer(cache, log);
   const appLayer = await runnerAppLayer(cache, repoRoot, log);
   const runner = await cache.layout.writeImage(RUNNER_IMAGE_NAME, [base, appLayer], {

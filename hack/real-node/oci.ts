@@ -76,31 +76,41 @@ export class OciLayout {
    * unless given, so equal content gives an equal reference.
    */
   async writeImage(name: string, layers: readonly Blob[], config: ImageConfig, tag?: string): Promise<BuiltImage> {
-    const configBlob = await this.putBytes(Buffer.from(JSON.stringify({
-      architecture: 'amd64',
-      os: 'linux',
-      created: '1970-01-01T00:00:00Z',
-      config,
-      rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
-    })));
-    const manifest = await this.putBytes(Buffer.from(JSON.stringify({
-      schemaVersion: 2,
-      mediaType: MEDIA.manifest,
-      config: { mediaType: MEDIA.config, ...configBlob },
-      layers: layers.map((l) => ({ mediaType: MEDIA.layer, ...l })),
-    })));
+    const configBlob = await this.putBytes(
+      Buffer.from(
+        JSON.stringify({
+          architecture: 'amd64',
+          os: 'linux',
+          created: '1970-01-01T00:00:00Z',
+          config,
+          rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) },
+        }),
+      ),
+    );
+    const manifest = await this.putBytes(
+      Buffer.from(
+        JSON.stringify({
+          schemaVersion: 2,
+          mediaType: MEDIA.manifest,
+          config: { mediaType: MEDIA.config, ...configBlob },
+          layers: layers.map((l) => ({ mediaType: MEDIA.layer, ...l })),
+        }),
+      ),
+    );
     const imageTag = tag ?? manifest.digest.slice('sha256:'.length, 'sha256:'.length + 16);
     const ref = `${name}:${imageTag}`;
     const index = {
       schemaVersion: 2,
       mediaType: MEDIA.index,
-      manifests: [{
-        mediaType: MEDIA.manifest,
-        ...manifest,
-        platform: { architecture: 'amd64', os: 'linux' },
-        // containerd names the imported image after io.containerd.image.name.
-        annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': imageTag },
-      }],
+      manifests: [
+        {
+          mediaType: MEDIA.manifest,
+          ...manifest,
+          platform: { architecture: 'amd64', os: 'linux' },
+          // containerd names the imported image after io.containerd.image.name.
+          annotations: { 'io.containerd.image.name': ref, 'org.opencontainers.image.ref.name': imageTag },
+        },
+      ],
     };
     await writeFile(this.indexPath(ref), `${JSON.stringify(index)}\n`);
     return { ref, manifest };
@@ -115,7 +125,10 @@ export class OciLayout {
     const index = JSON.parse(await readFile(this.indexPath(ref), 'utf8')) as { manifests: { digest: string }[] };
     const digests: string[] = [];
     for (const m of index.manifests) {
-      const manifest = JSON.parse(await readFile(this.blobPath(m.digest), 'utf8')) as { config: { digest: string }; layers: { digest: string }[] };
+      const manifest = JSON.parse(await readFile(this.blobPath(m.digest), 'utf8')) as {
+        config: { digest: string };
+        layers: { digest: string }[];
+      };
       digests.push(m.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest));
     }
     return digests;
@@ -125,7 +138,16 @@ export class OciLayout {
   async archiveArgs(ref: string): Promise<string[]> {
     const members = (await this.blobsOf(ref)).map((d) => path.relative(this.dir, this.blobPath(d)));
     const index = path.basename(this.indexPath(ref));
-    return ['-C', this.dir, '-cf', '-', `--transform=s,^${index.replace(/\./g, '\\.')}$,index.json,`, 'oci-layout', index, ...members];
+    return [
+      '-C',
+      this.dir,
+      '-cf',
+      '-',
+      `--transform=s,^${index.replace(/\./g, '\\.')}$,index.json,`,
+      'oci-layout',
+      index,
+      ...members,
+    ];
   }
 
   /**
@@ -138,13 +160,17 @@ export class OciLayout {
     const remaining: string[] = [];
     for (const file of await readdir(this.dir)) {
       if (!file.startsWith('index-')) continue;
-      const index = JSON.parse(await readFile(path.join(this.dir, file), 'utf8')) as { manifests: { annotations?: Record<string, string> }[] };
+      const index = JSON.parse(await readFile(path.join(this.dir, file), 'utf8')) as {
+        manifests: { annotations?: Record<string, string> }[];
+      };
       const ref = index.manifests[0]?.annotations?.['io.containerd.image.name'] ?? '';
-      if (!keep.has(ref) && names.has(ref.slice(0, ref.lastIndexOf(':')))) await rm(path.join(this.dir, file), { force: true });
+      if (!keep.has(ref) && names.has(ref.slice(0, ref.lastIndexOf(':'))))
+        await rm(path.join(this.dir, file), { force: true });
       else if (ref !== '') remaining.push(ref);
     }
     const wanted = new Set<string>();
-    for (const ref of remaining) for (const d of await this.blobsOf(ref).catch(() => [])) wanted.add(d.slice('sha256:'.length));
+    for (const ref of remaining)
+      for (const d of await this.blobsOf(ref).catch(() => [])) wanted.add(d.slice('sha256:'.length));
     const blobs = path.join(this.dir, 'blobs', 'sha256');
     for (const file of await readdir(blobs)) if (!wanted.has(file)) await rm(path.join(blobs, file), { force: true });
   }
@@ -165,8 +191,17 @@ export async function fileDigest(file: string): Promise<Blob> {
  * and times the epoch, so equal files give an equal digest; otherwise
  * owners (numeric) and times are kept, as a root file system needs.
  */
-export async function tarLayer(rootDir: string, outFile: string, options: { reproducible: boolean; exclude?: string[] }): Promise<void> {
-  const args = ['--sort=name', '--numeric-owner', '--format=posix', '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime'];
+export async function tarLayer(
+  rootDir: string,
+  outFile: string,
+  options: { reproducible: boolean; exclude?: string[] },
+): Promise<void> {
+  const args = [
+    '--sort=name',
+    '--numeric-owner',
+    '--format=posix',
+    '--pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime',
+  ];
   if (options.reproducible) args.push('--owner=0', '--group=0', '--mtime=@0');
   for (const pattern of options.exclude ?? []) args.push(`--exclude=${pattern}`);
   await execa('tar', [...args, '-C', rootDir, '-cf', outFile, '.'], { stdin: 'ignore' });

@@ -34,8 +34,30 @@ export const OWNED_SELECTOR = `${TRACE_ID_LABEL_KEY},${MANAGED_BY_LABEL_KEY}=${M
 type Cached<T> = T & KubeObject;
 
 function trimMeta(meta: ObjectMeta): ObjectMeta {
-  const { name, namespace, uid, resourceVersion, generation, creationTimestamp, deletionTimestamp, labels, annotations, ownerReferences } = meta;
-  return { name, namespace, uid, resourceVersion, generation, creationTimestamp, deletionTimestamp, labels, annotations, ownerReferences };
+  const {
+    name,
+    namespace,
+    uid,
+    resourceVersion,
+    generation,
+    creationTimestamp,
+    deletionTimestamp,
+    labels,
+    annotations,
+    ownerReferences,
+  } = meta;
+  return {
+    name,
+    namespace,
+    uid,
+    resourceVersion,
+    generation,
+    creationTimestamp,
+    deletionTimestamp,
+    labels,
+    annotations,
+    ownerReferences,
+  };
 }
 
 function trimTraceJob(obj: KubeObject): Cached<TraceJob> {
@@ -47,7 +69,12 @@ function trimTraceJob(obj: KubeObject): Cached<TraceJob> {
 function trimConfigMap(obj: KubeObject): Cached<V1ConfigMap> {
   const cm = obj as V1ConfigMap & KubeObject;
   const stop = cm.data?.[STOP_KEY];
-  return { apiVersion: 'v1', kind: 'ConfigMap', metadata: trimMeta(obj.metadata), ...(stop === undefined ? {} : { data: { [STOP_KEY]: stop } }) } as Cached<V1ConfigMap>;
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: trimMeta(obj.metadata),
+    ...(stop === undefined ? {} : { data: { [STOP_KEY]: stop } }),
+  } as Cached<V1ConfigMap>;
 }
 
 function trimPod(obj: KubeObject): Cached<V1Pod> {
@@ -57,7 +84,10 @@ function trimPod(obj: KubeObject): Cached<V1Pod> {
     apiVersion: 'v1',
     kind: 'Pod',
     metadata: trimMeta(obj.metadata),
-    spec: { nodeName: spec?.nodeName, containers: (spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })) },
+    spec: {
+      nodeName: spec?.nodeName,
+      containers: (spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })),
+    },
     status: pod.status,
   } as Cached<V1Pod>;
 }
@@ -83,7 +113,11 @@ export function traceJobKeyOf(obj: KubeObject): string | undefined {
 function specOrLifecycleChanged(old: KubeObject, current: KubeObject): boolean {
   const before = old.metadata;
   const after = current.metadata;
-  return before.generation !== after.generation || before.deletionTimestamp !== after.deletionTimestamp || before.uid !== after.uid;
+  return (
+    before.generation !== after.generation ||
+    before.deletionTimestamp !== after.deletionTimestamp ||
+    before.uid !== after.uid
+  );
 }
 
 interface Resource {
@@ -103,10 +137,25 @@ class ScopedStores<T extends KubeObject> {
   readonly #stores = new Map<string, Store<T>>();
   readonly watchers: [Watcher<KubeObject>, Store<T>][] = [];
 
-  constructor(resource: Resource, scope: readonly string[] | undefined, transport: WatchTransport, logger: Logger, watchdogMs: number | undefined) {
+  constructor(
+    resource: Resource,
+    scope: readonly string[] | undefined,
+    transport: WatchTransport,
+    logger: Logger,
+    watchdogMs: number | undefined,
+  ) {
     for (const namespace of scope ?? [ALL]) {
-      const store = new Store<T>({ name: namespace === ALL ? resource.name : `${resource.name}/${namespace}`, logger, ...(resource.indexers === undefined ? {} : { indexers: resource.indexers }) });
-      const path = resourcePath({ ...(resource.group === undefined ? {} : { group: resource.group }), version: resource.version, plural: resource.plural, ...(namespace === ALL ? {} : { namespace }) });
+      const store = new Store<T>({
+        name: namespace === ALL ? resource.name : `${resource.name}/${namespace}`,
+        logger,
+        ...(resource.indexers === undefined ? {} : { indexers: resource.indexers }),
+      });
+      const path = resourcePath({
+        ...(resource.group === undefined ? {} : { group: resource.group }),
+        version: resource.version,
+        plural: resource.plural,
+        ...(namespace === ALL ? {} : { namespace }),
+      });
       const watcher = new Watcher<KubeObject>({
         transport,
         path,
@@ -176,11 +225,38 @@ export interface CacheOptions {
 
 export function createCaches(options: CacheOptions): WatchedCaches {
   const { transport, logger, namespaces, watchdogMs } = options;
-  const scoped = <T extends KubeObject>(resource: Resource): ScopedStores<T> => new ScopedStores<T>(resource, namespaces, transport, logger, watchdogMs);
-  const traceJobs = scoped<Cached<TraceJob>>({ name: 'tracejobs', group: API_GROUP, version: API_VERSION, plural: PLURAL, transform: trimTraceJob });
-  const jobs = scoped<Cached<V1Job>>({ name: 'jobs', group: 'batch', version: 'v1', plural: 'jobs', labelSelector: OWNED_SELECTOR, transform: trimJob });
-  const pods = scoped<Cached<V1Pod>>({ name: 'pods', version: 'v1', plural: 'pods', labelSelector: OWNED_SELECTOR, transform: trimPod, indexers: { traceId: (p) => p.metadata.labels?.[TRACE_ID_LABEL_KEY] } });
-  const configMaps = scoped<Cached<V1ConfigMap>>({ name: 'configmaps', version: 'v1', plural: 'configmaps', labelSelector: OWNED_SELECTOR, transform: trimConfigMap });
+  const scoped = <T extends KubeObject>(resource: Resource): ScopedStores<T> =>
+    new ScopedStores<T>(resource, namespaces, transport, logger, watchdogMs);
+  const traceJobs = scoped<Cached<TraceJob>>({
+    name: 'tracejobs',
+    group: API_GROUP,
+    version: API_VERSION,
+    plural: PLURAL,
+    transform: trimTraceJob,
+  });
+  const jobs = scoped<Cached<V1Job>>({
+    name: 'jobs',
+    group: 'batch',
+    version: 'v1',
+    plural: 'jobs',
+    labelSelector: OWNED_SELECTOR,
+    transform: trimJob,
+  });
+  const pods = scoped<Cached<V1Pod>>({
+    name: 'pods',
+    version: 'v1',
+    plural: 'pods',
+    labelSelector: OWNED_SELECTOR,
+    transform: trimPod,
+    indexers: { traceId: (p) => p.metadata.labels?.[TRACE_ID_LABEL_KEY] },
+  });
+  const configMaps = scoped<Cached<V1ConfigMap>>({
+    name: 'configmaps',
+    version: 'v1',
+    plural: 'configmaps',
+    labelSelector: OWNED_SELECTOR,
+    transform: trimConfigMap,
+  });
   const owned = [jobs, pods, configMaps] as ScopedStores<KubeObject>[];
   const all = [traceJobs as unknown as ScopedStores<KubeObject>, ...owned];
 
@@ -206,7 +282,9 @@ export function createCaches(options: CacheOptions): WatchedCaches {
       }
     },
     async run(signal) {
-      await Promise.all(all.flatMap((s) => s.watchers).map(([watcher, store]) => watcher.run((event) => store.apply(event), signal)));
+      await Promise.all(
+        all.flatMap((s) => s.watchers).map(([watcher, store]) => watcher.run((event) => store.apply(event), signal)),
+      );
     },
     hasSynced: () => all.every((s) => s.hasSynced()),
     gates: () => all.flatMap((s) => s.gates()),

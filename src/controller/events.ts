@@ -37,7 +37,11 @@ export class KubeEventRecorder implements EventRecorder {
 
   event(traceJob: TraceJob, type: EventType, reason: string, message: string): void {
     this.#record(traceJob, type, reason, message).catch((error: unknown) => {
-      this.#log.warn('could not record event', { reason, tracejob: `${traceJob.metadata.namespace ?? ''}/${traceJob.metadata.name}`, error: error instanceof Error ? error.message : String(error) });
+      this.#log.warn('could not record event', {
+        reason,
+        tracejob: `${traceJob.metadata.namespace ?? ''}/${traceJob.metadata.name}`,
+        error: error instanceof Error ? error.message : String(error),
+      });
     });
   }
 
@@ -49,13 +53,26 @@ export class KubeEventRecorder implements EventRecorder {
     if (seen !== undefined && now.getTime() - seen.at < REPEAT_WINDOW_MS) {
       seen.count += 1;
       seen.at = now.getTime();
-      await this.#client.patch(resourcePath({ version: 'v1', plural: 'events', namespace: seen.namespace, name: seen.name }), { count: seen.count, lastTimestamp: now.toISOString() }, 'merge');
+      await this.#client.patch(
+        resourcePath({ version: 'v1', plural: 'events', namespace: seen.namespace, name: seen.name }),
+        { count: seen.count, lastTimestamp: now.toISOString() },
+        'merge',
+      );
       return;
     }
     const name = `${traceJob.metadata.name}.${randomBytes(8).toString('hex')}`;
     const event: CoreV1Event = {
       metadata: { name, namespace },
-      involvedObject: { apiVersion: API_GROUP_VERSION, kind: KIND, name: traceJob.metadata.name, namespace, ...(traceJob.metadata.uid === undefined ? {} : { uid: traceJob.metadata.uid }), ...(traceJob.metadata.resourceVersion === undefined ? {} : { resourceVersion: traceJob.metadata.resourceVersion }) },
+      involvedObject: {
+        apiVersion: API_GROUP_VERSION,
+        kind: KIND,
+        name: traceJob.metadata.name,
+        namespace,
+        ...(traceJob.metadata.uid === undefined ? {} : { uid: traceJob.metadata.uid }),
+        ...(traceJob.metadata.resourceVersion === undefined
+          ? {}
+          : { resourceVersion: traceJob.metadata.resourceVersion }),
+      },
       reason,
       message: message.slice(0, 1024),
       type,

@@ -3,27 +3,84 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { CommandMain } from '../command.ts';
-import { defaultOperatorSettings, isImageReference, type ImagePullPolicy, type OperatorSettings } from '../tracejob/index.ts';
+import {
+  defaultOperatorSettings,
+  isImageReference,
+  type ImagePullPolicy,
+  type OperatorSettings,
+} from '../tracejob/index.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
 import { runManager, type ManagerOptions } from './manager.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 const FLAGS = {
-  kubeconfig: { type: 'string', env: 'KUBECONFIG', help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster config)' },
-  namespaces: { type: 'string', env: 'TRACE_OPERATOR_NAMESPACES', help: 'comma-separated namespaces where TraceJobs may run; a TraceJob elsewhere gets Accepted=False (default: all)' },
-  'watch-namespaces': { type: 'string', env: 'TRACE_OPERATOR_WATCH_NAMESPACES', help: 'comma-separated namespaces to watch, for a namespace-scoped install (default: the whole cluster)' },
-  'allowed-images': { type: 'string', env: 'TRACE_OPERATOR_ALLOWED_IMAGES', help: "comma-separated runner images TraceJobs may use; an entry ending in '/', ':' or '@' is a prefix (default: the shipped runner and init images)" },
-  'default-image': { type: 'string', env: 'TRACE_OPERATOR_DEFAULT_IMAGE', help: 'runner image when spec.imageNameTag is unset' },
-  'default-init-image': { type: 'string', env: 'TRACE_OPERATOR_DEFAULT_INIT_IMAGE', help: 'header-fetching init image when spec.initImageNameTag is unset' },
-  'image-pull-policy': { type: 'string', env: 'TRACE_OPERATOR_IMAGE_PULL_POLICY', help: 'Always, IfNotPresent or Never (default IfNotPresent)' },
+  kubeconfig: {
+    type: 'string',
+    env: 'KUBECONFIG',
+    help: 'kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster config)',
+  },
+  namespaces: {
+    type: 'string',
+    env: 'TRACE_OPERATOR_NAMESPACES',
+    help: 'comma-separated namespaces where TraceJobs may run; a TraceJob elsewhere gets Accepted=False (default: all)',
+  },
+  'watch-namespaces': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_WATCH_NAMESPACES',
+    help: 'comma-separated namespaces to watch, for a namespace-scoped install (default: the whole cluster)',
+  },
+  'allowed-images': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_ALLOWED_IMAGES',
+    help: "comma-separated runner images TraceJobs may use; an entry ending in '/', ':' or '@' is a prefix (default: the shipped runner and init images)",
+  },
+  'default-image': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_DEFAULT_IMAGE',
+    help: 'runner image when spec.imageNameTag is unset',
+  },
+  'default-init-image': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_DEFAULT_INIT_IMAGE',
+    help: 'header-fetching init image when spec.initImageNameTag is unset',
+  },
+  'image-pull-policy': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_IMAGE_PULL_POLICY',
+    help: 'Always, IfNotPresent or Never (default IfNotPresent)',
+  },
   concurrency: { type: 'string', env: 'TRACE_OPERATOR_CONCURRENCY', help: 'concurrent reconciles (default 8)' },
-  'metrics-bind-address': { type: 'string', env: 'TRACE_OPERATOR_METRICS_BIND_ADDRESS', help: 'address of /metrics (default :8080)' },
-  'health-probe-bind-address': { type: 'string', env: 'TRACE_OPERATOR_HEALTH_PROBE_BIND_ADDRESS', help: 'address of /healthz and /readyz (default :8081)' },
-  'leader-elect': { type: 'string', env: 'TRACE_OPERATOR_LEADER_ELECT', help: 'true or false: elect a leader through a Lease so only one replica writes (default true)' },
-  'leader-election-namespace': { type: 'string', env: 'TRACE_OPERATOR_LEADER_ELECTION_NAMESPACE', help: "namespace of the Lease (default: the pod's namespace, else default)" },
-  'leader-election-id': { type: 'string', env: 'TRACE_OPERATOR_LEADER_ELECTION_ID', help: 'name of the Lease (default trace-operator-leader)' },
-  'resync-period': { type: 'string', env: 'TRACE_OPERATOR_RESYNC_PERIOD', help: 'seconds between looks at every TraceJob even without changes (default 600)' },
+  'metrics-bind-address': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_METRICS_BIND_ADDRESS',
+    help: 'address of /metrics (default :8080)',
+  },
+  'health-probe-bind-address': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_HEALTH_PROBE_BIND_ADDRESS',
+    help: 'address of /healthz and /readyz (default :8081)',
+  },
+  'leader-elect': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_LEADER_ELECT',
+    help: 'true or false: elect a leader through a Lease so only one replica writes (default true)',
+  },
+  'leader-election-namespace': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_LEADER_ELECTION_NAMESPACE',
+    help: "namespace of the Lease (default: the pod's namespace, else default)",
+  },
+  'leader-election-id': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_LEADER_ELECTION_ID',
+    help: 'name of the Lease (default trace-operator-leader)',
+  },
+  'resync-period': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_RESYNC_PERIOD',
+    help: 'seconds between looks at every TraceJob even without changes (default 600)',
+  },
   'log-level': { type: 'string', env: 'TRACE_OPERATOR_LOG_LEVEL', help: 'debug, info, warn or error (default info)' },
   help: { type: 'boolean', env: '', help: 'show this help' },
 } as const;
@@ -31,20 +88,26 @@ const FLAGS = {
 type FlagName = keyof typeof FLAGS;
 
 export function usage(): string {
-  const lines = Object.entries(FLAGS).map(([name, f]) => `  --${name.padEnd(27)} ${f.help}${f.env === '' ? '' : ` [$${f.env}]`}`);
+  const lines = Object.entries(FLAGS).map(
+    ([name, f]) => `  --${name.padEnd(27)} ${f.help}${f.env === '' ? '' : ` [$${f.env}]`}`,
+  );
   return `usage: trace-operator manager [flags]\n\nRuns the TraceJob controller.\n\nflags:\n${lines.join('\n')}\n`;
 }
 
 function list(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
-  const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   return items.length === 0 ? undefined : items;
 }
 
 function positiveInteger(name: string, value: string | undefined, fallback: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Error(`--${name} must be a whole number from 1 to ${max}, got '${value}'`);
+  if (!Number.isInteger(n) || n < 1 || n > max)
+    throw new Error(`--${name} must be a whole number from 1 to ${max}, got '${value}'`);
   return n;
 }
 
@@ -59,7 +122,8 @@ function settingsFrom(get: (name: FlagName) => string | undefined): OperatorSett
   const settings = defaultOperatorSettings();
   const image = (name: FlagName): string | undefined => {
     const value = get(name);
-    if (value !== undefined && !isImageReference(value)) throw new Error(`--${name} '${value}' is not a valid image reference (registry/repository:tag or @digest)`);
+    if (value !== undefined && !isImageReference(value))
+      throw new Error(`--${name} '${value}' is not a valid image reference (registry/repository:tag or @digest)`);
     return value;
   };
   settings.defaultImage = image('default-image') ?? settings.defaultImage;
@@ -68,7 +132,8 @@ function settingsFrom(get: (name: FlagName) => string | undefined): OperatorSett
   if (allowed !== undefined) settings.allowedImages = allowed;
   const policy = get('image-pull-policy');
   if (policy !== undefined) {
-    if (policy !== 'Always' && policy !== 'IfNotPresent' && policy !== 'Never') throw new Error(`--image-pull-policy must be Always, IfNotPresent or Never, got '${policy}'`);
+    if (policy !== 'Always' && policy !== 'IfNotPresent' && policy !== 'Never')
+      throw new Error(`--image-pull-policy must be Always, IfNotPresent or Never, got '${policy}'`);
     settings.imagePullPolicy = policy satisfies ImagePullPolicy;
   }
   return settings;
@@ -80,8 +145,15 @@ function defaultLeaseNamespace(env: Readonly<Record<string, string | undefined>>
 }
 
 /** Parses flags and environment into manager options; throws with a message naming the bad flag. */
-export function managerOptions(argv: readonly string[], env: Readonly<Record<string, string | undefined>>, logger: ManagerOptions['logger']): ManagerOptions | 'help' {
-  const options = Object.fromEntries(Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type }])) as Record<FlagName, { type: 'string' | 'boolean' }>;
+export function managerOptions(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+  logger: ManagerOptions['logger'],
+): ManagerOptions | 'help' {
+  const options = Object.fromEntries(Object.entries(FLAGS).map(([name, f]) => [name, { type: f.type }])) as Record<
+    FlagName,
+    { type: 'string' | 'boolean' }
+  >;
   const { values } = parseArgs({ args: [...argv], options, strict: true, allowPositionals: false });
   if (values.help === true) return 'help';
   const get = (name: FlagName): string | undefined => {
@@ -111,9 +183,16 @@ export function managerOptions(argv: readonly string[], env: Readonly<Record<str
 
 export const managerMain: CommandMain = async (ctx) => {
   let options: ManagerOptions | 'help';
-  const logLevelText = ctx.env['TRACE_OPERATOR_LOG_LEVEL'] ?? ctx.argv.find((a) => a.startsWith('--log-level='))?.slice('--log-level='.length) ?? 'info';
+  const logLevelText =
+    ctx.env['TRACE_OPERATOR_LOG_LEVEL'] ??
+    ctx.argv.find((a) => a.startsWith('--log-level='))?.slice('--log-level='.length) ??
+    'info';
   try {
-    const logger = createLogger({ stream: ctx.stderr, level: parseLogLevel(logLevelText), fields: { logger: 'trace-operator' } });
+    const logger = createLogger({
+      stream: ctx.stderr,
+      level: parseLogLevel(logLevelText),
+      fields: { logger: 'trace-operator' },
+    });
     options = managerOptions(ctx.argv, ctx.env, logger);
   } catch (error) {
     ctx.stderr.write(`trace-operator manager: ${error instanceof Error ? error.message : String(error)}\n\n${usage()}`);

@@ -44,8 +44,17 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
   const { logger } = options;
   const identity = defaultIdentity();
   const metrics = new RuntimeMetrics({ processMetrics: true });
-  const client = new KubeClient({ kubeConfig: loadKubeConfig(options.kubeconfig === undefined ? {} : { kubeconfig: options.kubeconfig }), metrics, maxSockets: Math.max(8, options.concurrency * 2), logger: logger.child({ component: 'client' }) });
-  const caches = createCaches({ transport: client, logger: logger.child({ component: 'cache' }), namespaces: options.watchNamespaces });
+  const client = new KubeClient({
+    kubeConfig: loadKubeConfig(options.kubeconfig === undefined ? {} : { kubeconfig: options.kubeconfig }),
+    metrics,
+    maxSockets: Math.max(8, options.concurrency * 2),
+    logger: logger.child({ component: 'client' }),
+  });
+  const caches = createCaches({
+    transport: client,
+    logger: logger.child({ component: 'cache' }),
+    namespaces: options.watchNamespaces,
+  });
   const traceJobMetrics = registerTraceJobMetrics(metrics.registry, () => caches.traceJobs.list());
   const queue = new WorkQueue({ metrics: metrics.queue(CONTROLLER_NAME) });
   metrics.observeQueue(CONTROLLER_NAME, queue);
@@ -104,7 +113,15 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
       });
       await Promise.all([
         controller.run(leaderSignal),
-        runResync({ everyMs: options.resyncPeriodMs, keys: () => [...caches.traceJobs.keys()], enqueue: (key) => queue.add(key), logger }, leaderSignal),
+        runResync(
+          {
+            everyMs: options.resyncPeriodMs,
+            keys: () => [...caches.traceJobs.keys()],
+            enqueue: (key) => queue.add(key),
+            logger,
+          },
+          leaderSignal,
+        ),
       ]);
     };
 

@@ -19,7 +19,9 @@ export interface CapturedOutput {
 
 export function isTerminated(pod: V1Pod | undefined): boolean {
   const phase = pod?.status?.phase;
-  return phase === 'Succeeded' || phase === 'Failed' || pod?.status?.containerStatuses?.[0]?.state?.terminated !== undefined;
+  return (
+    phase === 'Succeeded' || phase === 'Failed' || pod?.status?.containerStatuses?.[0]?.state?.terminated !== undefined
+  );
 }
 
 function terminationMessageOf(pod: V1Pod): string | undefined {

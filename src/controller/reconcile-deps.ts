@@ -32,7 +32,12 @@ export interface TraceJobApi {
   /** Replaces status through the /status subresource with optimistic locking; returns the stored object. */
   replaceStatus(traceJob: TraceJob): Promise<TraceJob>;
   /** The last lines of a pod's container log, or undefined with the reason when logs cannot be read. */
-  readPodLog(namespace: string, pod: string, container: string, tailLines: number): Promise<{ text: string } | { error: string }>;
+  readPodLog(
+    namespace: string,
+    pod: string,
+    container: string,
+    tailLines: number,
+  ): Promise<{ text: string } | { error: string }>;
   /** Deletes the TraceJob if it still has this uid (a precondition, so a re-created namesake survives). */
   deleteTraceJob(namespace: string, name: string, uid: string): Promise<void>;
 }

@@ -70,7 +70,10 @@ function stableJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries.sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`).join(',')}}`;
+    return `{${entries
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
@@ -97,7 +100,8 @@ class StatusDraft {
     const before = findCondition(this.status.conditions, update.type);
     this.status.conditions = setCondition(this.status.conditions, update, this.#now, this.#generation);
     const changed = before === undefined || before.status !== update.status || before.reason !== update.reason;
-    if (changed && event !== undefined) this.#events.push({ type: event, reason: update.reason, message: update.message });
+    if (changed && event !== undefined)
+      this.#events.push({ type: event, reason: update.reason, message: update.message });
   }
 
   observed(): void {
@@ -121,16 +125,27 @@ async function commit(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
 }
 
 /** Rejects a TraceJob that has not started: phase Failed, condition Accepted=False, a Warning Event. */
-async function reject(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDraft, errors: readonly ValidationError[]): Promise<Action> {
+async function reject(
+  ctx: ReconcileContext,
+  traceJob: TraceJob,
+  draft: StatusDraft,
+  errors: readonly ValidationError[],
+): Promise<Action> {
   const first = errors[0];
   draft.status.phase = 'Failed';
-  draft.condition({ type: C.Accepted, status: 'False', reason: first?.reason ?? 'Invalid', message: formatValidationErrors(errors) }, 'Warning');
+  draft.condition(
+    { type: C.Accepted, status: 'False', reason: first?.reason ?? 'Invalid', message: formatValidationErrors(errors) },
+    'Warning',
+  );
   await commit(ctx, traceJob, draft);
   // A rejected TraceJob is looked at again when its spec changes (a watch event), not before.
   return Action.awaitChange();
 }
 
-async function resolveTarget(ctx: ReconcileContext, traceJob: TraceJob): Promise<{ target?: ResolvedTarget; error?: ValidationError; retry?: boolean }> {
+async function resolveTarget(
+  ctx: ReconcileContext,
+  traceJob: TraceJob,
+): Promise<{ target?: ResolvedTarget; error?: ValidationError; retry?: boolean }> {
   const spec = traceJob.spec;
   if (spec.targetPod !== undefined) {
     const pod = await ctx.api.getPod(traceJob.metadata.namespace ?? '', spec.targetPod.name);
@@ -154,10 +169,22 @@ async function start(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDra
   const namespace = traceJob.metadata.namespace ?? '';
   const resolved = await resolveTarget(ctx, traceJob);
   if (resolved.target === undefined) {
-    const error = resolved.error ?? { field: 'spec', reason: 'TargetNotFound', message: 'the trace target could not be resolved' };
+    const error = resolved.error ?? {
+      field: 'spec',
+      reason: 'TargetNotFound',
+      message: 'the trace target could not be resolved',
+    };
     if (resolved.retry === true) {
       draft.status.phase = 'Pending';
-      draft.condition({ type: C.Accepted, status: 'Unknown', reason: error.reason, message: `${error.message} Waiting for the pod to start.` }, 'Normal');
+      draft.condition(
+        {
+          type: C.Accepted,
+          status: 'Unknown',
+          reason: error.reason,
+          message: `${error.message} Waiting for the pod to start.`,
+        },
+        'Normal',
+      );
       await commit(ctx, traceJob, draft);
       return Action.requeue(POD_TARGET_RETRY_MS);
     }
@@ -179,9 +206,19 @@ async function start(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDra
   draft.status.jobName = name;
   draft.status.node = resolved.target.nodeName;
   draft.status.phase = 'Pending';
-  draft.condition({ type: C.Accepted, status: 'True', reason: REASONS.Valid, message: 'The spec is valid and its target was found.' });
+  draft.condition({
+    type: C.Accepted,
+    status: 'True',
+    reason: REASONS.Valid,
+    message: 'The spec is valid and its target was found.',
+  });
   draft.condition(
-    { type: C.JobCreated, status: 'True', reason: REASONS.Created, message: `Created ConfigMap and Job ${name} for node ${resolved.target.nodeName}; attach with: kubectl trace attach ${traceJob.status?.id ?? ''}` },
+    {
+      type: C.JobCreated,
+      status: 'True',
+      reason: REASONS.Created,
+      message: `Created ConfigMap and Job ${name} for node ${resolved.target.nodeName}; attach with: kubectl trace attach ${traceJob.status?.id ?? ''}`,
+    },
     'Normal',
   );
   await commit(ctx, traceJob, draft);
@@ -224,10 +261,23 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
       await ctx.api.createConfigMap(output.configMap);
       draft.status.output = output.reference;
       ctx.metrics?.captured('kept');
-      draft.condition({ type: OUTPUT_CAPTURED, status: 'True', reason: 'Captured', message: `The text output is kept in ConfigMap ${output.reference.configMapName}${output.reference.truncated ? ' (truncated to its end)' : ''}.` });
+      draft.condition({
+        type: OUTPUT_CAPTURED,
+        status: 'True',
+        reason: 'Captured',
+        message: `The text output is kept in ConfigMap ${output.reference.configMapName}${output.reference.truncated ? ' (truncated to its end)' : ''}.`,
+      });
     } else {
       ctx.metrics?.captured('logs-unavailable');
-      draft.condition({ type: OUTPUT_CAPTURED, status: 'False', reason: 'LogsUnavailable', message: `The trace pod's log could not be read (${captured.logError ?? 'unknown reason'}); only the result from its termination message is kept (tried ${LOG_READ_ATTEMPTS} times).` }, 'Warning');
+      draft.condition(
+        {
+          type: OUTPUT_CAPTURED,
+          status: 'False',
+          reason: 'LogsUnavailable',
+          message: `The trace pod's log could not be read (${captured.logError ?? 'unknown reason'}); only the result from its termination message is kept (tried ${LOG_READ_ATTEMPTS} times).`,
+        },
+        'Warning',
+      );
     }
   }
 
@@ -238,8 +288,15 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
   if (derived.completionTime !== undefined) draft.status.completionTime = derived.completionTime;
   else if (derived.finished) draft.status.completionTime = toRfc3339(ctx.now());
   for (const update of derived.conditions) {
-    const announce = update.type === C.Succeeded || update.type === C.Failed || update.type === C.JobCreated || (update.type === C.Running && update.status === 'True');
-    draft.condition(update, announce ? (update.type === C.Failed || update.status === 'False' ? 'Warning' : 'Normal') : undefined);
+    const announce =
+      update.type === C.Succeeded ||
+      update.type === C.Failed ||
+      update.type === C.JobCreated ||
+      (update.type === C.Running && update.status === 'True');
+    draft.condition(
+      update,
+      announce ? (update.type === C.Failed || update.status === 'False' ? 'Warning' : 'Normal') : undefined,
+    );
   }
 
   if (!derived.finished && traceJob.spec.stop === true) await requestStop(ctx, traceJob, draft);
@@ -254,7 +311,13 @@ async function requestStop(ctx: ReconcileContext, traceJob: TraceJob, draft: Sta
     await ctx.api.mergePatchConfigMap(namespace, name, stopRequestPatch(ctx.now()));
   }
   draft.condition(
-    { type: C.StopRequested, status: 'True', reason: REASONS.StopRequested, message: 'Asked the runner to stop: bpftrace gets SIGINT, prints its maps and the output is kept. The kubelet passes the request on within about a minute.' },
+    {
+      type: C.StopRequested,
+      status: 'True',
+      reason: REASONS.StopRequested,
+      message:
+        'Asked the runner to stop: bpftrace gets SIGINT, prints its maps and the output is kept. The kubelet passes the request on within about a minute.',
+    },
     'Normal',
   );
 }
@@ -272,7 +335,12 @@ async function ttlAction(ctx: ReconcileContext, traceJob: TraceJob): Promise<Act
   if (expiry === undefined) return Action.awaitChange();
   const remaining = expiry.getTime() - ctx.now().getTime();
   if (remaining > 0) return Action.requeue(remaining);
-  ctx.events.event(traceJob, 'Normal', 'Expired', `Deleting the TraceJob ${traceJob.spec.ttlSecondsAfterFinished ?? 0}s after its trace finished (spec.ttlSecondsAfterFinished).`);
+  ctx.events.event(
+    traceJob,
+    'Normal',
+    'Expired',
+    `Deleting the TraceJob ${traceJob.spec.ttlSecondsAfterFinished ?? 0}s after its trace finished (spec.ttlSecondsAfterFinished).`,
+  );
   await ctx.api.deleteTraceJob(traceJob.metadata.namespace ?? '', traceJob.metadata.name, traceJob.metadata.uid ?? '');
   return Action.awaitChange();
 }
@@ -281,18 +349,24 @@ async function ttlAction(ctx: ReconcileContext, traceJob: TraceJob): Promise<Act
 export async function reconcileTraceJob(namespace: string, name: string, ctx: ReconcileContext): Promise<Action> {
   let traceJob = ctx.caches.traceJob(namespace, name);
   // A TraceJob being deleted is left to the garbage collector, which removes what it owns.
-  if (traceJob === undefined || (traceJob.metadata as { deletionTimestamp?: unknown }).deletionTimestamp !== undefined) return Action.awaitChange();
+  if (traceJob === undefined || (traceJob.metadata as { deletionTimestamp?: unknown }).deletionTimestamp !== undefined)
+    return Action.awaitChange();
   const started = traceJob.status?.jobName !== undefined && traceJob.status.jobName !== '';
   if (started) return follow(ctx, traceJob, new StatusDraft(traceJob, ctx.now()));
 
   // A rejected TraceJob stays rejected until its spec changes: a resync or a
   // restart must not start it behind its owner's back (say, once a missing node appears).
-  if (traceJob.status?.phase === 'Failed' && traceJob.status.observedGeneration === traceJob.metadata.generation) return Action.awaitChange();
+  if (traceJob.status?.phase === 'Failed' && traceJob.status.observedGeneration === traceJob.metadata.generation)
+    return Action.awaitChange();
 
   const draft = new StatusDraft(traceJob, ctx.now());
   if (ctx.allowedNamespaces !== undefined && !ctx.allowedNamespaces.has(namespace)) {
     return reject(ctx, traceJob, draft, [
-      { field: 'metadata.namespace', reason: 'NamespaceNotAllowed', message: `the operator does not run traces in namespace ${namespace}; create the TraceJob in one of: ${[...ctx.allowedNamespaces].sort().join(', ')}` },
+      {
+        field: 'metadata.namespace',
+        reason: 'NamespaceNotAllowed',
+        message: `the operator does not run traces in namespace ${namespace}; create the TraceJob in one of: ${[...ctx.allowedNamespaces].sort().join(', ')}`,
+      },
     ]);
   }
   const validation = validateTraceJob(traceJob, ctx.settings);
@@ -306,7 +380,11 @@ export async function reconcileTraceJob(namespace: string, name: string, ctx: Re
     draft.status.phase = 'Pending';
     draft.condition({ type: C.Accepted, status: 'True', reason: REASONS.Valid, message: 'The spec is valid.' });
     traceJob = await commit(ctx, traceJob, draft);
-    return start(ctx, { ...valid, metadata: traceJob.metadata, status: traceJob.status }, new StatusDraft(traceJob, ctx.now()));
+    return start(
+      ctx,
+      { ...valid, metadata: traceJob.metadata, status: traceJob.status },
+      new StatusDraft(traceJob, ctx.now()),
+    );
   }
   return start(ctx, valid, draft);
 }

@@ -7,10 +7,24 @@ import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
 import type { CreateOutcome, TraceJobApi } from './reconcile-deps.ts';
 
 const core = (plural: string, namespace?: string, name?: string, subresource?: string): string =>
-  resourcePath({ version: 'v1', plural, ...(namespace === undefined ? {} : { namespace }), ...(name === undefined ? {} : { name }), ...(subresource === undefined ? {} : { subresource }) });
-const jobs = (namespace: string, name?: string): string => resourcePath({ group: 'batch', version: 'v1', plural: 'jobs', namespace, ...(name === undefined ? {} : { name }) });
+  resourcePath({
+    version: 'v1',
+    plural,
+    ...(namespace === undefined ? {} : { namespace }),
+    ...(name === undefined ? {} : { name }),
+    ...(subresource === undefined ? {} : { subresource }),
+  });
+const jobs = (namespace: string, name?: string): string =>
+  resourcePath({ group: 'batch', version: 'v1', plural: 'jobs', namespace, ...(name === undefined ? {} : { name }) });
 export const traceJobPath = (namespace?: string, name?: string, subresource?: string): string =>
-  resourcePath({ group: API_GROUP, version: API_VERSION, plural: PLURAL, ...(namespace === undefined ? {} : { namespace }), ...(name === undefined ? {} : { name }), ...(subresource === undefined ? {} : { subresource }) });
+  resourcePath({
+    group: API_GROUP,
+    version: API_VERSION,
+    plural: PLURAL,
+    ...(namespace === undefined ? {} : { namespace }),
+    ...(name === undefined ? {} : { name }),
+    ...(subresource === undefined ? {} : { subresource }),
+  });
 
 async function orUndefined<T>(request: Promise<T>): Promise<T | undefined> {
   try {
@@ -40,16 +54,19 @@ function namespaceOf(obj: { metadata?: { namespace?: string | undefined } | unde
 export function traceJobApi(client: KubeClient): TraceJobApi {
   return {
     getNode: (name) => orUndefined(client.get<V1Node>(core('nodes', undefined, name))),
-    listNodesWithHostname: async (hostname) => (await client.list<V1Node>(core('nodes'), { labelSelector: `${HOSTNAME_LABEL_KEY}=${hostname}` })).items,
+    listNodesWithHostname: async (hostname) =>
+      (await client.list<V1Node>(core('nodes'), { labelSelector: `${HOSTNAME_LABEL_KEY}=${hostname}` })).items,
     getPod: (namespace, name) => orUndefined(client.get<V1Pod>(core('pods', namespace, name))),
     getConfigMap: (namespace, name) => orUndefined(client.get<V1ConfigMap>(core('configmaps', namespace, name))),
     getJob: (namespace, name) => orUndefined(client.get<V1Job>(jobs(namespace, name))),
-    createConfigMap: (configMap) => createIfAbsent(client.create(core('configmaps', namespaceOf(configMap)), configMap)),
+    createConfigMap: (configMap) =>
+      createIfAbsent(client.create(core('configmaps', namespaceOf(configMap)), configMap)),
     createJob: (job) => createIfAbsent(client.create(jobs(namespaceOf(job)), job)),
     mergePatchConfigMap: async (namespace, name, patch) => {
       await client.patch(core('configmaps', namespace, name), patch, 'merge');
     },
-    replaceStatus: (traceJob) => client.replaceStatus<TraceJob>(traceJobPath(traceJob.metadata.namespace, traceJob.metadata.name), traceJob),
+    replaceStatus: (traceJob) =>
+      client.replaceStatus<TraceJob>(traceJobPath(traceJob.metadata.namespace, traceJob.metadata.name), traceJob),
     readPodLog: async (namespace, pod, container, tailLines) => {
       try {
         return { text: await client.getLog(core('pods', namespace, pod), { container, tailLines }) };
@@ -58,7 +75,9 @@ export function traceJobApi(client: KubeClient): TraceJobApi {
       }
     },
     deleteTraceJob: async (namespace, name, uid) => {
-      await orUndefined(client.delete(traceJobPath(namespace, name), { preconditions: { uid }, propagationPolicy: 'Background' }));
+      await orUndefined(
+        client.delete(traceJobPath(namespace, name), { preconditions: { uid }, propagationPolicy: 'Background' }),
+      );
     },
   };
 }

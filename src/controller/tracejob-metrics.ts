@@ -26,8 +26,17 @@ export function registerTraceJobMetrics(registry: Registry, traceJobs: () => Ite
       for (const [phase, n] of counts) this.set({ phase }, n);
     },
   });
-  const started = new Counter({ name: 'trace_operator_traces_started_total', help: 'Trace Jobs created.', registers: [registry] });
-  const captured = new Counter({ name: 'trace_operator_outputs_captured_total', help: 'Finished traces whose output was read, by outcome.', labelNames: ['outcome'], registers: [registry] });
+  const started = new Counter({
+    name: 'trace_operator_traces_started_total',
+    help: 'Trace Jobs created.',
+    registers: [registry],
+  });
+  const captured = new Counter({
+    name: 'trace_operator_outputs_captured_total',
+    help: 'Finished traces whose output was read, by outcome.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
   captured.inc({ outcome: 'kept' }, 0);
   captured.inc({ outcome: 'logs-unavailable' }, 0);
   return {

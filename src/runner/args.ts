@@ -35,7 +35,11 @@ function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], command
     const name = eq > 0 ? arg.slice(0, eq) : arg;
     const spec = byName.get(name);
     if (spec === undefined) {
-      throw new UsageError(arg.startsWith('-') ? `unknown flag '${name}' for '${command}'` : `unexpected argument '${arg}' for '${command}' (program arguments go after '--')`);
+      throw new UsageError(
+        arg.startsWith('-')
+          ? `unknown flag '${name}' for '${command}'`
+          : `unexpected argument '${arg}' for '${command}' (program arguments go after '--')`,
+      );
     }
     const key = spec.names[0] ?? name;
     if (!spec.value) {
@@ -60,7 +64,9 @@ function parseFlags(argv: readonly string[], specs: readonly FlagSpec[], command
 export function parseSeconds(text: string, flag: string, { positive = false } = {}): number {
   const value = /^\d+(\.\d+)?$/.test(text.trim()) ? Number(text) : Number.NaN;
   if (!Number.isFinite(value) || (positive && value <= 0)) {
-    throw new UsageError(`${flag} must be a ${positive ? 'positive' : 'non-negative'} number of seconds, got '${text}'`);
+    throw new UsageError(
+      `${flag} must be a ${positive ? 'positive' : 'non-negative'} number of seconds, got '${text}'`,
+    );
   }
   return value;
 }
@@ -216,9 +222,11 @@ export function parseRunLocalArgs(argv: readonly string[]): RunLocalOptions {
   const help = booleans.has('--help');
   const file = values.get('-f');
   const program = values.get('-e');
-  if (!help && (file === undefined) === (program === undefined)) throw new UsageError('give either -f FILE (a TraceJob manifest) or -e PROGRAM');
+  if (!help && (file === undefined) === (program === undefined))
+    throw new UsageError('give either -f FILE (a TraceJob manifest) or -e PROGRAM');
   const result = values.get('--result') ?? 'line';
-  if (result !== 'line' && result !== 'json') throw new UsageError(`--result must be 'json' (or 'line', the default), got '${result}'`);
+  if (result !== 'line' && result !== 'json')
+    throw new UsageError(`--result must be 'json' (or 'line', the default), got '${result}'`);
   const deadline = values.get('--deadline');
   const grace = values.get('--grace-period');
   return {

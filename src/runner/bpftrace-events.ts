@@ -166,10 +166,18 @@ function decodeMap(type: string, data: JsonValue): MapSnapshot | undefined {
   }
   if (type === 'stats') {
     if (body.kind !== 'object' || isUnkeyedStats(body)) return { name, kind: 'scalar', value: statsText(body) };
-    return { name, kind: 'keyed', entries: body.entries.map(([key, value]) => ({ key: keyText(key), value: statsText(value) })) };
+    return {
+      name,
+      kind: 'keyed',
+      entries: body.entries.map(([key, value]) => ({ key: keyText(key), value: statsText(value) })),
+    };
   }
   if (body.kind === 'object') {
-    return { name, kind: 'keyed', entries: body.entries.map(([key, value]) => ({ key: keyText(key), value: valueText(value) })) };
+    return {
+      name,
+      kind: 'keyed',
+      entries: body.entries.map(([key, value]) => ({ key: keyText(key), value: valueText(value) })),
+    };
   }
   return { name, kind: 'scalar', value: valueText(body) };
 }

@@ -94,7 +94,9 @@ class Reader {
   }
 
   number(): JsonValue {
-    const match = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/.exec(this.#text.slice(this.#pos, this.#pos + 400));
+    const match = /^-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/.exec(
+      this.#text.slice(this.#pos, this.#pos + 400),
+    );
     if (match === null) this.fail('expected a value');
     this.#pos += match[0].length;
     return { kind: 'number', text: match[0] };

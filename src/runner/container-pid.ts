@@ -29,7 +29,10 @@ export class ContainerNotFoundError extends Error {
 
 /** The bare container id: without a "<runtime>://" prefix, lower case. */
 export function normalizeContainerId(id: string): string {
-  return id.replace(/^[a-z0-9-]+:\/\//i, '').trim().toLowerCase();
+  return id
+    .replace(/^[a-z0-9-]+:\/\//i, '')
+    .trim()
+    .toLowerCase();
 }
 
 function escapeRegExp(text: string): string {
@@ -81,7 +84,9 @@ async function readOrUndefined(file: string): Promise<string | undefined> {
 }
 
 /** All PIDs whose cgroup is the container's, each with its parent PID. */
-export async function findContainerProcesses(options: FindContainerPidOptions): Promise<{ pid: number; ppid: number | undefined }[]> {
+export async function findContainerProcesses(
+  options: FindContainerPidOptions,
+): Promise<{ pid: number; ppid: number | undefined }[]> {
   const procRoot = options.procRoot ?? '/proc';
   const names = await readdir(procRoot);
   const pids = names.filter((n) => /^\d+$/.test(n)).map(Number);
@@ -92,7 +97,8 @@ export async function findContainerProcesses(options: FindContainerPidOptions): 
     const cgroups = await Promise.all(slice.map((pid) => readOrUndefined(path.join(procRoot, String(pid), 'cgroup'))));
     for (const [j, cgroup] of cgroups.entries()) {
       const pid = slice[j];
-      if (pid === undefined || cgroup === undefined || !cgroupMatches(cgroup, options.containerId, options.podUid)) continue;
+      if (pid === undefined || cgroup === undefined || !cgroupMatches(cgroup, options.containerId, options.podUid))
+        continue;
       const stat = await readOrUndefined(path.join(procRoot, String(pid), 'stat'));
       found.push({ pid, ppid: stat === undefined ? undefined : parentPidFromStat(stat) });
     }
@@ -104,7 +110,9 @@ export async function findContainerProcesses(options: FindContainerPidOptions): 
 export async function findContainerPid(options: FindContainerPidOptions): Promise<number> {
   const id = normalizeContainerId(options.containerId);
   if (!/^[0-9a-z][0-9a-z_.-]*$/.test(id)) {
-    throw new ContainerNotFoundError(`container id '${options.containerId}' is not valid: pass the id from the pod's status.containerStatuses[].containerID`);
+    throw new ContainerNotFoundError(
+      `container id '${options.containerId}' is not valid: pass the id from the pod's status.containerStatuses[].containerID`,
+    );
   }
   const procRoot = options.procRoot ?? '/proc';
   const processes = await findContainerProcesses(options);

@@ -20,7 +20,11 @@ export function toHistogramBuckets(raw: readonly RawBucket[]): HistogramBucket[]
   return raw
     .filter((b) => b.count > 0)
     .map((b) => {
-      return { ...(b.min !== undefined ? { low: b.min } : {}), ...(b.max !== undefined ? { high: b.max + 1 } : {}), count: b.count };
+      return {
+        ...(b.min !== undefined ? { low: b.min } : {}),
+        ...(b.max !== undefined ? { high: b.max + 1 } : {}),
+        count: b.count,
+      };
     });
 }
 
@@ -88,7 +92,11 @@ export function mergeBuckets(buckets: readonly HistogramBucket[], limit: number)
         merged.push(a);
         continue;
       }
-      merged.push({ ...(a.low !== undefined ? { low: a.low } : {}), ...(b.high !== undefined ? { high: b.high } : {}), count: a.count + b.count });
+      merged.push({
+        ...(a.low !== undefined ? { low: a.low } : {}),
+        ...(b.high !== undefined ? { high: b.high } : {}),
+        count: a.count + b.count,
+      });
     }
     current = merged;
   }
@@ -114,7 +122,12 @@ function looksLikeLog2(raw: readonly RawBucket[]): boolean {
 function log2Label(n: number): string {
   let power = Math.round(Math.log2(n));
   let suffix = '';
-  for (const [p, s] of [[40, 'T'], [30, 'G'], [20, 'M'], [10, 'K']] as const) {
+  for (const [p, s] of [
+    [40, 'T'],
+    [30, 'G'],
+    [20, 'M'],
+    [10, 'K'],
+  ] as const) {
     if (power >= p) {
       suffix = s;
       power -= p;

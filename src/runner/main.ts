@@ -1,6 +1,14 @@
 // The runner's commands as cli.ts calls them: runner, stop and run-local.
 import type { CommandContext, CommandMain } from '../command.ts';
-import { RUN_LOCAL_USAGE, RUNNER_USAGE, STOP_USAGE, UsageError, parseRunLocalArgs, parseRunnerArgs, parseStopArgs } from './args.ts';
+import {
+  RUN_LOCAL_USAGE,
+  RUNNER_USAGE,
+  STOP_USAGE,
+  UsageError,
+  parseRunLocalArgs,
+  parseRunnerArgs,
+  parseStopArgs,
+} from './args.ts';
 import { stopRunner } from './pid-file.ts';
 import { RunLocalError, runLocal } from './run-local.ts';
 import { runRunner } from './runner.ts';
@@ -49,7 +57,9 @@ export const stopMain: CommandMain = async (ctx) => {
         ctx.stdout.write(`trace-operator stop: the runner (PID ${outcome.pid}) has exited\n`);
         return 0;
       case 'timeout':
-        ctx.stderr.write(`trace-operator stop: the runner (PID ${outcome.pid}) is still running after ${options.timeout}s\n`);
+        ctx.stderr.write(
+          `trace-operator stop: the runner (PID ${outcome.pid}) is still running after ${options.timeout}s\n`,
+        );
         return 1;
       case 'refused':
         ctx.stderr.write(`trace-operator stop: ${outcome.detail}\n`);

@@ -35,7 +35,8 @@ export async function readPidFile(file: string): Promise<number | undefined> {
   }
   const trimmed = text.trim();
   const pid = /^\d+$/.test(trimmed) ? Number(trimmed) : Number.NaN;
-  if (!Number.isSafeInteger(pid) || pid <= 1) throw new Error(`pid file ${file} holds '${trimmed.slice(0, 40)}', not a runner PID; remove it`);
+  if (!Number.isSafeInteger(pid) || pid <= 1)
+    throw new Error(`pid file ${file} holds '${trimmed.slice(0, 40)}', not a runner PID; remove it`);
   return pid;
 }
 
@@ -73,16 +74,28 @@ export interface StopRunnerOptions {
   signal?: AbortSignal;
 }
 
-export type StopOutcome = { state: 'not-running'; detail: string } | { state: 'stopped'; pid: number } | { state: 'timeout'; pid: number } | { state: 'refused'; detail: string };
+export type StopOutcome =
+  | { state: 'not-running'; detail: string }
+  | { state: 'stopped'; pid: number }
+  | { state: 'timeout'; pid: number }
+  | { state: 'refused'; detail: string };
 
 /** SIGINTs the runner named in the pid file and waits until it exits or the timeout passes. */
 export async function stopRunner(options: StopRunnerOptions): Promise<StopOutcome> {
   const pid = await readPidFile(options.pidFile);
-  if (pid === undefined) return { state: 'not-running', detail: `no pid file at ${options.pidFile}: the runner is not running (or never started)` };
+  if (pid === undefined)
+    return {
+      state: 'not-running',
+      detail: `no pid file at ${options.pidFile}: the runner is not running (or never started)`,
+    };
   const procRoot = options.procRoot ?? '/proc';
-  if (!(await alive(pid, procRoot))) return { state: 'not-running', detail: `the runner (PID ${pid}) has already exited` };
+  if (!(await alive(pid, procRoot)))
+    return { state: 'not-running', detail: `the runner (PID ${pid}) has already exited` };
   if (!(await isRunnerProcess(pid, procRoot))) {
-    return { state: 'refused', detail: `PID ${pid} from ${options.pidFile} is not a trace-operator runner (stale pid file?); not signalling it` };
+    return {
+      state: 'refused',
+      detail: `PID ${pid} from ${options.pidFile} is not a trace-operator runner (stale pid file?); not signalling it`,
+    };
   }
   try {
     process.kill(pid, 'SIGINT');

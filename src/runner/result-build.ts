@@ -33,7 +33,11 @@ function compareValuesDescending(a: string, b: string): number {
   return ia > ib ? -1 : ia < ib ? 1 : 0;
 }
 
-function histogramOf(key: string | undefined, buckets: ReturnType<typeof toHistogramBuckets>, limit: number): { histogram: Histogram; cut: boolean } {
+function histogramOf(
+  key: string | undefined,
+  buckets: ReturnType<typeof toHistogramBuckets>,
+  limit: number,
+): { histogram: Histogram; cut: boolean } {
   const total = histogramTotal(buckets);
   // Percentiles come from the full buckets, before any merging.
   const histogram: Histogram = { buckets: mergeBuckets(buckets, limit), total, ...percentiles(buckets) };
@@ -49,9 +53,12 @@ export function toMapResult(map: MapSnapshot, limits: MapLimits = DEFAULT_LIMITS
     case 'keyed': {
       // bpftrace prints smallest first; the result lists largest first.
       const sorted = [...map.entries].reverse().sort((a, b) => compareValuesDescending(a.value, b.value));
-      const entries: MapEntry[] = sorted.slice(0, limits.entriesPerMap).map((e) => ({ key: limitKey(e.key), value: e.value }));
+      const entries: MapEntry[] = sorted
+        .slice(0, limits.entriesPerMap)
+        .map((e) => ({ key: limitKey(e.key), value: e.value }));
       const result: MapResult = { name: map.name, kind: 'keyed', entries };
-      if (entries.length < sorted.length || sorted.some((e) => e.key.length > RESULT_LIMITS.keyLength)) result.truncated = true;
+      if (entries.length < sorted.length || sorted.some((e) => e.key.length > RESULT_LIMITS.keyLength))
+        result.truncated = true;
       return result;
     }
     case 'histogram': {
@@ -110,7 +117,11 @@ function shrinkMap(map: MapResult, entries: number, histograms: number, buckets:
  * entries, histograms and buckets per map, then whole maps (largest first),
  * then the message. Anything dropped sets `truncated`.
  */
-export function trimResult(result: TraceResult, maxBytes: number, measure: (r: TraceResult) => number = byteLength): TraceResult {
+export function trimResult(
+  result: TraceResult,
+  maxBytes: number,
+  measure: (r: TraceResult) => number = byteLength,
+): TraceResult {
   if (measure(result) <= maxBytes) return result;
   const steps: [number, number, number][] = [
     [32, 8, 32],
@@ -121,7 +132,11 @@ export function trimResult(result: TraceResult, maxBytes: number, measure: (r: T
     [1, 1, 6],
   ];
   for (const [entries, histograms, buckets] of steps) {
-    const candidate: TraceResult = { ...result, truncated: true, maps: result.maps.map((m) => shrinkMap(m, entries, histograms, buckets)) };
+    const candidate: TraceResult = {
+      ...result,
+      truncated: true,
+      maps: result.maps.map((m) => shrinkMap(m, entries, histograms, buckets)),
+    };
     if (measure(candidate) <= maxBytes) return candidate;
   }
   const maps = result.maps.map((m) => shrinkMap(m, 1, 1, 6));

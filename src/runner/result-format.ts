@@ -42,7 +42,11 @@ export function formatResultLine(result: TraceResult, nonce: string): string {
 }
 
 /** The termination log content: the nonce and the result trimmed to fit the limit. */
-export function formatTerminationMessage(result: TraceResult, nonce: string, maxBytes = TERMINATION_MESSAGE_MAX_BYTES): string {
+export function formatTerminationMessage(
+  result: TraceResult,
+  nonce: string,
+  maxBytes = TERMINATION_MESSAGE_MAX_BYTES,
+): string {
   const measure = (r: TraceResult): number => Buffer.byteLength(JSON.stringify({ nonce, result: r }), 'utf8');
   return JSON.stringify({ nonce, result: trimResult(result, maxBytes, measure) });
 }

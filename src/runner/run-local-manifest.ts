@@ -13,16 +13,23 @@ function parseManifest(text: string, file: string): unknown {
   if (docs.length === 0) throw new RunLocalError(`${file} is empty: it should hold one TraceJob manifest`);
   const values: unknown[] = [];
   for (const doc of docs) {
-    if (doc.errors.length > 0) throw new RunLocalError(`${file} is not valid YAML: ${doc.errors[0]?.message ?? 'parse error'}`);
+    if (doc.errors.length > 0)
+      throw new RunLocalError(`${file} is not valid YAML: ${doc.errors[0]?.message ?? 'parse error'}`);
     values.push(doc.toJS());
   }
-  const traceJobs = values.filter((v) => typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'TraceJob');
-  if (traceJobs.length > 1) throw new RunLocalError(`${file} holds ${traceJobs.length} TraceJobs: run-local runs one; split the file`);
+  const traceJobs = values.filter(
+    (v) => typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'TraceJob',
+  );
+  if (traceJobs.length > 1)
+    throw new RunLocalError(`${file} holds ${traceJobs.length} TraceJobs: run-local runs one; split the file`);
   return traceJobs[0] ?? values[0];
 }
 
 /** Loads and validates a TraceJob manifest and returns what run-local runs. */
-export async function loadTraceJobProgram(file: string, options: Pick<RunLocalOptions, 'deadline' | 'gracePeriod' | 'args'>): Promise<LocalProgram> {
+export async function loadTraceJobProgram(
+  file: string,
+  options: Pick<RunLocalOptions, 'deadline' | 'gracePeriod' | 'args'>,
+): Promise<LocalProgram> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -30,10 +37,13 @@ export async function loadTraceJobProgram(file: string, options: Pick<RunLocalOp
     throw new RunLocalError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const validation = validateTraceJob(parseManifest(text, file), defaultOperatorSettings());
-  if (!validation.ok) throw new RunLocalError(`${file} is not a valid TraceJob:\n${formatValidationErrors(validation.errors)}`);
+  if (!validation.ok)
+    throw new RunLocalError(`${file} is not a valid TraceJob:\n${formatValidationErrors(validation.errors)}`);
   const spec = validation.traceJob.spec;
   if (spec.programFrom !== undefined) {
-    throw new RunLocalError(`${file}: spec.programFrom (a program in a ConfigMap) is not supported by run-local: put the program in spec.program, or pass it with -e`);
+    throw new RunLocalError(
+      `${file}: spec.programFrom (a program in a ConfigMap) is not supported by run-local: put the program in spec.program, or pass it with -e`,
+    );
   }
   if (spec.program === undefined) throw new RunLocalError(`${file}: spec.program is missing`);
   return {

@@ -24,7 +24,12 @@ export interface LocalProgram {
 
 /** The path of an executable: as given when it has a slash, else found on PATH. */
 export async function findExecutable(name: string, pathVariable: string | undefined): Promise<string | undefined> {
-  const candidates = name.includes('/') ? [name] : (pathVariable ?? '').split(':').filter((d) => d !== '').map((d) => path.join(d, name));
+  const candidates = name.includes('/')
+    ? [name]
+    : (pathVariable ?? '')
+        .split(':')
+        .filter((d) => d !== '')
+        .map((d) => path.join(d, name));
   for (const candidate of candidates) {
     try {
       await access(candidate, constants.X_OK);
@@ -44,7 +49,11 @@ export interface RunLocalDeps {
 }
 
 /** Checks what run-local needs before anything runs; throws RunLocalError saying what to do. */
-export async function checkLocalPrerequisites(options: Pick<RunLocalOptions, 'bpftrace'>, env: CommandContext['env'], uid: number): Promise<string> {
+export async function checkLocalPrerequisites(
+  options: Pick<RunLocalOptions, 'bpftrace'>,
+  env: CommandContext['env'],
+  uid: number,
+): Promise<string> {
   const bpftrace = await findExecutable(options.bpftrace, env['PATH']);
   if (bpftrace === undefined) {
     throw new RunLocalError(
@@ -53,7 +62,10 @@ export async function checkLocalPrerequisites(options: Pick<RunLocalOptions, 'bp
         : 'bpftrace not found on PATH: install it (Debian/Ubuntu: apt-get install bpftrace) or pass --bpftrace=PATH',
     );
   }
-  if (uid !== 0) throw new RunLocalError('run-local needs root to load BPF programs: run it with sudo (sudo -E npx trace-operator run-local ...)');
+  if (uid !== 0)
+    throw new RunLocalError(
+      'run-local needs root to load BPF programs: run it with sudo (sudo -E npx trace-operator run-local ...)',
+    );
   return bpftrace;
 }
 
@@ -61,7 +73,13 @@ export async function runLocal(options: RunLocalOptions, ctx: CommandContext, de
   const bpftrace = await checkLocalPrerequisites(options, ctx.env, deps.uid);
   const local: LocalProgram =
     options.program !== undefined
-      ? { program: options.program, args: options.args, deadline: options.deadline, gracePeriod: options.gracePeriod ?? DEFAULT_GRACE_PERIOD, source: '-e' }
+      ? {
+          program: options.program,
+          args: options.args,
+          deadline: options.deadline,
+          gracePeriod: options.gracePeriod ?? DEFAULT_GRACE_PERIOD,
+          source: '-e',
+        }
       : await (await import('./run-local-manifest.ts')).loadTraceJobProgram(options.file ?? '', options);
 
   // A private directory per run: the program file and the pid file never collide with a trace pod's or another run's.

@@ -40,7 +40,15 @@ export interface RunnerRun {
 }
 
 function failure(message: string, now: Date): TraceResult {
-  return { outcome: 'Error', exitCode: 1, message, startedAt: now.toISOString(), finishedAt: now.toISOString(), maps: [], truncated: false };
+  return {
+    outcome: 'Error',
+    exitCode: 1,
+    message,
+    startedAt: now.toISOString(),
+    finishedAt: now.toISOString(),
+    maps: [],
+    truncated: false,
+  };
 }
 
 function describe(error: unknown): string {
@@ -48,17 +56,27 @@ function describe(error: unknown): string {
 }
 
 /** Prepares the program bpftrace runs: the file itself, or a copy with $container_pid replaced. */
-async function prepareProgram(options: RunnerOptions, deps: RunnerDeps, stderr: NodeJS.WritableStream): Promise<{ file: string; tempDir?: string } | { error: string }> {
+async function prepareProgram(
+  options: RunnerOptions,
+  deps: RunnerDeps,
+  stderr: NodeJS.WritableStream,
+): Promise<{ file: string; tempDir?: string } | { error: string }> {
   let text: string;
   try {
     text = await readFile(options.program, 'utf8');
   } catch (error) {
-    return { error: `cannot read the program ${options.program}: ${describe(error)}; check the ConfigMap key program.bt is mounted at /programs` };
+    return {
+      error: `cannot read the program ${options.program}: ${describe(error)}; check the ConfigMap key program.bt is mounted at /programs`,
+    };
   }
-  if (text.trim() === '') return { error: `the program ${options.program} is empty: put a bpftrace program in spec.program` };
+  if (text.trim() === '')
+    return { error: `the program ${options.program} is empty: put a bpftrace program in spec.program` };
   if (!usesContainerPid(text)) return { file: options.program };
   if (options.containerId === undefined) {
-    return { error: 'the program uses $container_pid but the trace has no target container (--container-id): target a pod, or use a PID instead' };
+    return {
+      error:
+        'the program uses $container_pid but the trace has no target container (--container-id): target a pod, or use a PID instead',
+    };
   }
   let pid: number;
   try {
@@ -82,7 +100,9 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
     await writePidFile(options.pidFile, deps.pid);
     pidFileWritten = true;
   } catch (error) {
-    ctx.stderr.write(`trace-operator runner: warning: cannot write the pid file ${options.pidFile} (${describe(error)}); 'trace-operator stop' will not find this runner\n`);
+    ctx.stderr.write(
+      `trace-operator runner: warning: cannot write the pid file ${options.pidFile} (${describe(error)}); 'trace-operator stop' will not find this runner\n`,
+    );
   }
 
   let run: { result: TraceResult; exitCode: number };
@@ -127,7 +147,9 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
     try {
       await writeFile(options.terminationLog, formatTerminationMessage(run.result, nonce));
     } catch (error) {
-      ctx.stderr.write(`trace-operator runner: warning: cannot write the termination log ${options.terminationLog}: ${describe(error)}\n`);
+      ctx.stderr.write(
+        `trace-operator runner: warning: cannot write the termination log ${options.terminationLog}: ${describe(error)}\n`,
+      );
     }
   }
   if (run.exitCode !== 0) {
@@ -137,4 +159,3 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
   if (pidFileWritten) await removePidFile(options.pidFile, deps.pid);
   return { ...run, nonce };
 }
-

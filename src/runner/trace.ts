@@ -20,7 +20,8 @@ import { toMapResults, truncateText } from './result-build.ts';
 import { RESULT_LIMITS } from '../tracejob/result-limits.ts';
 
 /** The line kubectl-trace prints on the first Ctrl-C; people know it. */
-export const FIRST_SIGINT_LINE = 'first SIGINT received, now if your program had maps and did not free them it should print them out';
+export const FIRST_SIGINT_LINE =
+  'first SIGINT received, now if your program had maps and did not free them it should print them out';
 
 export type StopReason = 'deadline' | 'signal' | 'stop-file';
 
@@ -51,13 +52,23 @@ export interface TraceRun {
   exitCode: number;
 }
 
-const SIGNAL_NUMBERS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGTERM: 15, SIGABRT: 6 };
+const SIGNAL_NUMBERS: Record<string, number> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGSEGV: 11,
+  SIGPIPE: 13,
+  SIGTERM: 15,
+  SIGABRT: 6,
+};
 
 // bpftrace v0.17 prints "ERROR: ... couldn't set RLIMIT_MEMLOCK" when it cannot
 // raise the limit; kernels since 5.11 account BPF memory by cgroup instead, so
 // it is harmless there, and a real shortage shows up as a map or load error.
 const HARMLESS_ERROR = /RLIMIT_MEMLOCK/;
-const ATTACH_ERROR = /Error attaching probe|[Cc]ould not attach|attach.*failed|tracepoints? not found|probes? not found|No probes to attach|(?:file|function|probe|tracepoint|target)\b.* does not exist/;
+const ATTACH_ERROR =
+  /Error attaching probe|[Cc]ould not attach|attach.*failed|tracepoints? not found|probes? not found|No probes to attach|(?:file|function|probe|tracepoint|target)\b.* does not exist/;
 const ENVIRONMENT_ERROR = /root user|Operation not permitted|Permission denied|Failed to (?:load|create) map/;
 
 const NUDGE_INTERVAL_MS = 1000;
@@ -92,7 +103,10 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   const child = spawn(options.bpftrace, ['-B', 'line', '-f', 'json', '--', options.programFile, ...options.args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
-    env: options.env === undefined ? undefined : Object.fromEntries(Object.entries(options.env).filter((e): e is [string, string] => e[1] !== undefined)),
+    env:
+      options.env === undefined
+        ? undefined
+        : Object.fromEntries(Object.entries(options.env).filter((e): e is [string, string] => e[1] !== undefined)),
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('error', (error) => {
@@ -118,7 +132,9 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
     if (finished) return;
     if (stopReason === undefined) {
       stopReason = reason;
-      options.stderr.write(`trace-operator runner: ${why}; sending SIGINT to bpftrace (grace period ${options.gracePeriod}s)\n`);
+      options.stderr.write(
+        `trace-operator runner: ${why}; sending SIGINT to bpftrace (grace period ${options.gracePeriod}s)\n`,
+      );
       void out.writeLine(FIRST_SIGINT_LINE);
       kill('SIGINT');
       // bpftrace v0.17 misses a SIGINT that lands while it is still attaching
@@ -139,7 +155,9 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
         setTimeout(() => {
           if (!kill('SIGKILL')) return;
           killReason ??= 'grace';
-          options.stderr.write(`trace-operator runner: bpftrace did not exit within the ${options.gracePeriod}s grace period; killed it\n`);
+          options.stderr.write(
+            `trace-operator runner: bpftrace did not exit within the ${options.gracePeriod}s grace period; killed it\n`,
+          );
         }, options.gracePeriod * 1000),
       );
     } else if (reason === 'signal') {
@@ -182,7 +200,8 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   /** Notes what one line of bpftrace's output says; returns its text. */
   const handleStdoutLine = (line: string): string => {
     const event = decodeEventLine(line);
-    if (stopReason !== undefined && (event.type === 'map' || (event.type === 'raw' && event.text === '\n'))) exiting = true;
+    if (stopReason !== undefined && (event.type === 'map' || (event.type === 'raw' && event.text === '\n')))
+      exiting = true;
     switch (event.type) {
       case 'map':
         maps.set(event.map.name, event.map);

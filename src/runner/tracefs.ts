@@ -65,13 +65,16 @@ export async function ensureTracingFs(options: EnsureTracingOptions = {}): Promi
       report.mounted.push(target);
     } catch (error) {
       const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
-      report.warnings.push(`could not mount ${fstype} at ${target} (${detail}); run the trace privileged or mount it on the node`);
+      report.warnings.push(
+        `could not mount ${fstype} at ${target} (${detail}); run the trace privileged or mount it on the node`,
+      );
     }
   };
 
   if (!(await hasEvents(tracing))) await attempt('tracefs', tracing);
   // bpftrace v0.17 also uses debugfs's tracing directory for kprobe and uprobe events.
-  if (!(await hasEvents(path.join(debug, 'tracing'))) && !(await isDirectory(path.join(debug, 'tracing')))) await attempt('debugfs', debug);
+  if (!(await hasEvents(path.join(debug, 'tracing'))) && !(await isDirectory(path.join(debug, 'tracing'))))
+    await attempt('debugfs', debug);
 
   for (const dir of [tracing, path.join(debug, 'tracing')]) {
     if (await hasEvents(dir)) {
@@ -80,7 +83,9 @@ export async function ensureTracingFs(options: EnsureTracingOptions = {}): Promi
     }
   }
   if (report.tracingDir === undefined) {
-    report.warnings.push(`no tracefs found at ${tracing} or ${path.join(debug, 'tracing')}: tracepoint probes will not be found`);
+    report.warnings.push(
+      `no tracefs found at ${tracing} or ${path.join(debug, 'tracing')}: tracepoint probes will not be found`,
+    );
   }
   return report;
 }

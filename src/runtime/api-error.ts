@@ -72,7 +72,10 @@ export class ApiError extends Error {
   readonly retryAfterSeconds: number | undefined;
 
   constructor(init: ApiErrorInit, options?: ErrorOptions) {
-    super(`${init.method} ${init.path}: ${init.status} ${init.reason ?? reasonForStatus(init.status)}: ${init.message}`, options);
+    super(
+      `${init.method} ${init.path}: ${init.status} ${init.reason ?? reasonForStatus(init.status)}: ${init.message}`,
+      options,
+    );
     this.name = 'ApiError';
     this.status = init.status;
     this.reason = init.reason !== undefined && init.reason !== '' ? init.reason : reasonForStatus(init.status);
@@ -110,10 +113,13 @@ function check(error: unknown, reason: string, status: number): boolean {
 export const isNotFound = (error: unknown): boolean => check(error, 'NotFound', 404);
 export const isAlreadyExists = (error: unknown): boolean => check(error, 'AlreadyExists', 409);
 /** An optimistic-concurrency conflict (stale resourceVersion), not AlreadyExists. */
-export const isConflict = (error: unknown): boolean => error instanceof ApiError && error.status === 409 && error.reason !== 'AlreadyExists';
+export const isConflict = (error: unknown): boolean =>
+  error instanceof ApiError && error.status === 409 && error.reason !== 'AlreadyExists';
 /** 410: a watch or list resourceVersion too old ("Expired" or "Gone"). */
-export const isGone = (error: unknown): boolean => error instanceof ApiError && (error.status === 410 || error.reason === 'Expired' || error.reason === 'Gone');
+export const isGone = (error: unknown): boolean =>
+  error instanceof ApiError && (error.status === 410 || error.reason === 'Expired' || error.reason === 'Gone');
 export const isInvalid = (error: unknown): boolean => check(error, 'Invalid', 422);
 export const isForbidden = (error: unknown): boolean => check(error, 'Forbidden', 403);
 export const isTooManyRequests = (error: unknown): boolean => check(error, 'TooManyRequests', 429);
-export const isServerTimeout = (error: unknown): boolean => check(error, 'ServerTimeout', 504) || check(error, 'Timeout', 504);
+export const isServerTimeout = (error: unknown): boolean =>
+  check(error, 'ServerTimeout', 504) || check(error, 'Timeout', 504);

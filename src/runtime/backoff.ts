@@ -52,7 +52,9 @@ export class ExponentialBackoff implements Backoff {
 
   constructor(options: ExponentialBackoffOptions) {
     if (!(options.initialMs > 0) || !(options.maxMs >= options.initialMs)) {
-      throw new RangeError(`ExponentialBackoff needs 0 < initialMs <= maxMs (got ${options.initialMs}, ${options.maxMs})`);
+      throw new RangeError(
+        `ExponentialBackoff needs 0 < initialMs <= maxMs (got ${options.initialMs}, ${options.maxMs})`,
+      );
     }
     const jitter = options.jitter ?? 0;
     if (jitter < 0 || jitter > 1) throw new RangeError(`ExponentialBackoff jitter must be in [0, 1] (got ${jitter})`);
@@ -173,5 +175,8 @@ export class MaxOfRateLimiter implements RateLimiter {
 
 /** controller-runtime's default: per item 5 ms → 1000 s exponential, overall 10 qps with a burst of 100. */
 export function defaultControllerRateLimiter(clock: Clock): RateLimiter {
-  return new MaxOfRateLimiter(new ItemExponentialRateLimiter({ baseMs: 5, maxMs: 1_000_000 }), new BucketRateLimiter(clock, { qps: 10, burst: 100 }));
+  return new MaxOfRateLimiter(
+    new ItemExponentialRateLimiter({ baseMs: 5, maxMs: 1_000_000 }),
+    new BucketRateLimiter(clock, { qps: 10, burst: 100 }),
+  );
 }

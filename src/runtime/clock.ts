@@ -49,10 +49,13 @@ export const realClock: Clock = {
         clearTimeout(timer);
         reject(abortError(signal as AbortSignal));
       };
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, Math.max(0, ms));
+      const timer = setTimeout(
+        () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        Math.max(0, ms),
+      );
       signal?.addEventListener('abort', onAbort, { once: true });
     }),
 };
@@ -139,7 +142,9 @@ export class FakeClock implements Clock {
       if (next === undefined) return;
       await this.advance(next.due - this.#now);
     }
-    throw new Error(`FakeClock.runAll: still ${this.#sleepers.length} sleepers after ${maxSteps} steps (a loop that always sleeps?)`);
+    throw new Error(
+      `FakeClock.runAll: still ${this.#sleepers.length} sleepers after ${maxSteps} steps (a loop that always sleeps?)`,
+    );
   }
 
   #earliest(): Sleeper | undefined {

@@ -77,7 +77,14 @@ export function isTerminalError(error: unknown): boolean {
 /** A programming error rather than an operational one: the JS analogue of a Go panic. */
 export function isPanic(error: unknown): boolean {
   if (!(error instanceof Error)) return true;
-  return error instanceof TypeError || error instanceof ReferenceError || error instanceof RangeError || error instanceof SyntaxError || error instanceof EvalError || error instanceof URIError;
+  return (
+    error instanceof TypeError ||
+    error instanceof ReferenceError ||
+    error instanceof RangeError ||
+    error instanceof SyntaxError ||
+    error instanceof EvalError ||
+    error instanceof URIError
+  );
 }
 
 export interface ReconcileContext {
@@ -121,7 +128,13 @@ export interface ControllerOptions {
   newReconcileID?: () => string;
 }
 
-const noMetrics: ControllerMetrics = { reconciled: () => {}, error: () => {}, terminalError: () => {}, panic: () => {}, activeWorkers: () => {} };
+const noMetrics: ControllerMetrics = {
+  reconciled: () => {},
+  error: () => {},
+  terminalError: () => {},
+  panic: () => {},
+  activeWorkers: () => {},
+};
 
 /** Runs reconciles for the keys of one queue. */
 export class Controller {
@@ -145,7 +158,9 @@ export class Controller {
   constructor(options: ControllerOptions) {
     const concurrency = options.concurrency ?? 4;
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > MAX_CONCURRENCY) {
-      throw new RangeError(`controller ${options.name}: concurrency must be an integer from 1 to ${MAX_CONCURRENCY} (got ${concurrency})`);
+      throw new RangeError(
+        `controller ${options.name}: concurrency must be an integer from 1 to ${MAX_CONCURRENCY} (got ${concurrency})`,
+      );
     }
     this.#name = options.name;
     this.#queue = options.queue;
@@ -187,7 +202,10 @@ export class Controller {
       this.#log.info('stopping: waiting for in-flight reconciles', { inFlight: this.#active });
       this.#queue.shutdown();
       if (!(await this.#within(all, this.#shutdownTimeoutMs))) {
-        this.#log.warn('in-flight reconciles did not finish in time; aborting them', { inFlight: this.#active, shutdownTimeoutMs: this.#shutdownTimeoutMs });
+        this.#log.warn('in-flight reconciles did not finish in time; aborting them', {
+          inFlight: this.#active,
+          shutdownTimeoutMs: this.#shutdownTimeoutMs,
+        });
         hardStop.abort(new Error(`controller ${this.#name} shut down`));
         await this.#within(all, 1000);
       }
@@ -215,7 +233,9 @@ export class Controller {
       const outcome = await Promise.race([ready, timeout]).catch(() => 'aborted' as const);
       if (outcome === 'ready') return true;
       if (outcome === 'timeout') {
-        throw new Error(`controller ${this.#name}: timed out after ${this.#cacheSyncTimeoutMs / 1000}s waiting for caches to sync: ${[...pending].join(', ')}; check the API server connection and RBAC list/watch rights`);
+        throw new Error(
+          `controller ${this.#name}: timed out after ${this.#cacheSyncTimeoutMs / 1000}s waiting for caches to sync: ${[...pending].join(', ')}; check the API server connection and RBAC list/watch rights`,
+        );
       }
       return false;
     } finally {
@@ -263,7 +283,13 @@ export class Controller {
         () => {},
       );
     }
-    const ctx: ReconcileContext = { key, reconcileID, signal: AbortSignal.any(signals), log, retries: this.#queue.numRequeues(key) };
+    const ctx: ReconcileContext = {
+      key,
+      reconcileID,
+      signal: AbortSignal.any(signals),
+      log,
+      retries: this.#queue.numRequeues(key),
+    };
     const started = this.#clock.now();
     this.#active++;
     this.#metrics.activeWorkers(1);

@@ -69,7 +69,10 @@ export function parseAddress(address: string): { host?: string; port: number } {
  * more than `maxLagMs`, and for ten intervals after a late tick. `now` is
  * injectable so tests run on fake time.
  */
-export function eventLoopLagTracker(options: { maxLagMs: number; intervalMs: number; now: () => number }): { tick(): void; check(): void } {
+export function eventLoopLagTracker(options: { maxLagMs: number; intervalMs: number; now: () => number }): {
+  tick(): void;
+  check(): void;
+} {
   const { maxLagMs: maxLag, intervalMs: interval, now } = options;
   let expected = now() + interval;
   let stallLag = 0;
@@ -88,7 +91,8 @@ export function eventLoopLagTracker(options: { maxLagMs: number; intervalMs: num
       const at = now();
       const overdue = at - expected;
       if (overdue > maxLag) throw new Error(`event loop stalled for ${Math.round(overdue)}ms (limit ${maxLag}ms)`);
-      if (at < stallUntil) throw new Error(`event loop stalled for ${Math.round(stallLag)}ms recently (limit ${maxLag}ms)`);
+      if (at < stallUntil)
+        throw new Error(`event loop stalled for ${Math.round(stallLag)}ms recently (limit ${maxLag}ms)`);
     },
   };
 }
@@ -171,7 +175,12 @@ export class EndpointServer {
       else signal.addEventListener('abort', close, { once: true });
     });
     const info = server.address() as AddressInfo;
-    this.#log.info('serving', { address: `${info.address}:${info.port}`, healthz: this.#healthz !== undefined, readyz: this.#readyz !== undefined, metrics: this.#metrics !== undefined });
+    this.#log.info('serving', {
+      address: `${info.address}:${info.port}`,
+      healthz: this.#healthz !== undefined,
+      readyz: this.#readyz !== undefined,
+      metrics: this.#metrics !== undefined,
+    });
     return { host: info.address, port: info.port };
   }
 
@@ -187,7 +196,10 @@ export class EndpointServer {
       send(res, 200, text, head, { 'Content-Type': this.#metrics.contentType });
       return;
     }
-    for (const [prefix, checks] of [['/healthz', this.#healthz], ['/readyz', this.#readyz]] as const) {
+    for (const [prefix, checks] of [
+      ['/healthz', this.#healthz],
+      ['/readyz', this.#readyz],
+    ] as const) {
       if (checks === undefined) continue;
       if (url.pathname === prefix || url.pathname === `${prefix}/`) {
         const excluded = new Set(url.searchParams.getAll('exclude'));
@@ -209,16 +221,25 @@ export class EndpointServer {
     send(res, 404, 'not found\n', head);
   }
 
-  async #respond(res: http.ServerResponse, what: string, checks: [string, Check][], verbose: boolean, head: boolean): Promise<void> {
+  async #respond(
+    res: http.ServerResponse,
+    what: string,
+    checks: [string, Check][],
+    verbose: boolean,
+    head: boolean,
+  ): Promise<void> {
     const outcomes = await Promise.all(checks.map(([name, check]) => this.#run(name, check)));
     const failed = outcomes.filter((o) => o.error !== undefined);
     if (failed.length === 0 && !verbose) {
       send(res, 200, 'ok', head);
       return;
     }
-    const lines = outcomes.map((o) => (o.error === undefined ? `[+]${o.name} ok` : `[-]${o.name} failed: ${verbose ? o.error : 'reason withheld'}`));
+    const lines = outcomes.map((o) =>
+      o.error === undefined ? `[+]${o.name} ok` : `[-]${o.name} failed: ${verbose ? o.error : 'reason withheld'}`,
+    );
     lines.push(failed.length === 0 ? `${what} check passed` : `${what} check failed`);
-    if (failed.length > 0) this.#log.info(`${what} check failed`, { failed: failed.map((f) => `${f.name}: ${f.error}`) });
+    if (failed.length > 0)
+      this.#log.info(`${what} check failed`, { failed: failed.map((f) => `${f.name}: ${f.error}`) });
     send(res, failed.length === 0 ? 200 : 500, `${lines.join('\n')}\n`, head);
   }
 
@@ -227,7 +248,11 @@ export class EndpointServer {
     try {
       await Promise.race([
         (async () => check(signal))(),
-        new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error(`timed out after ${this.#checkTimeoutMs}ms`)), { once: true })),
+        new Promise<never>((_, reject) =>
+          signal.addEventListener('abort', () => reject(new Error(`timed out after ${this.#checkTimeoutMs}ms`)), {
+            once: true,
+          }),
+        ),
       ]);
       return { name };
     } catch (error: unknown) {
@@ -236,7 +261,18 @@ export class EndpointServer {
   }
 }
 
-function send(res: http.ServerResponse, status: number, body: string, head: boolean, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', ...headers, 'Content-Length': String(Buffer.byteLength(body)) });
+function send(
+  res: http.ServerResponse,
+  status: number,
+  body: string,
+  head: boolean,
+  headers: Record<string, string> = {},
+): void {
+  res.writeHead(status, {
+    'Content-Type': 'text/plain; charset=utf-8',
+    'X-Content-Type-Options': 'nosniff',
+    ...headers,
+    'Content-Length': String(Buffer.byteLength(body)),
+  });
   res.end(head ? undefined : body);
 }

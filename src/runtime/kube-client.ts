@@ -94,15 +94,31 @@ export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfig 
   else if (options.inCluster === true) kc.loadFromCluster();
   else kc.loadFromDefault();
   if (options.context !== undefined) {
-    if (kc.getContextObject(options.context) === null) throw new Error(`kubeconfig has no context '${options.context}' (known: ${kc.getContexts().map((c) => c.name).join(', ')})`);
+    if (kc.getContextObject(options.context) === null)
+      throw new Error(
+        `kubeconfig has no context '${options.context}' (known: ${kc
+          .getContexts()
+          .map((c) => c.name)
+          .join(', ')})`,
+      );
     kc.setCurrentContext(options.context);
   }
-  if (kc.getCurrentCluster() === null) throw new Error('kubeconfig has no current cluster: pass --kubeconfig or set KUBECONFIG, or run in a pod with a service account');
+  if (kc.getCurrentCluster() === null)
+    throw new Error(
+      'kubeconfig has no current cluster: pass --kubeconfig or set KUBECONFIG, or run in a pod with a service account',
+    );
   return kc;
 }
 
 /** The REST path of a resource collection, object or subresource. */
-export function resourcePath(r: { group?: string; version: string; plural: string; namespace?: string; name?: string; subresource?: string }): string {
+export function resourcePath(r: {
+  group?: string;
+  version: string;
+  plural: string;
+  namespace?: string;
+  name?: string;
+  subresource?: string;
+}): string {
   const base = r.group === undefined || r.group === '' ? `/api/${r.version}` : `/apis/${r.group}/${r.version}`;
   const ns = r.namespace === undefined ? '' : `/namespaces/${encodeURIComponent(r.namespace)}`;
   const name = r.name === undefined ? '' : `/${encodeURIComponent(r.name)}`;
@@ -128,23 +144,42 @@ export class KubeClient implements WatchTransport {
     return this.#json<T>('GET', path, {}, opts);
   }
 
-  async list<T>(path: string, params: ListParams = {}, optsOrSignal: RequestOptions | AbortSignal = {}): Promise<ObjectList<T>> {
+  async list<T>(
+    path: string,
+    params: ListParams = {},
+    optsOrSignal: RequestOptions | AbortSignal = {},
+  ): Promise<ObjectList<T>> {
     const opts = optsOrSignal instanceof AbortSignal ? { signal: optsOrSignal } : optsOrSignal;
     return this.#json<ObjectList<T>>('GET', path, { query: { ...params } }, opts);
   }
 
   async create<T>(collectionPath: string, body: T, opts: WriteOptions = {}): Promise<T> {
-    return this.#json<T>('POST', collectionPath, { query: this.#writeQuery(opts), body: JSON.stringify(body), contentType: 'application/json' }, opts);
+    return this.#json<T>(
+      'POST',
+      collectionPath,
+      { query: this.#writeQuery(opts), body: JSON.stringify(body), contentType: 'application/json' },
+      opts,
+    );
   }
 
   async replace<T>(path: string, body: T, opts: WriteOptions = {}): Promise<T> {
-    return this.#json<T>('PUT', path, { query: this.#writeQuery(opts), body: JSON.stringify(body), contentType: 'application/json' }, opts);
+    return this.#json<T>(
+      'PUT',
+      path,
+      { query: this.#writeQuery(opts), body: JSON.stringify(body), contentType: 'application/json' },
+      opts,
+    );
   }
 
   async patch<T>(path: string, patch: unknown, type: PatchType, opts: PatchOptions = {}): Promise<T> {
     const query: Query = this.#writeQuery(opts);
     if (type === 'apply' && opts.force === true) query['force'] = true;
-    return this.#json<T>('PATCH', path, { query, body: JSON.stringify(patch), contentType: PATCH_CONTENT_TYPES[type] }, opts);
+    return this.#json<T>(
+      'PATCH',
+      path,
+      { query, body: JSON.stringify(patch), contentType: PATCH_CONTENT_TYPES[type] },
+      opts,
+    );
   }
 
   async delete<T = Status | KubeObject>(path: string, opts: DeleteOptions = {}): Promise<T> {
@@ -177,7 +212,10 @@ export class KubeClient implements WatchTransport {
 
   /** Streams watch events until the server ends the watch, the signal aborts, or the connection fails. */
   async *watch(path: string, params: WatchParams, signal: AbortSignal): AsyncGenerator<RawWatchEvent, void, undefined> {
-    const res = await this.#http.stream({ method: 'GET', path, query: { ...params, watch: true }, accept: 'application/json' }, signal);
+    const res = await this.#http.stream(
+      { method: 'GET', path, query: { ...params, watch: true }, accept: 'application/json' },
+      signal,
+    );
     res.setEncoding('utf8');
     let buffer = '';
     try {
@@ -196,14 +234,23 @@ export class KubeClient implements WatchTransport {
       if (rest !== '') yield parseWatchLine(rest, path);
     } catch (error: unknown) {
       if (signal.aborted) throw signal.reason;
-      throw error instanceof Error && error.message.startsWith('watch ') ? error : new Error(`watch ${path}: the stream broke: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw error instanceof Error && error.message.startsWith('watch ')
+        ? error
+        : new Error(`watch ${path}: the stream broke: ${error instanceof Error ? error.message : String(error)}`, {
+            cause: error,
+          });
     } finally {
       res.destroy();
     }
   }
 
   /** Sends one request and returns the status and body text; throws ApiError for >= 400. */
-  async request(method: string, path: string, req: { query?: Query; body?: string; contentType?: string; accept?: string }, opts: RequestOptions = {}): Promise<{ status: number; text: string }> {
+  async request(
+    method: string,
+    path: string,
+    req: { query?: Query; body?: string; contentType?: string; accept?: string },
+    opts: RequestOptions = {},
+  ): Promise<{ status: number; text: string }> {
     const res = await this.#http.send({ method, path, ...req }, opts);
     return { status: res.status, text: res.text };
   }
@@ -217,12 +264,19 @@ export class KubeClient implements WatchTransport {
     return { fieldManager: opts.fieldManager ?? this.#fieldManager, dryRun: opts.dryRun === true ? 'All' : undefined };
   }
 
-  async #json<T>(method: string, path: string, req: { query?: Query; body?: string; contentType?: string }, opts: RequestOptions): Promise<T> {
+  async #json<T>(
+    method: string,
+    path: string,
+    req: { query?: Query; body?: string; contentType?: string },
+    opts: RequestOptions,
+  ): Promise<T> {
     const res = await this.#http.send({ method, path, ...req, accept: 'application/json' }, opts);
     try {
       return JSON.parse(res.text) as T;
     } catch (error: unknown) {
-      throw new Error(`${method} ${path}: the API server answered ${res.status} with a body that is not JSON`, { cause: error });
+      throw new Error(`${method} ${path}: the API server answered ${res.status} with a body that is not JSON`, {
+        cause: error,
+      });
     }
   }
 }

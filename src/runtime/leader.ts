@@ -127,15 +127,20 @@ export class LeaderElector {
     this.#leaseDurationMs = options.leaseDurationMs ?? 15_000;
     this.#renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
     this.#retryPeriodMs = options.retryPeriodMs ?? 2_000;
-    if (!(this.#leaseDurationMs > this.#renewDeadlineMs)) throw new RangeError('leader election: leaseDuration must be greater than renewDeadline');
-    if (!(this.#renewDeadlineMs > JITTER_FACTOR * this.#retryPeriodMs)) throw new RangeError(`leader election: renewDeadline must be greater than ${JITTER_FACTOR} × retryPeriod`);
+    if (!(this.#leaseDurationMs > this.#renewDeadlineMs))
+      throw new RangeError('leader election: leaseDuration must be greater than renewDeadline');
+    if (!(this.#renewDeadlineMs > JITTER_FACTOR * this.#retryPeriodMs))
+      throw new RangeError(`leader election: renewDeadline must be greater than ${JITTER_FACTOR} × retryPeriod`);
     if (this.#retryPeriodMs < 1) throw new RangeError('leader election: retryPeriod must be positive');
     this.#releaseOnCancel = options.releaseOnCancel ?? false;
     this.#onStartedLeading = options.onStartedLeading;
     this.#onStoppedLeading = options.onStoppedLeading;
     this.#onNewLeader = options.onNewLeader;
     this.#clock = options.clock ?? realClock;
-    this.#log = (options.logger ?? nopLogger).child({ lease: `${options.namespace}/${options.name}`, identity: this.identity });
+    this.#log = (options.logger ?? nopLogger).child({
+      lease: `${options.namespace}/${options.name}`,
+      identity: this.identity,
+    });
     this.#metrics = options.metrics;
     this.#random = options.random ?? Math.random;
   }
@@ -173,7 +178,9 @@ export class LeaderElector {
       result = renewed === 'lost' ? 'lost' : signal.aborted ? 'cancelled' : 'finished';
       if (result === 'lost') {
         this.#setLeading(false);
-        this.#log.warn('leadership lost: could not renew the lease in time', { renewDeadlineMs: this.#renewDeadlineMs });
+        this.#log.warn('leadership lost: could not renew the lease in time', {
+          renewDeadlineMs: this.#renewDeadlineMs,
+        });
       }
       leaderAbort.abort(new Error(`leadership ${result}`));
       await workSettled;
@@ -267,20 +274,28 @@ export class LeaderElector {
       try {
         const created = await this.#client.create<Lease>(
           this.#collection,
-          { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: this.#name, namespace: this.#namespace }, spec: desired },
+          {
+            apiVersion: 'coordination.k8s.io/v1',
+            kind: 'Lease',
+            metadata: { name: this.#name, namespace: this.#namespace },
+            spec: desired,
+          },
           opts,
         );
         this.#observe(created.spec ?? desired, created.metadata.resourceVersion, this.#clock.now());
         return true;
       } catch (createError: unknown) {
-        if (!isAlreadyExists(createError) && !signal.aborted) this.#log.warn('could not create the leader lease', { err: createError });
+        if (!isAlreadyExists(createError) && !signal.aborted)
+          this.#log.warn('could not create the leader lease', { err: createError });
         return false;
       }
     }
 
     const spec = existing.spec ?? {};
-    if (this.#observed === undefined || !sameRecord(this.#observed.spec, spec)) this.#observe(spec, existing.metadata.resourceVersion, now);
-    else if (this.#observed.rv !== existing.metadata.resourceVersion) this.#observed.rv = existing.metadata.resourceVersion;
+    if (this.#observed === undefined || !sameRecord(this.#observed.spec, spec))
+      this.#observe(spec, existing.metadata.resourceVersion, now);
+    else if (this.#observed.rv !== existing.metadata.resourceVersion)
+      this.#observed.rv = existing.metadata.resourceVersion;
     const holder = spec.holderIdentity ?? '';
     const observedAt = this.#observed?.at ?? now;
     const durationMs = (spec.leaseDurationSeconds ?? this.#leaseDurationMs / 1000) * 1000;
@@ -328,7 +343,20 @@ export class LeaderElector {
       const existing = await this.#client.get<Lease>(this.#path, opts);
       if (existing.spec?.holderIdentity !== this.identity) return;
       const now = microTime(this.#clock.now());
-      await this.#client.replace<Lease>(this.#path, { ...existing, spec: { holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now, leaseTransitions: existing.spec.leaseTransitions ?? 0 } }, opts);
+      await this.#client.replace<Lease>(
+        this.#path,
+        {
+          ...existing,
+          spec: {
+            holderIdentity: '',
+            leaseDurationSeconds: 1,
+            acquireTime: now,
+            renewTime: now,
+            leaseTransitions: existing.spec.leaseTransitions ?? 0,
+          },
+        },
+        opts,
+      );
       this.#log.info('released the leader lease');
     } catch (error: unknown) {
       this.#log.warn('could not release the leader lease; the next leader waits for it to expire', { err: error });
@@ -337,5 +365,11 @@ export class LeaderElector {
 }
 
 function sameRecord(a: LeaseSpec, b: LeaseSpec): boolean {
-  return a.holderIdentity === b.holderIdentity && a.renewTime === b.renewTime && a.acquireTime === b.acquireTime && a.leaseTransitions === b.leaseTransitions && a.leaseDurationSeconds === b.leaseDurationSeconds;
+  return (
+    a.holderIdentity === b.holderIdentity &&
+    a.renewTime === b.renewTime &&
+    a.acquireTime === b.acquireTime &&
+    a.leaseTransitions === b.leaseTransitions &&
+    a.leaseDurationSeconds === b.leaseDurationSeconds
+  );
 }

@@ -110,7 +110,8 @@ function encodeQuery(query: Query | undefined): string {
 function parseStatus(text: string): Status | undefined {
   try {
     const parsed: unknown = JSON.parse(text);
-    if (typeof parsed === 'object' && parsed !== null && (parsed as { kind?: unknown }).kind === 'Status') return parsed as Status;
+    if (typeof parsed === 'object' && parsed !== null && (parsed as { kind?: unknown }).kind === 'Status')
+      return parsed as Status;
   } catch {
     // not JSON
   }
@@ -212,9 +213,26 @@ export class RestTransport {
     const retryAfter = headers['retry-after'] === undefined ? undefined : Number(headers['retry-after']);
     if (parsed !== undefined) {
       const error = ApiError.fromStatus(parsed, { method, path }, status);
-      return retryAfter === undefined || Number.isNaN(retryAfter) ? error : new ApiError({ status, reason: error.reason, message: error.serverMessage, method, path, details: error.details, retryAfterSeconds: retryAfter });
+      return retryAfter === undefined || Number.isNaN(retryAfter)
+        ? error
+        : new ApiError({
+            status,
+            reason: error.reason,
+            message: error.serverMessage,
+            method,
+            path,
+            details: error.details,
+            retryAfterSeconds: retryAfter,
+          });
     }
-    return new ApiError({ status, reason: reasonForStatus(status), message: text.trim().slice(0, 500) || `HTTP ${status}`, method, path, ...(retryAfter === undefined || Number.isNaN(retryAfter) ? {} : { retryAfterSeconds: retryAfter }) });
+    return new ApiError({
+      status,
+      reason: reasonForStatus(status),
+      message: text.trim().slice(0, 500) || `HTTP ${status}`,
+      method,
+      path,
+      ...(retryAfter === undefined || Number.isNaN(retryAfter) ? {} : { retryAfterSeconds: retryAfter }),
+    });
   }
 
   /** One attempt: resolves with the response head (body unread); counts it in the metrics. */
@@ -250,18 +268,28 @@ export class RestTransport {
         },
         (res) => {
           answered = true;
-          this.#metrics?.restRequest({ method, code: res.statusCode ?? 0, host: this.host, seconds: (performance.now() - started) / 1000 });
+          this.#metrics?.restRequest({
+            method,
+            code: res.statusCode ?? 0,
+            host: this.host,
+            seconds: (performance.now() - started) / 1000,
+          });
           resolve(res);
         },
       );
       if (timeoutMs > 0) {
-        request.setTimeout(timeoutMs, () => request.destroy(new Error(`${method} ${path}: no answer from the API server for ${timeoutMs / 1000}s`)));
+        request.setTimeout(timeoutMs, () =>
+          request.destroy(new Error(`${method} ${path}: no answer from the API server for ${timeoutMs / 1000}s`)),
+        );
       }
       request.on('error', (error: Error & { code?: string }) => {
         if (!answered) this.#metrics?.restRequest({ method, code: '<error>', host: this.host });
         const aborted = opts.signal?.aborted === true;
-        const wrapped = aborted ? opts.signal?.reason : new Error(`${method} ${this.server}${path}: ${error.message}`, { cause: error });
-        if (!aborted && request.reusedSocket && error.code === 'ECONNRESET') (wrapped as { reusedSocketReset?: boolean }).reusedSocketReset = true;
+        const wrapped = aborted
+          ? opts.signal?.reason
+          : new Error(`${method} ${this.server}${path}: ${error.message}`, { cause: error });
+        if (!aborted && request.reusedSocket && error.code === 'ECONNRESET')
+          (wrapped as { reusedSocketReset?: boolean }).reusedSocketReset = true;
         reject(wrapped);
       });
       request.end(req.body);
@@ -318,7 +346,8 @@ export class RestTransport {
       await this.#kc.applyToHTTPSOptions(opts);
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k] = String(v);
-      if (typeof opts.auth === 'string' && opts.auth !== '') headers['Authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+      if (typeof opts.auth === 'string' && opts.auth !== '')
+        headers['Authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
       return { headers, at: this.#clock.now() };
     })();
     try {
@@ -331,7 +360,9 @@ export class RestTransport {
 }
 
 function isReusedSocketReset(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { reusedSocketReset?: boolean }).reusedSocketReset === true;
+  return (
+    typeof error === 'object' && error !== null && (error as { reusedSocketReset?: boolean }).reusedSocketReset === true
+  );
 }
 
 async function readText(res: http.IncomingMessage): Promise<string> {
@@ -340,4 +371,3 @@ async function readText(res: http.IncomingMessage): Promise<string> {
   for await (const chunk of res as AsyncIterable<string>) text += chunk;
   return text;
 }
-

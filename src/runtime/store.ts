@@ -34,7 +34,8 @@ import { nopLogger } from './logger.ts';
 import { objectKey, type KubeObject } from './objects.ts';
 import type { WatcherEvent } from './watcher.ts';
 
-export type StoreChange<T> = { type: 'added'; object: T } | { type: 'modified'; object: T; old: T } | { type: 'deleted'; object: T };
+export type StoreChange<T> =
+  { type: 'added'; object: T } | { type: 'modified'; object: T; old: T } | { type: 'deleted'; object: T };
 export type StoreListener<T> = (change: StoreChange<T>) => void;
 export type Indexer<T> = (obj: T) => string | readonly string[] | undefined;
 
@@ -87,7 +88,10 @@ export class Store<T extends KubeObject> {
 
   byIndex(index: string, value: string): T[] {
     const byValue = this.#indexes.get(index);
-    if (byValue === undefined) throw new Error(`store ${this.name} has no index '${index}' (known: ${[...this.#indexes.keys()].join(', ') || 'none'})`);
+    if (byValue === undefined)
+      throw new Error(
+        `store ${this.name} has no index '${index}' (known: ${[...this.#indexes.keys()].join(', ') || 'none'})`,
+      );
     const keys = byValue.get(value);
     if (keys === undefined) return [];
     const out: T[] = [];
@@ -165,7 +169,8 @@ export class Store<T extends KubeObject> {
       const old = this.#objects.get(key);
       this.#put(key, obj, old);
       if (old === undefined) changes.push({ type: 'added', object: obj });
-      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion) changes.push({ type: 'modified', object: obj, old });
+      else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion)
+        changes.push({ type: 'modified', object: obj, old });
     }
     if (!this.#synced) {
       this.#synced = true;
@@ -182,7 +187,11 @@ export class Store<T extends KubeObject> {
     const old = this.#objects.get(key);
     this.#put(key, obj, old);
     if (old === undefined) this.#emit({ type: 'added', object: obj });
-    else if (old.metadata.resourceVersion !== obj.metadata.resourceVersion || obj.metadata.resourceVersion === undefined) this.#emit({ type: 'modified', object: obj, old });
+    else if (
+      old.metadata.resourceVersion !== obj.metadata.resourceVersion ||
+      obj.metadata.resourceVersion === undefined
+    )
+      this.#emit({ type: 'modified', object: obj, old });
   }
 
   #delete(obj: T): void {
@@ -253,7 +262,9 @@ export class Store<T extends KubeObject> {
  * change to keys, covering both the new and the old object of a
  * modification (e.g. when an owner reference or label changed).
  */
-export function keysOf<T>(fn: (obj: T) => string | readonly string[] | undefined): (change: StoreChange<T>) => string[] {
+export function keysOf<T>(
+  fn: (obj: T) => string | readonly string[] | undefined,
+): (change: StoreChange<T>) => string[] {
   return (change) => {
     const out = new Set<string>();
     for (const obj of change.type === 'modified' ? [change.object, change.old] : [change.object]) {

@@ -111,7 +111,10 @@ function abortable<R>(work: Promise<R>, signal: AbortSignal): Promise<R> {
 }
 
 /** Iterates `source`, but ends with the abort reason as soon as `signal` aborts. */
-async function* abortableIterable<R>(source: AsyncIterable<R>, signal: AbortSignal): AsyncGenerator<R, void, undefined> {
+async function* abortableIterable<R>(
+  source: AsyncIterable<R>,
+  signal: AbortSignal,
+): AsyncGenerator<R, void, undefined> {
   const iterator = source[Symbol.asyncIterator]();
   let finished = false;
   try {
@@ -132,7 +135,10 @@ async function* abortableIterable<R>(source: AsyncIterable<R>, signal: AbortSign
 /** A watch that ends this quickly without a single event counts as a failure (backs off). */
 const SHORT_WATCH_MS = 1000;
 
-type Next = { kind: 'list' } | { kind: 'watch'; rv: string } | { kind: 'backoff'; then: { kind: 'list' } | { kind: 'watch'; rv: string } };
+type Next =
+  | { kind: 'list' }
+  | { kind: 'watch'; rv: string }
+  | { kind: 'backoff'; then: { kind: 'list' } | { kind: 'watch'; rv: string } };
 
 class WatchdogFired extends Error {
   constructor(silentMs: number) {
@@ -170,9 +176,14 @@ export class Watcher<T extends KubeObject = KubeObject> {
     this.#silenceMs = options.silenceTimeoutMs ?? 150_000;
     this.#clock = options.clock ?? realClock;
     this.#random = options.random ?? Math.random;
-    this.#backoff = options.backoff ?? new ExponentialBackoff({ initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5, random: this.#random });
+    this.#backoff =
+      options.backoff ??
+      new ExponentialBackoff({ initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5, random: this.#random });
     this.#transform = options.transform ?? ((obj) => obj as T);
-    this.#log = (options.logger ?? nopLogger).child({ watch: options.path, ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }) });
+    this.#log = (options.logger ?? nopLogger).child({
+      watch: options.path,
+      ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
+    });
     this.#onState = options.onState;
   }
 
@@ -184,7 +195,13 @@ export class Watcher<T extends KubeObject = KubeObject> {
     return this.#rv;
   }
 
-  stats(): Readonly<{ lists: number; watches: number; relistsOnGone: number; watchdogRestarts: number; errors: number }> {
+  stats(): Readonly<{
+    lists: number;
+    watches: number;
+    relistsOnGone: number;
+    watchdogRestarts: number;
+    errors: number;
+  }> {
     return { ...this.#stats };
   }
 
@@ -252,16 +269,19 @@ export class Watcher<T extends KubeObject = KubeObject> {
     const objects: T[] = [];
     let continueToken: string | undefined;
     for (;;) {
-      const page = await abortable(this.#transport.list(
-        this.#path,
-        {
-          ...(this.#labelSelector === undefined ? {} : { labelSelector: this.#labelSelector }),
-          ...(this.#fieldSelector === undefined ? {} : { fieldSelector: this.#fieldSelector }),
-          limit: this.#pageSize,
-          ...(continueToken === undefined ? {} : { continue: continueToken }),
-        },
+      const page = await abortable(
+        this.#transport.list(
+          this.#path,
+          {
+            ...(this.#labelSelector === undefined ? {} : { labelSelector: this.#labelSelector }),
+            ...(this.#fieldSelector === undefined ? {} : { fieldSelector: this.#fieldSelector }),
+            limit: this.#pageSize,
+            ...(continueToken === undefined ? {} : { continue: continueToken }),
+          },
+          signal,
+        ),
         signal,
-      ), signal);
+      );
       for (const item of page.items) {
         const obj = this.#accept(item);
         if (obj !== undefined) objects.push(obj);
@@ -323,7 +343,10 @@ export class Watcher<T extends KubeObject = KubeObject> {
         this.#rv = current;
         if (obj === undefined) continue;
         try {
-          await consumer({ type: event.type === 'ADDED' ? 'added' : event.type === 'MODIFIED' ? 'modified' : 'deleted', object: obj });
+          await consumer({
+            type: event.type === 'ADDED' ? 'added' : event.type === 'MODIFIED' ? 'modified' : 'deleted',
+            object: obj,
+          });
         } catch (error: unknown) {
           return this.#consumerFailed(error);
         }
@@ -341,7 +364,10 @@ export class Watcher<T extends KubeObject = KubeObject> {
       if (signal.aborted) return { kind: 'watch', rv: current };
       if (watchAbort.signal.aborted && watchAbort.signal.reason instanceof WatchdogFired) {
         this.#stats.watchdogRestarts++;
-        this.#log.warn('watch was silent too long; restarting it', { silenceTimeoutMs: this.#silenceMs, resourceVersion: current });
+        this.#log.warn('watch was silent too long; restarting it', {
+          silenceTimeoutMs: this.#silenceMs,
+          resourceVersion: current,
+        });
         return { kind: 'watch', rv: current };
       }
       if (isGone(error)) {
@@ -384,7 +410,11 @@ export class Watcher<T extends KubeObject = KubeObject> {
     try {
       return this.#transform(raw);
     } catch (error: unknown) {
-      this.#log.error('transform threw; object skipped', { name: raw.metadata.name, namespace: raw.metadata.namespace, err: error });
+      this.#log.error('transform threw; object skipped', {
+        name: raw.metadata.name,
+        namespace: raw.metadata.namespace,
+        err: error,
+      });
       return undefined;
     }
   }

@@ -86,7 +86,8 @@ export function setCondition(
     status: update.status,
     reason: update.reason,
     message: update.message.length > MAX_MESSAGE ? `${update.message.slice(0, MAX_MESSAGE - 3)}...` : update.message,
-    lastTransitionTime: existing !== undefined && existing.status === update.status ? existing.lastTransitionTime : toRfc3339(now),
+    lastTransitionTime:
+      existing !== undefined && existing.status === update.status ? existing.lastTransitionTime : toRfc3339(now),
     ...(observedGeneration === undefined ? {} : { observedGeneration }),
   };
   if (index === -1) list.push(next);

@@ -30,7 +30,16 @@ const PASS_THROUGH = new Set([
 // Keywords TypeBox adds for its own runtime checks that have no meaning (or
 // are not allowed) in a structural schema: additionalProperties: false is
 // the API server's default pruning behaviour.
-const TYPEBOX_ONLY = new Set(['additionalProperties', 'type', 'required', 'properties', 'items', 'anyOf', 'const', 'patternProperties']);
+const TYPEBOX_ONLY = new Set([
+  'additionalProperties',
+  'type',
+  'required',
+  'properties',
+  'items',
+  'anyOf',
+  'const',
+  'patternProperties',
+]);
 
 /**
  * Converts a TypeBox schema to a structural openAPIV3Schema node.
@@ -53,7 +62,9 @@ export function toStructural(schema: TSchema, path = '<root>'): JsonSchemaProps 
       if (required.length > 0) out['required'] = required;
       const additional: unknown = schema['additionalProperties'];
       if (additional !== undefined && additional !== false) {
-        throw new Error(`${path}: additionalProperties with properties is not a structural schema; use Type.Record for a map`);
+        throw new Error(
+          `${path}: additionalProperties with properties is not a structural schema; use Type.Record for a map`,
+        );
       }
       break;
     }
@@ -61,7 +72,8 @@ export function toStructural(schema: TSchema, path = '<root>'): JsonSchemaProps 
       out['type'] = 'object';
       const patterns = Object.values((schema['patternProperties'] ?? {}) as Record<string, TSchema>);
       const value = patterns[0];
-      if (patterns.length !== 1 || value === undefined) throw new Error(`${path}: a Record must have exactly one value schema`);
+      if (patterns.length !== 1 || value === undefined)
+        throw new Error(`${path}: a Record must have exactly one value schema`);
       out['additionalProperties'] = toStructural(value, `${path}[*]`);
       break;
     }
@@ -83,7 +95,8 @@ export function toStructural(schema: TSchema, path = '<root>'): JsonSchemaProps 
       // Only unions of literals of one type: they become an enum.
       const members = schema['anyOf'] as TSchema[];
       const values = members.map((m) => {
-        if (m[Kind] !== 'Literal') throw new Error(`${path}: only unions of literals can be expressed in a structural schema`);
+        if (m[Kind] !== 'Literal')
+          throw new Error(`${path}: only unions of literals can be expressed in a structural schema`);
         return m['const'] as JsonValue;
       });
       const types = new Set(values.map((v) => literalType(v, path)));
@@ -93,7 +106,9 @@ export function toStructural(schema: TSchema, path = '<root>'): JsonSchemaProps 
       break;
     }
     default:
-      throw new Error(`${path}: TypeBox kind '${kind}' has no structural-schema form; use Object, Record, Array, String, Integer, Number, Boolean, Literal or a Union of Literals`);
+      throw new Error(
+        `${path}: TypeBox kind '${kind}' has no structural-schema form; use Object, Record, Array, String, Integer, Number, Boolean, Literal or a Union of Literals`,
+      );
   }
   for (const [key, value] of Object.entries(schema)) {
     if (PASS_THROUGH.has(key)) {
@@ -102,7 +117,9 @@ export function toStructural(schema: TSchema, path = '<root>'): JsonSchemaProps 
     } else if (key.startsWith('x-kubernetes-')) {
       out[key] = value as JsonValue;
     } else if (!TYPEBOX_ONLY.has(key)) {
-      throw new Error(`${path}: keyword '${key}' is not allowed in a CRD schema (no $id, $ref or TypeBox extensions); remove it from the schema source`);
+      throw new Error(
+        `${path}: keyword '${key}' is not allowed in a CRD schema (no $id, $ref or TypeBox extensions); remove it from the schema source`,
+      );
     }
   }
   // type and description first, so the generated YAML reads top-down.
@@ -167,13 +184,35 @@ export function traceJobCrd(): { [key: string]: JsonValue } {
           storage: true,
           subresources: { status: {} },
           additionalPrinterColumns: [
-            { name: 'ID', type: 'string', jsonPath: '.status.id', description: 'Trace id, for kubectl trace attach/logs/delete.' },
+            {
+              name: 'ID',
+              type: 'string',
+              jsonPath: '.status.id',
+              description: 'Trace id, for kubectl trace attach/logs/delete.',
+            },
             { name: 'Node', type: 'string', jsonPath: '.status.node', description: 'Node the trace runs on.' },
-            { name: 'Phase', type: 'string', jsonPath: '.status.phase', description: 'Pending, Running, Succeeded or Failed.' },
+            {
+              name: 'Phase',
+              type: 'string',
+              jsonPath: '.status.phase',
+              description: 'Pending, Running, Succeeded or Failed.',
+            },
             { name: 'Result', type: 'string', jsonPath: '.status.result.outcome', description: 'How the trace ended.' },
             { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-            { name: 'Pod', type: 'string', jsonPath: '.spec.targetPod.name', priority: 1, description: 'Target pod, for pod traces.' },
-            { name: 'Deadline', type: 'integer', jsonPath: '.spec.deadline', priority: 1, description: 'Seconds the trace runs.' },
+            {
+              name: 'Pod',
+              type: 'string',
+              jsonPath: '.spec.targetPod.name',
+              priority: 1,
+              description: 'Target pod, for pod traces.',
+            },
+            {
+              name: 'Deadline',
+              type: 'integer',
+              jsonPath: '.spec.deadline',
+              priority: 1,
+              description: 'Seconds the trace runs.',
+            },
           ],
           selectableFields: [{ jsonPath: '.spec.hostname' }],
           schema: { openAPIV3Schema: traceJobOpenApiSchema() },

@@ -63,6 +63,23 @@ export {
 } from './mapping.ts';
 export { specHash, specChangedAfterStart, specAppliedCondition, SPEC_HASH_ANNOTATION_KEY } from './spec-change.ts';
 export { buildOutputConfigMap, outputConfigMapName, keepTail } from './output-configmap.ts';
-export { CONDITION_TYPES, REASONS, setCondition, findCondition, isConditionTrue, toRfc3339, type ConditionType, type ConditionUpdate } from './conditions.ts';
+export {
+  CONDITION_TYPES,
+  REASONS,
+  setCondition,
+  findCondition,
+  isConditionTrue,
+  toRfc3339,
+  type ConditionType,
+  type ConditionUpdate,
+} from './conditions.ts';
 export { deriveTraceState, timeString, ttlExpiry, type ObservedTrace, type DerivedState } from './phase.ts';
-export { traceJobCrd, traceJobOpenApiSchema, renderCrdYaml, renderCrdKustomization, toStructural, CRD_FILE, CRD_KUSTOMIZATION_FILE } from './crd.ts';
+export {
+  traceJobCrd,
+  traceJobOpenApiSchema,
+  renderCrdYaml,
+  renderCrdKustomization,
+  toStructural,
+  CRD_FILE,
+  CRD_KUSTOMIZATION_FILE,
+} from './crd.ts';

@@ -2,7 +2,15 @@
 // with the program and a Job running the trace-operator runner on the
 // target node. Deterministic and without I/O; the shapes kubectl-trace
 // relies on are the contracts of design.md §1.
-import type { V1ConfigMap, V1Container, V1Job, V1OwnerReference, V1PodSpec, V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import type {
+  V1ConfigMap,
+  V1Container,
+  V1Job,
+  V1OwnerReference,
+  V1PodSpec,
+  V1Volume,
+  V1VolumeMount,
+} from '@kubernetes/client-node';
 import {
   API_GROUP_VERSION,
   HOSTNAME_LABEL_KEY,
@@ -60,16 +68,27 @@ export function traceAnnotations(id: string, traceJobName: string): Record<strin
 export function ownerReference(traceJob: TraceJob): V1OwnerReference {
   const uid = traceJob.metadata.uid;
   if (uid === undefined || uid === '') {
-    throw new Error(`TraceJob ${traceJob.metadata.name} has no metadata.uid; build objects only from a TraceJob read from the API server`);
+    throw new Error(
+      `TraceJob ${traceJob.metadata.name} has no metadata.uid; build objects only from a TraceJob read from the API server`,
+    );
   }
-  return { apiVersion: API_GROUP_VERSION, kind: KIND, name: traceJob.metadata.name, uid, controller: true, blockOwnerDeletion: true };
+  return {
+    apiVersion: API_GROUP_VERSION,
+    kind: KIND,
+    name: traceJob.metadata.name,
+    uid,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
 }
 
 /** The trace id (status.id); throws when it is missing or malformed, since object names derive from it. */
 export function traceId(traceJob: TraceJob): string {
   const id = traceJob.status?.id;
   if (id === undefined || !isUuid(id)) {
-    throw new Error(`TraceJob ${traceJob.metadata.name} has ${id === undefined ? 'no status.id' : `an invalid status.id ${JSON.stringify(id)}`}; assign a UUID to status.id before building its objects`);
+    throw new Error(
+      `TraceJob ${traceJob.metadata.name} has ${id === undefined ? 'no status.id' : `an invalid status.id ${JSON.stringify(id)}`}; assign a UUID to status.id before building its objects`,
+    );
   }
   return id;
 }
@@ -129,7 +148,11 @@ function headerSetup(fetchHeaders: boolean, initImage: string | undefined, pullP
       { name: 'modules-dir', emptyDir: { sizeLimit: '1Gi' } },
       { name: 'linux-headers-generated', emptyDir: { sizeLimit: '2Gi' } },
     ] as V1Volume[],
-    mounts: [mount('modules-dir', '/lib/modules', true), mount('modules-host', '/lib/modules.host', true), mount('linux-headers-generated', '/usr/src', true)],
+    mounts: [
+      mount('modules-dir', '/lib/modules', true),
+      mount('modules-host', '/lib/modules.host', true),
+      mount('linux-headers-generated', '/usr/src', true),
+    ],
     initContainers: [init],
   };
 }
@@ -141,16 +164,24 @@ function headerSetup(fetchHeaders: boolean, initImage: string | undefined, pullP
  * ConfigMap as `program` (see resolveProgramFrom); it is copied into the
  * trace's own ConfigMap so kubectl-trace finds it at program.bt.
  */
-export function buildTraceObjects(traceJob: TraceJob, target: ResolvedTarget, settings: OperatorSettings, program?: string): TraceObjects {
+export function buildTraceObjects(
+  traceJob: TraceJob,
+  target: ResolvedTarget,
+  settings: OperatorSettings,
+  program?: string,
+): TraceObjects {
   const id = traceId(traceJob);
   const name = traceObjectName(id);
   const namespace = traceJob.metadata.namespace;
   const spec = traceJob.spec;
   const text = spec.program ?? program;
   if (text === undefined) {
-    throw new Error(`TraceJob ${traceJob.metadata.name} takes its program from spec.programFrom; pass the resolved program text to buildTraceObjects`);
+    throw new Error(
+      `TraceJob ${traceJob.metadata.name} takes its program from spec.programFrom; pass the resolved program text to buildTraceObjects`,
+    );
   }
-  if (target.hostnameLabel === '') throw new Error(`resolved target for TraceJob ${traceJob.metadata.name} has an empty hostname label`);
+  if (target.hostnameLabel === '')
+    throw new Error(`resolved target for TraceJob ${traceJob.metadata.name} has an empty hostname label`);
 
   const meta = () => ({
     name,
@@ -184,13 +215,17 @@ export function buildTraceObjects(traceJob: TraceJob, target: ResolvedTarget, se
   const podSpec: V1PodSpec = {
     restartPolicy: 'Never',
     hostPID: true,
-    ...(spec.serviceAccount === undefined ? { automountServiceAccountToken: false } : { serviceAccountName: spec.serviceAccount }),
+    ...(spec.serviceAccount === undefined
+      ? { automountServiceAccountToken: false }
+      : { serviceAccountName: spec.serviceAccount }),
     enableServiceLinks: false,
     terminationGracePeriodSeconds: grace + TERMINATION_MARGIN_SECONDS,
     affinity: {
       nodeAffinity: {
         requiredDuringSchedulingIgnoredDuringExecution: {
-          nodeSelectorTerms: [{ matchExpressions: [{ key: HOSTNAME_LABEL_KEY, operator: 'In', values: [target.hostnameLabel] }] }],
+          nodeSelectorTerms: [
+            { matchExpressions: [{ key: HOSTNAME_LABEL_KEY, operator: 'In', values: [target.hostnameLabel] }] },
+          ],
         },
       },
     },

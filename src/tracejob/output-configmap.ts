@@ -2,7 +2,15 @@
 // outlives the pod (design.md §3, "Output kept"). Size-bounded: the end of
 // the output is kept, because bpftrace prints its final maps last.
 import type { V1ConfigMap } from '@kubernetes/client-node';
-import { LIMITS, MANAGED_BY_LABEL_KEY, MANAGED_BY_VALUE, OUTPUT_ID_LABEL_KEY, OUTPUT_KEY, OUTPUT_NAME_SUFFIX, TRACEJOB_ANNOTATION_KEY } from './constants.ts';
+import {
+  LIMITS,
+  MANAGED_BY_LABEL_KEY,
+  MANAGED_BY_VALUE,
+  OUTPUT_ID_LABEL_KEY,
+  OUTPUT_KEY,
+  OUTPUT_NAME_SUFFIX,
+  TRACEJOB_ANNOTATION_KEY,
+} from './constants.ts';
 import { ownerReference, traceId, traceObjectName } from './mapping.ts';
 import type { OutputReference, TraceJob } from './schema.ts';
 
@@ -38,7 +46,11 @@ export function keepTail(text: string, maxBytes: number): { text: string; trunca
  * `kubectl trace delete <id>` (which deletes ConfigMaps by those labels)
  * leaves the kept output alone.
  */
-export function buildOutputConfigMap(traceJob: TraceJob, text: string, maxBytes: number = LIMITS.outputBytes): { configMap: V1ConfigMap; reference: OutputReference } {
+export function buildOutputConfigMap(
+  traceJob: TraceJob,
+  text: string,
+  maxBytes: number = LIMITS.outputBytes,
+): { configMap: V1ConfigMap; reference: OutputReference } {
   const id = traceId(traceJob);
   const name = outputConfigMapName(id);
   const kept = keepTail(text, maxBytes);

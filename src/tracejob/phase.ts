@@ -57,7 +57,8 @@ const RESULT_FAILURES: Partial<Record<TraceResult['outcome'], string>> = {
 
 /** Kubernetes times arrive as Date from typed clients and as strings from raw watches; both become RFC 3339. */
 export function timeString(value: unknown): string | undefined {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? undefined : value.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  if (value instanceof Date)
+    return Number.isNaN(value.getTime()) ? undefined : value.toISOString().replace(/\.\d{3}Z$/, 'Z');
   if (typeof value === 'string' && value !== '') return value;
   return undefined;
 }
@@ -77,7 +78,8 @@ function terminatedOf(pod: V1Pod | undefined) {
 function describeTermination(pod: V1Pod | undefined): string {
   const t = terminatedOf(pod);
   if (t === undefined) return '';
-  const detail = t.message === undefined || t.message.trim() === '' ? '' : `: ${t.message.trim().split('\n').slice(-3).join(' ')}`;
+  const detail =
+    t.message === undefined || t.message.trim() === '' ? '' : `: ${t.message.trim().split('\n').slice(-3).join(' ')}`;
   return ` The trace container exited with code ${t.exitCode}${t.reason === undefined ? '' : ` (${t.reason})`}${detail}.`;
 }
 
@@ -85,17 +87,28 @@ function times(observed: ObservedTrace): { startTime?: string; completionTime?: 
   const { job, pod, result } = observed;
   const status = mainStatus(pod);
   const startTime =
-    result?.startedAt ?? timeString(status?.state?.running?.startedAt) ?? timeString(status?.state?.terminated?.startedAt) ?? timeString(job?.status?.startTime);
+    result?.startedAt ??
+    timeString(status?.state?.running?.startedAt) ??
+    timeString(status?.state?.terminated?.startedAt) ??
+    timeString(job?.status?.startTime);
   const failed = job === undefined ? undefined : jobCondition(job, 'Failed');
   const completionTime =
     result?.finishedAt ??
     timeString(status?.state?.terminated?.finishedAt) ??
     timeString(job?.status?.completionTime) ??
     timeString(failed?.lastTransitionTime);
-  return { ...(startTime === undefined ? {} : { startTime }), ...(completionTime === undefined ? {} : { completionTime }) };
+  return {
+    ...(startTime === undefined ? {} : { startTime }),
+    ...(completionTime === undefined ? {} : { completionTime }),
+  };
 }
 
-function finished(phase: 'Succeeded' | 'Failed', reason: string, message: string, observed: ObservedTrace): DerivedState {
+function finished(
+  phase: 'Succeeded' | 'Failed',
+  reason: string,
+  message: string,
+  observed: ObservedTrace,
+): DerivedState {
   const node = observed.pod?.spec?.nodeName;
   const t = times(observed);
   return {
@@ -112,10 +125,24 @@ function finished(phase: 'Succeeded' | 'Failed', reason: string, message: string
 
 function succeeded(observed: ObservedTrace): DerivedState {
   const outcome = observed.result?.outcome;
-  const reason = outcome === 'DeadlineReached' ? REASONS.DeadlineReached : outcome === 'Stopped' ? REASONS.Stopped : REASONS.Completed;
+  const reason =
+    outcome === 'DeadlineReached'
+      ? REASONS.DeadlineReached
+      : outcome === 'Stopped'
+        ? REASONS.Stopped
+        : REASONS.Completed;
   const how =
-    reason === REASONS.DeadlineReached ? 'ran until its deadline' : reason === REASONS.Stopped ? 'was stopped on request (spec.stop)' : 'ended';
-  return finished('Succeeded', reason, `The trace ${how}; its maps are in status.result and its full output in status.output.`, observed);
+    reason === REASONS.DeadlineReached
+      ? 'ran until its deadline'
+      : reason === REASONS.Stopped
+        ? 'was stopped on request (spec.stop)'
+        : 'ended';
+  return finished(
+    'Succeeded',
+    reason,
+    `The trace ${how}; its maps are in status.result and its full output in status.output.`,
+    observed,
+  );
 }
 
 function failed(observed: ObservedTrace, jobReason: string | undefined, jobMessage: string | undefined): DerivedState {
@@ -123,14 +150,33 @@ function failed(observed: ObservedTrace, jobReason: string | undefined, jobMessa
   const resultReason = result === undefined ? undefined : RESULT_FAILURES[result.outcome];
   if (resultReason !== undefined && result !== undefined) {
     const what =
-      resultReason === REASONS.CompileError ? 'bpftrace rejected the program; fix spec.program' : resultReason === REASONS.AttachError ? 'bpftrace could not attach a probe; check the probe exists on this kernel (tracepoints: `bpftrace -l`)' : 'the trace failed';
-    return finished('Failed', resultReason, `${what}${result.message === undefined ? '' : `: ${result.message}`} (exit code ${result.exitCode}).`, observed);
+      resultReason === REASONS.CompileError
+        ? 'bpftrace rejected the program; fix spec.program'
+        : resultReason === REASONS.AttachError
+          ? 'bpftrace could not attach a probe; check the probe exists on this kernel (tracepoints: `bpftrace -l`)'
+          : 'the trace failed';
+    return finished(
+      'Failed',
+      resultReason,
+      `${what}${result.message === undefined ? '' : `: ${result.message}`} (exit code ${result.exitCode}).`,
+      observed,
+    );
   }
   if (terminatedOf(pod)?.reason === REASONS.OOMKilled) {
-    return finished('Failed', REASONS.OOMKilled, `The trace container ran out of memory and was killed; reduce the size of the program's maps or the trace's duration.${describeTermination(pod)}`, observed);
+    return finished(
+      'Failed',
+      REASONS.OOMKilled,
+      `The trace container ran out of memory and was killed; reduce the size of the program's maps or the trace's duration.${describeTermination(pod)}`,
+      observed,
+    );
   }
   if (pod?.status?.reason === REASONS.Evicted) {
-    return finished('Failed', REASONS.Evicted, `The trace pod was evicted from its node: ${pod.status.message ?? 'no message'}.`, observed);
+    return finished(
+      'Failed',
+      REASONS.Evicted,
+      `The trace pod was evicted from its node: ${pod.status.message ?? 'no message'}.`,
+      observed,
+    );
   }
   if (jobReason === REASONS.DeadlineExceeded) {
     return finished(
@@ -141,8 +187,14 @@ function failed(observed: ObservedTrace, jobReason: string | undefined, jobMessa
     );
   }
   const reason = jobReason === undefined || jobReason === '' ? REASONS.PodFailed : jobReason;
-  const base = jobMessage === undefined || jobMessage === '' ? 'The trace Job failed.' : `The trace Job failed: ${jobMessage}.`;
-  return finished('Failed', reason, `${base}${describeTermination(pod)} See \`kubectl logs\` of the pod for bpftrace's output.`, observed);
+  const base =
+    jobMessage === undefined || jobMessage === '' ? 'The trace Job failed.' : `The trace Job failed: ${jobMessage}.`;
+  return finished(
+    'Failed',
+    reason,
+    `${base}${describeTermination(pod)} See \`kubectl logs\` of the pod for bpftrace's output.`,
+    observed,
+  );
 }
 
 /** The phase, conditions, node and times of a trace from its Job, pod and result. */
@@ -156,7 +208,12 @@ export function deriveTraceState(observed: ObservedTrace): DerivedState {
         'The trace Job was deleted before the trace finished; a trace is never started twice. Delete and re-create the TraceJob to trace again.',
         observed,
       );
-      state.conditions.unshift({ type: C.JobCreated, status: 'False', reason: REASONS.JobDeleted, message: 'The Job was deleted by someone other than the operator.' });
+      state.conditions.unshift({
+        type: C.JobCreated,
+        status: 'False',
+        reason: REASONS.JobDeleted,
+        message: 'The Job was deleted by someone other than the operator.',
+      });
       return state;
     }
     return { phase: 'Pending', conditions: [], finished: false };
@@ -170,11 +227,25 @@ export function deriveTraceState(observed: ObservedTrace): DerivedState {
   const jobFailed = jobCondition(job, 'Failed');
   if (jobFailed !== undefined) return failed(observed, jobFailed.reason, jobFailed.message);
   // The pod can end before the Job controller records it.
-  if (pod?.status?.phase === 'Succeeded') return observed.result !== undefined && RESULT_FAILURES[observed.result.outcome] !== undefined ? failed(observed, undefined, undefined) : succeeded(observed);
+  if (pod?.status?.phase === 'Succeeded')
+    return observed.result !== undefined && RESULT_FAILURES[observed.result.outcome] !== undefined
+      ? failed(observed, undefined, undefined)
+      : succeeded(observed);
   if (pod?.status?.phase === 'Failed') return failed(observed, pod.status.reason, pod.status.message);
 
   if (pod === undefined) {
-    return { phase: 'Pending', conditions: [{ type: C.Running, status: 'False', reason: REASONS.Pending, message: 'Waiting for the Job controller to create the trace pod.' }], finished: false };
+    return {
+      phase: 'Pending',
+      conditions: [
+        {
+          type: C.Running,
+          status: 'False',
+          reason: REASONS.Pending,
+          message: 'Waiting for the Job controller to create the trace pod.',
+        },
+      ],
+      finished: false,
+    };
   }
 
   const node = pod.spec?.nodeName;
@@ -195,7 +266,12 @@ export function deriveTraceState(observed: ObservedTrace): DerivedState {
       finished: false,
     };
   }
-  const scheduledTrue: ConditionUpdate = { type: C.Scheduled, status: 'True', reason: REASONS.Scheduled, message: `The trace pod is on node ${node}.` };
+  const scheduledTrue: ConditionUpdate = {
+    type: C.Scheduled,
+    status: 'True',
+    reason: REASONS.Scheduled,
+    message: `The trace pod is on node ${node}.`,
+  };
 
   for (const [statuses, which, field] of [
     [pod.status?.initContainerStatuses ?? [], 'init container (it fetches kernel headers)', 'spec.initImageNameTag'],
@@ -208,7 +284,12 @@ export function deriveTraceState(observed: ObservedTrace): DerivedState {
           phase: 'Pending',
           conditions: [
             scheduledTrue,
-            { type: C.Running, status: 'False', reason: waiting.reason, message: `The ${which} cannot start (${waiting.reason}) with image ${status.image}${waiting.message === undefined ? '' : `: ${waiting.message}`}. Check ${field} and that the node can pull the image.` },
+            {
+              type: C.Running,
+              status: 'False',
+              reason: waiting.reason,
+              message: `The ${which} cannot start (${waiting.reason}) with image ${status.image}${waiting.message === undefined ? '' : `: ${waiting.message}`}. Check ${field} and that the node can pull the image.`,
+            },
           ],
           ...withNode,
           finished: false,
@@ -222,7 +303,10 @@ export function deriveTraceState(observed: ObservedTrace): DerivedState {
     const startTime = timeString(running.startedAt);
     return {
       phase: 'Running',
-      conditions: [scheduledTrue, { type: C.Running, status: 'True', reason: REASONS.Running, message: `bpftrace is running on node ${node}.` }],
+      conditions: [
+        scheduledTrue,
+        { type: C.Running, status: 'True', reason: REASONS.Running, message: `bpftrace is running on node ${node}.` },
+      ],
       ...withNode,
       ...(startTime === undefined ? {} : { startTime }),
       finished: false,
@@ -234,8 +318,18 @@ export function deriveTraceState(observed: ObservedTrace): DerivedState {
     conditions: [
       scheduledTrue,
       initializing
-        ? { type: C.Running, status: 'False', reason: REASONS.Initializing, message: 'The init container is preparing kernel headers.' }
-        : { type: C.Running, status: 'False', reason: REASONS.ContainerCreating, message: 'The trace container is being created.' },
+        ? {
+            type: C.Running,
+            status: 'False',
+            reason: REASONS.Initializing,
+            message: 'The init container is preparing kernel headers.',
+          }
+        : {
+            type: C.Running,
+            status: 'False',
+            reason: REASONS.ContainerCreating,
+            message: 'The trace container is being created.',
+          },
     ],
     ...withNode,
     finished: false,

@@ -22,7 +22,14 @@ export function resolveProgram(traceJob: TraceJob, configMap: V1ConfigMap | unde
   if (spec.program !== undefined) return { ok: true, program: spec.program };
   const ref = spec.programFrom?.configMapKeyRef;
   if (ref === undefined) {
-    return { ok: false, error: { field: 'spec.program', reason: 'MissingProgram', message: 'no program: set spec.program or spec.programFrom.configMapKeyRef.' } };
+    return {
+      ok: false,
+      error: {
+        field: 'spec.program',
+        reason: 'MissingProgram',
+        message: 'no program: set spec.program or spec.programFrom.configMapKeyRef.',
+      },
+    };
   }
   if (configMap === undefined) {
     return {

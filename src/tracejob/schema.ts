@@ -24,7 +24,7 @@ const image = (description: string) =>
 
 export const ConfigMapKeySelector = Type.Object(
   {
-    name: dnsSubdomain('Name of a ConfigMap in the TraceJob\'s namespace.'),
+    name: dnsSubdomain("Name of a ConfigMap in the TraceJob's namespace."),
     key: Type.String({
       minLength: 1,
       maxLength: DNS_SUBDOMAIN_MAX,
@@ -32,7 +32,7 @@ export const ConfigMapKeySelector = Type.Object(
       description: 'Key in the ConfigMap whose value is the bpftrace program.',
     }),
   },
-  { additionalProperties: false, description: 'A key of a ConfigMap in the TraceJob\'s namespace.' },
+  { additionalProperties: false, description: "A key of a ConfigMap in the TraceJob's namespace." },
 );
 
 export const ProgramSource = Type.Object(
@@ -48,20 +48,21 @@ export const ProgramSource = Type.Object(
 
 export const TargetPod = Type.Object(
   {
-    name: dnsSubdomain('Name of a pod in the TraceJob\'s namespace. The trace runs on the pod\'s node.'),
+    name: dnsSubdomain("Name of a pod in the TraceJob's namespace. The trace runs on the pod's node."),
     container: Type.Optional(
       Type.String({
         minLength: 1,
         maxLength: DNS_LABEL_MAX,
         pattern: DNS_LABEL_PATTERN,
-        description: 'Container in the pod whose main process $container_pid refers to. Defaults to the pod\'s first container.',
+        description:
+          "Container in the pod whose main process $container_pid refers to. Defaults to the pod's first container.",
       }),
     ),
   },
   {
     additionalProperties: false,
     description:
-      'Trace on the node of a running pod. In the program, $container_pid is replaced with the host PID of the container\'s main process, for example /pid == $container_pid/.',
+      "Trace on the node of a running pod. In the program, $container_pid is replaced with the host PID of the container's main process, for example /pid == $container_pid/.",
   },
 );
 
@@ -78,7 +79,8 @@ export const TraceJobSpec = Type.Object(
     programArgs: Type.Optional(
       Type.Array(Type.String({ maxLength: LIMITS.programArgLength, description: 'One positional parameter.' }), {
         maxItems: LIMITS.programArgs,
-        description: 'Positional parameters passed to bpftrace after the program: the first is $1 (or str($1)) in the program, the second $2, and so on.',
+        description:
+          'Positional parameters passed to bpftrace after the program: the first is $1 (or str($1)) in the program, the second $2, and so on.',
       }),
     ),
     hostname: Type.Optional(
@@ -88,19 +90,25 @@ export const TraceJobSpec = Type.Object(
     ),
     targetPod: Type.Optional(TargetPod),
     serviceAccount: Type.Optional(
-      dnsSubdomain('Service account the trace pod runs as. When unset the pod uses the namespace\'s default service account without mounting its token.'),
+      dnsSubdomain(
+        "Service account the trace pod runs as. When unset the pod uses the namespace's default service account without mounting its token.",
+      ),
     ),
     imageNameTag: Type.Optional(
-      image('Image of the trace container (it must contain bpftrace and trace-operator). Defaults to the operator\'s runner image; must be on the operator\'s image allow-list.'),
+      image(
+        "Image of the trace container (it must contain bpftrace and trace-operator). Defaults to the operator's runner image; must be on the operator's image allow-list.",
+      ),
     ),
     initImageNameTag: Type.Optional(
-      image('Image of the init container that prepares kernel headers when fetchHeaders is true. Defaults to the operator\'s init image; must be on the operator\'s image allow-list.'),
+      image(
+        "Image of the init container that prepares kernel headers when fetchHeaders is true. Defaults to the operator's init image; must be on the operator's image allow-list.",
+      ),
     ),
     fetchHeaders: Type.Optional(
       Type.Boolean({
         default: false,
         description:
-          'When true, an init container prepares the node\'s kernel headers in a scratch volume for programs that include kernel headers; when false the node\'s /lib/modules and /usr/src are mounted read-only.',
+          "When true, an init container prepares the node's kernel headers in a scratch volume for programs that include kernel headers; when false the node's /lib/modules and /usr/src are mounted read-only.",
       }),
     ),
     deadline: Type.Optional(
@@ -125,7 +133,13 @@ export const TraceJobSpec = Type.Object(
       Type.Boolean({
         default: false,
         description: `Set to true to end the trace now: bpftrace gets SIGINT, prints its maps and the output is kept as if the deadline had passed. The operator adds the key "${STOP_KEY}" to the program ConfigMap, which the runner watches, so the stop takes effect within about a minute (the kubelet's ConfigMap sync). Once true it cannot be set back to false.`,
-        'x-kubernetes-validations': [{ rule: 'self || !oldSelf', message: 'spec.stop cannot be set back to false once a stop was requested; create a new TraceJob to trace again' }],
+        'x-kubernetes-validations': [
+          {
+            rule: 'self || !oldSelf',
+            message:
+              'spec.stop cannot be set back to false once a stop was requested; create a new TraceJob to trace again',
+          },
+        ],
       }),
     ),
     ttlSecondsAfterFinished: Type.Optional(
@@ -133,7 +147,8 @@ export const TraceJobSpec = Type.Object(
         format: 'int64',
         minimum: 0,
         maximum: LIMITS.maxTtlSeconds,
-        description: 'When set, the operator deletes the TraceJob (and with it the Job, the ConfigMaps and the kept output) this many seconds after the trace finished. When unset the TraceJob is kept until someone deletes it.',
+        description:
+          'When set, the operator deletes the TraceJob (and with it the Job, the ConfigMaps and the kept output) this many seconds after the trace finished. When unset the TraceJob is kept until someone deletes it.',
       }),
     ),
   },
@@ -142,8 +157,14 @@ export const TraceJobSpec = Type.Object(
     description:
       'What to trace and where. Fields of the original trace-operator (program, hostname, serviceAccount, imageNameTag, initImageNameTag, fetchHeaders, deadline, deadlineGracePeriod) keep their meaning. A trace runs once: changing the spec after the Job exists has no effect except spec.stop (status condition SpecApplied=False tells you so).',
     'x-kubernetes-validations': [
-      { rule: 'has(self.program) != has(self.programFrom)', message: 'set exactly one of spec.program (the program text) or spec.programFrom (a ConfigMap key holding it)' },
-      { rule: 'has(self.hostname) != has(self.targetPod)', message: 'set exactly one of spec.hostname (trace a node) or spec.targetPod (trace a pod\'s node and container)' },
+      {
+        rule: 'has(self.program) != has(self.programFrom)',
+        message: 'set exactly one of spec.program (the program text) or spec.programFrom (a ConfigMap key holding it)',
+      },
+      {
+        rule: 'has(self.hostname) != has(self.targetPod)',
+        message: "set exactly one of spec.hostname (trace a node) or spec.targetPod (trace a pod's node and container)",
+      },
     ],
   },
 );
@@ -161,32 +182,57 @@ export const Condition = Type.Object(
         'Type of the condition: Accepted (the spec is valid), JobCreated (the ConfigMap and Job exist), Scheduled (the trace pod is on its node), Running (bpftrace runs), Succeeded, Failed, StopRequested (spec.stop was passed to the runner), SpecApplied (False when the spec changed after the trace started).',
     }),
     status: ConditionStatus,
-    observedGeneration: Type.Optional(Type.Integer({ format: 'int64', minimum: 0, description: 'metadata.generation of the TraceJob the condition was set for.' })),
+    observedGeneration: Type.Optional(
+      Type.Integer({
+        format: 'int64',
+        minimum: 0,
+        description: 'metadata.generation of the TraceJob the condition was set for.',
+      }),
+    ),
     lastTransitionTime: Type.String({ format: 'date-time', description: 'When the condition last changed status.' }),
     reason: Type.String({
       minLength: 1,
       maxLength: 1024,
       pattern: CONDITION_REASON_PATTERN,
-      description: 'CamelCase reason for the last transition, for example CompileError, ImagePullBackOff, Unschedulable, DeadlineExceeded, OOMKilled.',
+      description:
+        'CamelCase reason for the last transition, for example CompileError, ImagePullBackOff, Unschedulable, DeadlineExceeded, OOMKilled.',
     }),
     message: Type.String({ maxLength: 32768, description: 'What happened and, for problems, what to do about it.' }),
   },
   { description: 'A Kubernetes condition (metav1.Condition).' },
 );
 
-export const Phase = Type.Union([Type.Literal('Pending'), Type.Literal('Running'), Type.Literal('Succeeded'), Type.Literal('Failed')], {
-  description:
-    'Where the trace is in its life: Pending (accepted, the pod is not running yet), Running (bpftrace runs), Succeeded (the trace ended and its output was kept), Failed (see the conditions for why).',
-});
+export const Phase = Type.Union(
+  [Type.Literal('Pending'), Type.Literal('Running'), Type.Literal('Succeeded'), Type.Literal('Failed')],
+  {
+    description:
+      'Where the trace is in its life: Pending (accepted, the pod is not running yet), Running (bpftrace runs), Succeeded (the trace ended and its output was kept), Failed (see the conditions for why).',
+  },
+);
 
 export const OutputReference = Type.Object(
   {
     configMapName: dnsSubdomain('Name of the ConfigMap, owned by the TraceJob, that holds the text output.'),
-    key: Type.String({ minLength: 1, maxLength: DNS_SUBDOMAIN_MAX, pattern: CONFIGMAP_KEY_PATTERN, description: 'Key of the ConfigMap that holds the text.' }),
-    bytes: Type.Integer({ format: 'int64', minimum: 0, description: 'Size in bytes of the whole output the trace produced.' }),
-    truncated: Type.Boolean({ description: 'True when the output was larger than the limit and only its end (where the final maps are) was kept.' }),
+    key: Type.String({
+      minLength: 1,
+      maxLength: DNS_SUBDOMAIN_MAX,
+      pattern: CONFIGMAP_KEY_PATTERN,
+      description: 'Key of the ConfigMap that holds the text.',
+    }),
+    bytes: Type.Integer({
+      format: 'int64',
+      minimum: 0,
+      description: 'Size in bytes of the whole output the trace produced.',
+    }),
+    truncated: Type.Boolean({
+      description:
+        'True when the output was larger than the limit and only its end (where the final maps are) was kept.',
+    }),
   },
-  { description: 'Where the full text output of the trace is kept. Read it with: kubectl get configmap <configMapName> -o jsonpath=\'{.data.output\\.txt}\'.' },
+  {
+    description:
+      "Where the full text output of the trace is kept. Read it with: kubectl get configmap <configMapName> -o jsonpath='{.data.output\\.txt}'.",
+  },
 );
 
 export const TraceJobStatus = Type.Object(
@@ -194,23 +240,35 @@ export const TraceJobStatus = Type.Object(
     id: Type.Optional(
       Type.String({
         pattern: UUID_PATTERN,
-        description: 'UUID of the trace. The ConfigMap and Job are named kubectl-trace-<id>, so `kubectl trace attach <id>`, `logs <id>` and `delete <id>` work on it.',
+        description:
+          'UUID of the trace. The ConfigMap and Job are named kubectl-trace-<id>, so `kubectl trace attach <id>`, `logs <id>` and `delete <id>` work on it.',
       }),
     ),
     phase: Type.Optional(Phase),
     conditions: Type.Optional(
       Type.Array(Condition, {
         maxItems: LIMITS.conditions,
-        description: 'Latest observations of the trace\'s state, one per type.',
+        description: "Latest observations of the trace's state, one per type.",
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),
     ),
-    observedGeneration: Type.Optional(Type.Integer({ format: 'int64', minimum: 0, description: 'metadata.generation the operator last acted on.' })),
-    node: Type.Optional(Type.String({ maxLength: DNS_SUBDOMAIN_MAX, description: 'Name of the node the trace runs or ran on.' })),
-    jobName: Type.Optional(Type.String({ maxLength: DNS_SUBDOMAIN_MAX, description: 'Name of the Job that runs the trace (kubectl-trace-<id>).' })),
+    observedGeneration: Type.Optional(
+      Type.Integer({ format: 'int64', minimum: 0, description: 'metadata.generation the operator last acted on.' }),
+    ),
+    node: Type.Optional(
+      Type.String({ maxLength: DNS_SUBDOMAIN_MAX, description: 'Name of the node the trace runs or ran on.' }),
+    ),
+    jobName: Type.Optional(
+      Type.String({
+        maxLength: DNS_SUBDOMAIN_MAX,
+        description: 'Name of the Job that runs the trace (kubectl-trace-<id>).',
+      }),
+    ),
     startTime: Type.Optional(Type.String({ format: 'date-time', description: 'When bpftrace started.' })),
-    completionTime: Type.Optional(Type.String({ format: 'date-time', description: 'When the trace ended, successfully or not.' })),
+    completionTime: Type.Optional(
+      Type.String({ format: 'date-time', description: 'When the trace ended, successfully or not.' }),
+    ),
     result: Type.Optional(TraceResult),
     output: Type.Optional(OutputReference),
   },

@@ -34,7 +34,12 @@ export function defaultOperatorSettings(): OperatorSettings {
   return {
     defaultImage: DEFAULT_RUNNER_IMAGE,
     defaultInitImage: DEFAULT_INIT_IMAGE,
-    allowedImages: [`${DEFAULT_RUNNER_REPOSITORY}:`, `${DEFAULT_RUNNER_REPOSITORY}@`, `${DEFAULT_INIT_REPOSITORY}:`, `${DEFAULT_INIT_REPOSITORY}@`],
+    allowedImages: [
+      `${DEFAULT_RUNNER_REPOSITORY}:`,
+      `${DEFAULT_RUNNER_REPOSITORY}@`,
+      `${DEFAULT_INIT_REPOSITORY}:`,
+      `${DEFAULT_INIT_REPOSITORY}@`,
+    ],
     imagePullPolicy: 'IfNotPresent',
   };
 }
@@ -44,7 +49,8 @@ export function defaultOperatorSettings(): OperatorSettings {
 // registry may carry a port. This is stricter than "any string" so that an
 // allow-list prefix such as 'ghcr.io/org/' cannot be escaped with '..' or
 // whitespace, and looser than a full parser (no length rules per part).
-const DOMAIN = '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?';
+const DOMAIN =
+  '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?';
 const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const TAG = '[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}';
 const DIGEST = '[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}';
@@ -66,7 +72,10 @@ export function isImageAllowed(image: string, allowedImages: readonly string[]):
 }
 
 /** The images a spec runs with, defaults applied. `init` is undefined when no init container runs. */
-export function effectiveImages(spec: Pick<TraceJobSpec, 'imageNameTag' | 'initImageNameTag' | 'fetchHeaders'>, settings: OperatorSettings): { main: string; init: string | undefined } {
+export function effectiveImages(
+  spec: Pick<TraceJobSpec, 'imageNameTag' | 'initImageNameTag' | 'fetchHeaders'>,
+  settings: OperatorSettings,
+): { main: string; init: string | undefined } {
   return {
     main: spec.imageNameTag ?? settings.defaultImage,
     init: spec.fetchHeaders === true ? (spec.initImageNameTag ?? settings.defaultInitImage) : undefined,

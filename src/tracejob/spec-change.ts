@@ -47,7 +47,13 @@ export function specAppliedCondition(spec: TraceJobSpec, job: V1Job | undefined)
         type: CONDITION_TYPES.SpecApplied,
         status: 'False',
         reason: REASONS.SpecChangedAfterStart,
-        message: 'The spec changed after the trace started; a trace runs once with the spec it started with (only spec.stop and spec.ttlSecondsAfterFinished take effect). Create a new TraceJob to trace with the new spec.',
+        message:
+          'The spec changed after the trace started; a trace runs once with the spec it started with (only spec.stop and spec.ttlSecondsAfterFinished take effect). Create a new TraceJob to trace with the new spec.',
       }
-    : { type: CONDITION_TYPES.SpecApplied, status: 'True', reason: REASONS.SpecApplied, message: 'The trace runs with the current spec.' };
+    : {
+        type: CONDITION_TYPES.SpecApplied,
+        status: 'True',
+        reason: REASONS.SpecApplied,
+        message: 'The trace runs with the current spec.',
+      };
 }

@@ -42,7 +42,10 @@ export const TARGET_REASONS = {
  * on some clouds; kubectl-trace issue #173).
  */
 export function findNodeByHostname(nodes: readonly V1Node[], hostname: string): V1Node | undefined {
-  return nodes.find((n) => n.metadata?.name === hostname) ?? nodes.find((n) => n.metadata?.labels?.[HOSTNAME_LABEL_KEY] === hostname);
+  return (
+    nodes.find((n) => n.metadata?.name === hostname) ??
+    nodes.find((n) => n.metadata?.labels?.[HOSTNAME_LABEL_KEY] === hostname)
+  );
 }
 
 /** The hostname label value of a Node, or its name when the label is missing. */
@@ -71,34 +74,68 @@ export function resolveNodeTarget(hostname: string, node: V1Node | undefined): T
  * running and the container started, because the runner needs the
  * container's ID to find its PID.
  */
-export function resolvePodTarget(targetPod: NonNullable<TraceJobSpec['targetPod']>, pod: V1Pod | undefined, node: V1Node | undefined): TargetResolution {
-  const fail = (reason: string, field: string, message: string): TargetResolution => ({ ok: false, error: { field, reason, message } });
+export function resolvePodTarget(
+  targetPod: NonNullable<TraceJobSpec['targetPod']>,
+  pod: V1Pod | undefined,
+  node: V1Node | undefined,
+): TargetResolution {
+  const fail = (reason: string, field: string, message: string): TargetResolution => ({
+    ok: false,
+    error: { field, reason, message },
+  });
   if (pod === undefined) {
-    return fail(TARGET_REASONS.PodNotFound, 'spec.targetPod.name', `no pod named ${JSON.stringify(targetPod.name)} in the TraceJob's namespace; check \`kubectl get pods\`.`);
+    return fail(
+      TARGET_REASONS.PodNotFound,
+      'spec.targetPod.name',
+      `no pod named ${JSON.stringify(targetPod.name)} in the TraceJob's namespace; check \`kubectl get pods\`.`,
+    );
   }
   const nodeName = pod.spec?.nodeName;
   if (nodeName === undefined || nodeName === '') {
-    return fail(TARGET_REASONS.PodNotScheduled, 'spec.targetPod.name', `pod ${targetPod.name} is not scheduled to a node yet; the trace starts when it is.`);
+    return fail(
+      TARGET_REASONS.PodNotScheduled,
+      'spec.targetPod.name',
+      `pod ${targetPod.name} is not scheduled to a node yet; the trace starts when it is.`,
+    );
   }
   if (node === undefined || node.metadata?.name !== nodeName) {
-    return fail(TARGET_REASONS.NodeNotFound, 'spec.targetPod.name', `pod ${targetPod.name} runs on node ${nodeName}, which was not found.`);
+    return fail(
+      TARGET_REASONS.NodeNotFound,
+      'spec.targetPod.name',
+      `pod ${targetPod.name} runs on node ${nodeName}, which was not found.`,
+    );
   }
   const uid = pod.metadata?.uid;
   if (pod.status?.phase !== 'Running' || uid === undefined) {
-    return fail(TARGET_REASONS.PodNotRunning, 'spec.targetPod.name', `pod ${targetPod.name} is ${pod.status?.phase ?? 'in an unknown phase'}, not Running; the trace starts when it runs.`);
+    return fail(
+      TARGET_REASONS.PodNotRunning,
+      'spec.targetPod.name',
+      `pod ${targetPod.name} is ${pod.status?.phase ?? 'in an unknown phase'}, not Running; the trace starts when it runs.`,
+    );
   }
   const containers = pod.spec?.containers ?? [];
   const containerName = targetPod.container ?? containers[0]?.name;
   if (containerName === undefined || !containers.some((c) => c.name === containerName)) {
     const names = containers.map((c) => c.name).join(', ');
-    return fail(TARGET_REASONS.ContainerNotFound, 'spec.targetPod.container', `pod ${targetPod.name} has no container ${JSON.stringify(containerName ?? '')}; its containers are: ${names}.`);
+    return fail(
+      TARGET_REASONS.ContainerNotFound,
+      'spec.targetPod.container',
+      `pod ${targetPod.name} has no container ${JSON.stringify(containerName ?? '')}; its containers are: ${names}.`,
+    );
   }
   const status = pod.status.containerStatuses?.find((s) => s.name === containerName);
   const containerID = status?.containerID;
   if (status?.state?.running === undefined || containerID === undefined || containerID === '') {
-    return fail(TARGET_REASONS.ContainerNotRunning, 'spec.targetPod.container', `container ${containerName} of pod ${targetPod.name} is not running; the trace starts when it runs.`);
+    return fail(
+      TARGET_REASONS.ContainerNotRunning,
+      'spec.targetPod.container',
+      `container ${containerName} of pod ${targetPod.name} is not running; the trace starts when it runs.`,
+    );
   }
-  return { ok: true, target: { kind: 'pod', nodeName, hostnameLabel: hostnameLabelOf(node), podUID: uid, containerName, containerID } };
+  return {
+    ok: true,
+    target: { kind: 'pod', nodeName, hostnameLabel: hostnameLabelOf(node), podUID: uid, containerName, containerID },
+  };
 }
 
 /** The container ID without its runtime prefix: 'containerd://abc' -> 'abc'. */

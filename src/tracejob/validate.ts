@@ -119,7 +119,8 @@ export function pointerToField(pointer: string): string {
 
 function show(value: unknown): string {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return value.length > 80 ? `a string of ${value.length} characters` : JSON.stringify(value);
+  if (typeof value === 'string')
+    return value.length > 80 ? `a string of ${value.length} characters` : JSON.stringify(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (value === null) return 'null';
   if (typeof value === 'object') return 'an object';
@@ -127,8 +128,10 @@ function show(value: unknown): string {
 }
 
 const PATTERN_HINTS: Record<string, string> = {
-  [DNS_SUBDOMAIN_PATTERN]: "must be a valid Kubernetes name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
-  [DNS_LABEL_PATTERN]: "must be a valid DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
+  [DNS_SUBDOMAIN_PATTERN]:
+    "must be a valid Kubernetes name: lower-case letters, digits, '-' and '.', starting and ending with a letter or digit",
+  [DNS_LABEL_PATTERN]:
+    "must be a valid DNS label: lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters",
   [CONFIGMAP_KEY_PATTERN]: "must be a valid ConfigMap key: letters, digits, '-', '_' and '.'",
   [UUID_PATTERN]: 'must be a lower-case UUID (the operator assigns it; remove it from the status to get a new one)',
   '^\\S+$': 'must not contain whitespace',
@@ -215,11 +218,19 @@ function semanticErrors(obj: Record<string, unknown>, settings: OperatorSettings
   const metadata = isRecord(obj['metadata']) ? obj['metadata'] : {};
   const name = metadata['name'];
   if (typeof name === 'string' && name.length > 0 && !isDnsSubdomain(name)) {
-    errors.push({ field: 'metadata.name', reason: R.InvalidName, message: `metadata.name ${PATTERN_HINTS[DNS_SUBDOMAIN_PATTERN]}, at most 253 characters (got ${show(name)}). Rename the TraceJob.` });
+    errors.push({
+      field: 'metadata.name',
+      reason: R.InvalidName,
+      message: `metadata.name ${PATTERN_HINTS[DNS_SUBDOMAIN_PATTERN]}, at most 253 characters (got ${show(name)}). Rename the TraceJob.`,
+    });
   }
   const namespace = metadata['namespace'];
   if (typeof namespace === 'string' && !isDnsLabel(namespace)) {
-    errors.push({ field: 'metadata.namespace', reason: R.InvalidNamespace, message: `metadata.namespace ${PATTERN_HINTS[DNS_LABEL_PATTERN]} (got ${show(namespace)}).` });
+    errors.push({
+      field: 'metadata.namespace',
+      reason: R.InvalidNamespace,
+      message: `metadata.namespace ${PATTERN_HINTS[DNS_LABEL_PATTERN]} (got ${show(namespace)}).`,
+    });
   }
 
   const spec = obj['spec'];
@@ -228,9 +239,19 @@ function semanticErrors(obj: Record<string, unknown>, settings: OperatorSettings
   const hasProgram = spec['program'] !== undefined;
   const hasProgramFrom = spec['programFrom'] !== undefined;
   if (hasProgram && hasProgramFrom) {
-    errors.push({ field: 'spec.program', reason: R.ProgramSourceConflict, message: 'spec.program and spec.programFrom are both set; keep exactly one: the program text in spec.program, or a ConfigMap key holding it in spec.programFrom.configMapKeyRef.' });
+    errors.push({
+      field: 'spec.program',
+      reason: R.ProgramSourceConflict,
+      message:
+        'spec.program and spec.programFrom are both set; keep exactly one: the program text in spec.program, or a ConfigMap key holding it in spec.programFrom.configMapKeyRef.',
+    });
   } else if (!hasProgram && !hasProgramFrom) {
-    errors.push({ field: 'spec.program', reason: R.MissingProgram, message: 'no program: set spec.program to the bpftrace program text, or spec.programFrom.configMapKeyRef to the ConfigMap key holding it.' });
+    errors.push({
+      field: 'spec.program',
+      reason: R.MissingProgram,
+      message:
+        'no program: set spec.program to the bpftrace program text, or spec.programFrom.configMapKeyRef to the ConfigMap key holding it.',
+    });
   }
   const program = spec['program'];
   if (typeof program === 'string') errors.push(...programTextErrors(program, 'spec.program'));
@@ -238,16 +259,30 @@ function semanticErrors(obj: Record<string, unknown>, settings: OperatorSettings
   const hasHost = spec['hostname'] !== undefined;
   const hasPod = spec['targetPod'] !== undefined;
   if (hasHost && hasPod) {
-    errors.push({ field: 'spec.hostname', reason: R.TargetConflict, message: 'spec.hostname and spec.targetPod are both set; keep exactly one: hostname to trace a node, or targetPod to trace the node of a pod (the node is taken from the pod).' });
+    errors.push({
+      field: 'spec.hostname',
+      reason: R.TargetConflict,
+      message:
+        'spec.hostname and spec.targetPod are both set; keep exactly one: hostname to trace a node, or targetPod to trace the node of a pod (the node is taken from the pod).',
+    });
   } else if (!hasHost && !hasPod) {
-    errors.push({ field: 'spec.hostname', reason: R.MissingTarget, message: 'no target: set spec.hostname to the node to trace (see `kubectl get nodes`), or spec.targetPod.name to a pod in this namespace.' });
+    errors.push({
+      field: 'spec.hostname',
+      reason: R.MissingTarget,
+      message:
+        'no target: set spec.hostname to the node to trace (see `kubectl get nodes`), or spec.targetPod.name to a pod in this namespace.',
+    });
   }
 
   const args = spec['programArgs'];
   if (Array.isArray(args)) {
     args.forEach((arg: unknown, i) => {
       if (typeof arg === 'string' && arg.includes('\0')) {
-        errors.push({ field: `spec.programArgs[${i}]`, reason: R.InvalidProgramArgs, message: `spec.programArgs[${i}] contains a NUL character, which cannot be passed as a command-line argument; remove it.` });
+        errors.push({
+          field: `spec.programArgs[${i}]`,
+          reason: R.InvalidProgramArgs,
+          message: `spec.programArgs[${i}] contains a NUL character, which cannot be passed as a command-line argument; remove it.`,
+        });
       }
     });
   }
@@ -262,11 +297,23 @@ function semanticErrors(obj: Record<string, unknown>, settings: OperatorSettings
  */
 export function programTextErrors(program: string, field: string): ValidationError[] {
   if (program.trim().length === 0) {
-    return [{ field, reason: R.EmptyProgram, message: `${field} is empty; write a bpftrace program, for example 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }'.` }];
+    return [
+      {
+        field,
+        reason: R.EmptyProgram,
+        message: `${field} is empty; write a bpftrace program, for example 'tracepoint:syscalls:sys_enter_openat { @[comm] = count(); }'.`,
+      },
+    ];
   }
   const bytes = new TextEncoder().encode(program).byteLength;
   if (bytes > LIMITS.programBytes) {
-    return [{ field, reason: R.ProgramTooLarge, message: `${field} is ${bytes} bytes; the limit is ${LIMITS.programBytes} bytes (256 KiB). Shorten the program.` }];
+    return [
+      {
+        field,
+        reason: R.ProgramTooLarge,
+        message: `${field} is ${bytes} bytes; the limit is ${LIMITS.programBytes} bytes (256 KiB). Shorten the program.`,
+      },
+    ];
   }
   return [];
 }
@@ -275,7 +322,11 @@ function imageErrors(spec: Record<string, unknown>, settings: OperatorSettings):
   const errors: ValidationError[] = [];
   const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
   const images = effectiveImages(
-    { imageNameTag: str(spec['imageNameTag']), initImageNameTag: str(spec['initImageNameTag']), fetchHeaders: spec['fetchHeaders'] === true },
+    {
+      imageNameTag: str(spec['imageNameTag']),
+      initImageNameTag: str(spec['initImageNameTag']),
+      fetchHeaders: spec['fetchHeaders'] === true,
+    },
     settings,
   );
   const checks: [string, string | undefined, boolean][] = [
@@ -293,7 +344,10 @@ function imageErrors(spec: Record<string, unknown>, settings: OperatorSettings):
           : `the operator's default image ${show(image)} for ${field} is not a valid image reference; fix the operator's settings.`,
       });
     } else if (!isImageAllowed(image, settings.allowedImages)) {
-      const allowed = settings.allowedImages.length === 0 ? 'the allow-list is empty' : `allowed: ${settings.allowedImages.join(', ')}`;
+      const allowed =
+        settings.allowedImages.length === 0
+          ? 'the allow-list is empty'
+          : `allowed: ${settings.allowedImages.join(', ')}`;
       errors.push({
         field,
         reason: R.ImageNotAllowed,
@@ -316,7 +370,13 @@ export function validateTraceJob(obj: unknown, settings: OperatorSettings): Vali
   if (!isRecord(obj)) {
     return {
       ok: false,
-      errors: [{ field: '', reason: R.InvalidObject, message: `expected a TraceJob object (apiVersion: ${API_GROUP_VERSION}, kind: ${KIND}), got ${show(obj)}.` }],
+      errors: [
+        {
+          field: '',
+          reason: R.InvalidObject,
+          message: `expected a TraceJob object (apiVersion: ${API_GROUP_VERSION}, kind: ${KIND}), got ${show(obj)}.`,
+        },
+      ],
     };
   }
   const copy = Value.Clone(obj);

@@ -74,21 +74,25 @@ disabled_plugins = ["io.containerd.snapshotter.v1.devmapper", "io.containerd.sna
 }
 
 export function cniConfig(l: ContainerdLayout): string {
-  return `${JSON.stringify({
-    cniVersion: '1.0.0',
-    name: 'trace-operator-real-node',
-    plugins: [
-      {
-        type: 'bridge',
-        bridge: CNI_BRIDGE,
-        isGateway: false,
-        isDefaultGateway: false,
-        ipMasq: false,
-        hairpinMode: false,
-        ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET }]], dataDir: l.cniDataDir },
-      },
-    ],
-  }, null, 2)}\n`;
+  return `${JSON.stringify(
+    {
+      cniVersion: '1.0.0',
+      name: 'trace-operator-real-node',
+      plugins: [
+        {
+          type: 'bridge',
+          bridge: CNI_BRIDGE,
+          isGateway: false,
+          isDefaultGateway: false,
+          ipMasq: false,
+          hairpinMode: false,
+          ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET }]], dataDir: l.cniDataDir },
+        },
+      ],
+    },
+    null,
+    2,
+  )}\n`;
 }
 
 export async function writeContainerdConfig(l: ContainerdLayout, sandboxImage: string): Promise<void> {
@@ -108,7 +112,10 @@ export interface Ctr {
 /** `ctr` against this containerd, in the CRI namespace; throws with ctr's message on failure. */
 export function ctrFor(l: ContainerdLayout): Ctr {
   return async (args) => {
-    const result = await execa('ctr', ['--address', l.socket, '--namespace', K8S_NAMESPACE, ...args], { reject: false, stdin: 'ignore' });
+    const result = await execa('ctr', ['--address', l.socket, '--namespace', K8S_NAMESPACE, ...args], {
+      reject: false,
+      stdin: 'ignore',
+    });
     if (result.exitCode !== 0) throw new Error(`ctr ${args.join(' ')} failed: ${String(result.stderr).trim()}`);
     return String(result.stdout);
   };
@@ -116,21 +123,38 @@ export function ctrFor(l: ContainerdLayout): Ctr {
 
 export async function containerdAnswers(l: ContainerdLayout): Promise<boolean> {
   if (!existsSync(l.socket)) return false;
-  const result = await execa('ctr', ['--address', l.socket, '--timeout', '2s', 'version'], { reject: false, stdin: 'ignore' });
+  const result = await execa('ctr', ['--address', l.socket, '--timeout', '2s', 'version'], {
+    reject: false,
+    stdin: 'ignore',
+  });
   return result.exitCode === 0;
 }
 
 /** Imports `ref` from the OCI layout unless containerd has it; drops other tags of the same name. */
-export async function importImage(l: ContainerdLayout, layout: OciLayout, ref: string): Promise<'imported' | 'present'> {
+export async function importImage(
+  l: ContainerdLayout,
+  layout: OciLayout,
+  ref: string,
+): Promise<'imported' | 'present'> {
   const ctr = ctrFor(l);
   const name = ref.slice(0, ref.lastIndexOf(':'));
-  const present = (await ctr(['images', 'ls', '-q'])).split('\n').map((s) => s.trim()).filter((s) => s !== '');
-  for (const old of present.filter((r) => r.startsWith(`${name}:`) && r !== ref)) await ctr(['images', 'rm', old]).catch(() => undefined);
+  const present = (await ctr(['images', 'ls', '-q']))
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  for (const old of present.filter((r) => r.startsWith(`${name}:`) && r !== ref))
+    await ctr(['images', 'rm', old]).catch(() => undefined);
   if (present.includes(ref)) return 'present';
   // tar writes the image as an OCI archive straight into ctr: no archive file on disk.
-  const script = 'set -o pipefail; socket="$1"; shift; tar "$@" | ctr --address "$socket" --namespace k8s.io images import --snapshotter overlayfs -';
-  const result = await execa('bash', ['-c', script, 'import-image', l.socket, ...(await layout.archiveArgs(ref))], { reject: false, stdin: 'ignore', stdout: 'ignore' });
-  if (result.exitCode !== 0) throw new Error(`importing ${ref} into containerd failed: ${String(result.stderr).trim()}`);
+  const script =
+    'set -o pipefail; socket="$1"; shift; tar "$@" | ctr --address "$socket" --namespace k8s.io images import --snapshotter overlayfs -';
+  const result = await execa('bash', ['-c', script, 'import-image', l.socket, ...(await layout.archiveArgs(ref))], {
+    reject: false,
+    stdin: 'ignore',
+    stdout: 'ignore',
+  });
+  if (result.exitCode !== 0)
+    throw new Error(`importing ${ref} into containerd failed: ${String(result.stderr).trim()}`);
   return 'imported';
 }
 
@@ -138,13 +162,23 @@ export async function importImage(l: ContainerdLayout, layout: OciLayout, ref: s
 export async function killAllTasks(l: ContainerdLayout, log: (line: string) => void): Promise<void> {
   if (!(await containerdAnswers(l))) return;
   const ctr = ctrFor(l);
-  const ids = (await ctr(['tasks', 'ls', '-q']).catch(() => '')).split('\n').map((s) => s.trim()).filter((s) => s !== '');
+  const ids = (await ctr(['tasks', 'ls', '-q']).catch(() => ''))
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (ids.length === 0) return;
   log(`killing ${ids.length} container process(es) left in containerd`);
   for (const id of ids) await ctr(['tasks', 'kill', '--signal', 'SIGKILL', id]).catch(() => undefined);
   const deadline = Date.now() + 10_000;
   for (const id of ids) {
-    while (Date.now() < deadline && (await ctr(['tasks', 'delete', id]).then(() => false, () => true))) await sleep(200);
+    while (
+      Date.now() < deadline &&
+      (await ctr(['tasks', 'delete', id]).then(
+        () => false,
+        () => true,
+      ))
+    )
+      await sleep(200);
   }
 }
 

@@ -7,12 +7,30 @@ import { get as httpGet } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { etcd, kubeApiserver, kubeControllerManager, kubeScheduler, kwok, type ComponentSpec, type Layout, type Ports } from './components.ts';
+import {
+  etcd,
+  kubeApiserver,
+  kubeControllerManager,
+  kubeScheduler,
+  kwok,
+  type ComponentSpec,
+  type Layout,
+  type Ports,
+} from './components.ts';
 import { writeKubeconfig } from './kubeconfig.ts';
 import { clusterPaths, processDirs, type ClusterPaths } from './paths.ts';
 import { ensurePki, IDENTITIES, type Pki } from './pki.ts';
 import { downRealNode } from './real-node.ts';
-import { freePort, logFile, recordedNames, runningPid, startDetached, stopProcess, waitFor, type ProcessDirs } from './processes.ts';
+import {
+  freePort,
+  logFile,
+  recordedNames,
+  runningPid,
+  startDetached,
+  stopProcess,
+  waitFor,
+  type ProcessDirs,
+} from './processes.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok'] as const;
@@ -26,7 +44,16 @@ function httpOk(url: string, pki?: Pki): Promise<boolean> {
       resolve(res.statusCode === 200);
     };
     const req = pki
-      ? httpsGet(url, { ca: readFileSync(pki.caCert), cert: readFileSync(pki.clientCert('admin')), key: readFileSync(pki.clientKey('admin')), timeout: 2000 }, done)
+      ? httpsGet(
+          url,
+          {
+            ca: readFileSync(pki.caCert),
+            cert: readFileSync(pki.clientCert('admin')),
+            key: readFileSync(pki.clientKey('admin')),
+            timeout: 2000,
+          },
+          done,
+        )
       : httpGet(url, { timeout: 2000 }, done);
     req.on('error', () => resolve(false));
     req.on('timeout', () => req.destroy());
@@ -55,7 +82,10 @@ export async function ensureBinaries(p: ClusterPaths, log: Log): Promise<void> {
     for (const line of chunk.toString().split('\n')) if (line.trim() !== '') log(line);
   });
   const result = await child;
-  if (result.exitCode !== 0) throw new Error(`building the control-plane binaries failed (exit ${result.exitCode}); see the step log named above`);
+  if (result.exitCode !== 0)
+    throw new Error(
+      `building the control-plane binaries failed (exit ${result.exitCode}); see the step log named above`,
+    );
 }
 
 async function start(dirs: ProcessDirs, spec: ComponentSpec, log: Log): Promise<number> {
@@ -64,7 +94,10 @@ async function start(dirs: ProcessDirs, spec: ComponentSpec, log: Log): Promise<
 }
 
 async function kubectl(p: ClusterPaths, args: string[], input?: string): Promise<string> {
-  const result = await execa(path.join(p.testbin, 'kubectl'), ['--kubeconfig', p.kubeconfig, ...args], { input, reject: false });
+  const result = await execa(path.join(p.testbin, 'kubectl'), ['--kubeconfig', p.kubeconfig, ...args], {
+    input,
+    reject: false,
+  });
   if (result.exitCode !== 0) throw new Error(`kubectl ${args.join(' ')} failed: ${String(result.stderr)}`);
   return String(result.stdout);
 }
@@ -89,27 +122,72 @@ export async function up(log: Log, p: ClusterPaths = clusterPaths()): Promise<vo
   const dirs = processDirs(p);
   await mkdir(p.state, { recursive: true });
   const pki = await ensurePki(path.join(p.state, 'pki'));
-  const ports: Ports = { etcdClient: await freePort(), etcdPeer: await freePort(), apiserver: await freePort(), kwokServer: await freePort() };
+  const ports: Ports = {
+    etcdClient: await freePort(),
+    etcdPeer: await freePort(),
+    apiserver: await freePort(),
+    kwokServer: await freePort(),
+  };
   await writeFile(path.join(p.state, 'ports.json'), JSON.stringify(ports));
   const server = `https://127.0.0.1:${ports.apiserver}`;
   const kubeconfigFor = (identity: string): string => path.join(p.state, `${identity}.kubeconfig`);
   for (const identity of IDENTITIES) await writeKubeconfig(kubeconfigFor(identity.name), server, pki, identity.name);
-  const layout: Layout = { testbin: p.testbin, state: p.state, pki, ports, kubeconfigFor, kwokStages: path.join(here, 'kwok-stages.yaml') };
+  const layout: Layout = {
+    testbin: p.testbin,
+    state: p.state,
+    pki,
+    ports,
+    kubeconfigFor,
+    kwokStages: path.join(here, 'kwok-stages.yaml'),
+  };
 
   const etcdPid = await start(dirs, etcd(layout), log);
-  await waitFor('etcd', logFile(dirs, 'etcd'), () => httpOk(`http://127.0.0.1:${ports.etcdClient}/health`), 30_000, etcdPid);
+  await waitFor(
+    'etcd',
+    logFile(dirs, 'etcd'),
+    () => httpOk(`http://127.0.0.1:${ports.etcdClient}/health`),
+    30_000,
+    etcdPid,
+  );
   const apiserverPid = await start(dirs, kubeApiserver(layout), log);
-  await waitFor('kube-apiserver', logFile(dirs, 'kube-apiserver'), () => httpOk(`${server}/readyz`, pki), 90_000, apiserverPid);
+  await waitFor(
+    'kube-apiserver',
+    logFile(dirs, 'kube-apiserver'),
+    () => httpOk(`${server}/readyz`, pki),
+    90_000,
+    apiserverPid,
+  );
   await writeKubeconfig(p.kubeconfig, server, pki, 'admin');
   await kubectl(p, ['apply', '--server-side', '-f', path.join(p.testbin, 'kwok-crds')]);
-  await kubectl(p, ['wait', '--for=condition=Established', 'crd/logs.kwok.x-k8s.io', 'crd/attaches.kwok.x-k8s.io', '--timeout=30s']);
+  await kubectl(p, [
+    'wait',
+    '--for=condition=Established',
+    'crd/logs.kwok.x-k8s.io',
+    'crd/attaches.kwok.x-k8s.io',
+    '--timeout=30s',
+  ]);
   for (const spec of [kubeControllerManager(layout), kubeScheduler(layout), kwok(layout)]) await start(dirs, spec, log);
 
   await kubectl(p, ['apply', '-f', path.join(here, 'nodes.yaml')]);
-  await waitFor('kwok nodes', logFile(dirs, 'kwok'), () => succeeds(() => kubectl(p, ['wait', '--for=condition=Ready', 'node', '--all', '--timeout=2s'])), 60_000);
+  await waitFor(
+    'kwok nodes',
+    logFile(dirs, 'kwok'),
+    () => succeeds(() => kubectl(p, ['wait', '--for=condition=Ready', 'node', '--all', '--timeout=2s'])),
+    60_000,
+  );
   // The API server taints new nodes not-ready; the node lifecycle controller lifts it once kwok reports them Ready.
-  await waitFor('the not-ready taints to be lifted', logFile(dirs, 'kube-controller-manager'), async () => (await kubectl(p, ['get', 'nodes', '-o', 'jsonpath={.items[*].spec.taints}'])).trim() === '', 60_000);
-  await waitFor('the default service account', logFile(dirs, 'kube-controller-manager'), () => succeeds(() => kubectl(p, ['get', 'serviceaccount', 'default', '-n', 'default'])), 60_000);
+  await waitFor(
+    'the not-ready taints to be lifted',
+    logFile(dirs, 'kube-controller-manager'),
+    async () => (await kubectl(p, ['get', 'nodes', '-o', 'jsonpath={.items[*].spec.taints}'])).trim() === '',
+    60_000,
+  );
+  await waitFor(
+    'the default service account',
+    logFile(dirs, 'kube-controller-manager'),
+    () => succeeds(() => kubectl(p, ['get', 'serviceaccount', 'default', '-n', 'default'])),
+    60_000,
+  );
   log('the local control plane is ready');
 }
 

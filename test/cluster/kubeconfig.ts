@@ -8,8 +8,18 @@ export function kubeconfigYaml(server: string, pki: Pki, identity: string): stri
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: 'trace-operator-local', cluster: { server, 'certificate-authority': pki.caCert } }],
-    users: [{ name: identity, user: { 'client-certificate': pki.clientCert(identity), 'client-key': pki.clientKey(identity) } }],
-    contexts: [{ name: 'trace-operator-local', context: { cluster: 'trace-operator-local', user: identity, namespace: 'default' } }],
+    users: [
+      {
+        name: identity,
+        user: { 'client-certificate': pki.clientCert(identity), 'client-key': pki.clientKey(identity) },
+      },
+    ],
+    contexts: [
+      {
+        name: 'trace-operator-local',
+        context: { cluster: 'trace-operator-local', user: identity, namespace: 'default' },
+      },
+    ],
     'current-context': 'trace-operator-local',
   });
 }

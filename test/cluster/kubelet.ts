@@ -40,8 +40,39 @@ export async function ensureNodeCertificate(l: KubeletLayout, pki: Pki): Promise
   const ext = `${files.clientCert}.ext`;
   await writeFile(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n');
   const openssl = (args: string[]) => execa('openssl', args, { stdin: 'ignore' });
-  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', files.clientKey, '-subj', `/O=system:nodes/CN=system:node:${l.nodeName}`, '-out', csr]);
-  await openssl(['x509', '-req', '-in', csr, '-CA', pki.caCert, '-CAkey', pki.caKey, '-CAcreateserial', '-days', '3650', '-sha256', '-extfile', ext, '-out', files.clientCert]);
+  await openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    files.clientKey,
+    '-subj',
+    `/O=system:nodes/CN=system:node:${l.nodeName}`,
+    '-out',
+    csr,
+  ]);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    pki.caCert,
+    '-CAkey',
+    pki.caKey,
+    '-CAcreateserial',
+    '-days',
+    '3650',
+    '-sha256',
+    '-extfile',
+    ext,
+    '-out',
+    files.clientCert,
+  ]);
   await rm(csr, { force: true });
   await rm(ext, { force: true });
 }
@@ -52,8 +83,15 @@ export function kubeletKubeconfig(server: string, pki: Pki, l: KubeletLayout): s
     apiVersion: 'v1',
     kind: 'Config',
     clusters: [{ name: 'trace-operator-local', cluster: { server, 'certificate-authority': pki.caCert } }],
-    users: [{ name: `system:node:${l.nodeName}`, user: { 'client-certificate': files.clientCert, 'client-key': files.clientKey } }],
-    contexts: [{ name: 'trace-operator-local', context: { cluster: 'trace-operator-local', user: `system:node:${l.nodeName}` } }],
+    users: [
+      {
+        name: `system:node:${l.nodeName}`,
+        user: { 'client-certificate': files.clientCert, 'client-key': files.clientKey },
+      },
+    ],
+    contexts: [
+      { name: 'trace-operator-local', context: { cluster: 'trace-operator-local', user: `system:node:${l.nodeName}` } },
+    ],
     'current-context': 'trace-operator-local',
   });
 }
@@ -66,7 +104,10 @@ export function nodeRbac(l: Pick<KubeletLayout, 'nodeName'>): object {
   return {
     apiVersion: 'rbac.authorization.k8s.io/v1',
     kind: 'ClusterRoleBinding',
-    metadata: { name: `trace-operator:real-node:${l.nodeName}`, labels: { 'app.kubernetes.io/part-of': 'trace-operator-local-cluster' } },
+    metadata: {
+      name: `trace-operator:real-node:${l.nodeName}`,
+      labels: { 'app.kubernetes.io/part-of': 'trace-operator-local-cluster' },
+    },
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:node' },
     subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: `system:node:${l.nodeName}` }],
   };
@@ -96,7 +137,12 @@ export function kubeletConfig(l: KubeletLayout, pki: Pki): object {
     registerNode: true,
     registerWithTaints: [{ key: l.taintKey, value: 'true', effect: 'NoSchedule' }],
     // A shared development machine: never evict for disk or memory others use, never garbage-collect the imported images.
-    evictionHard: { 'memory.available': '100Mi', 'nodefs.available': '1%', 'nodefs.inodesFree': '1%', 'imagefs.available': '1%' },
+    evictionHard: {
+      'memory.available': '100Mi',
+      'nodefs.available': '1%',
+      'nodefs.inodesFree': '1%',
+      'imagefs.available': '1%',
+    },
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
     // ConfigMap changes (the trace's stop request) reach mounted volumes on a pod sync; sync every 10s instead of every minute.
@@ -139,7 +185,14 @@ export function kubeletArgs(l: KubeletLayout): string[] {
  * /run, so a new clone of the repository finds it too) before its first start
  * and put back when the real node stops, so the machine is left as found.
  */
-const KUBELET_SYSCTLS = ['vm/overcommit_memory', 'vm/panic_on_oom', 'kernel/panic', 'kernel/panic_on_oops', 'kernel/keys/root_maxkeys', 'kernel/keys/root_maxbytes'];
+const KUBELET_SYSCTLS = [
+  'vm/overcommit_memory',
+  'vm/panic_on_oom',
+  'kernel/panic',
+  'kernel/panic_on_oops',
+  'kernel/keys/root_maxkeys',
+  'kernel/keys/root_maxbytes',
+];
 
 export async function saveSysctls(file: string): Promise<void> {
   if (existsSync(file)) return;

@@ -52,12 +52,49 @@ async function openssl(args: string[]): Promise<void> {
   await execa('openssl', args, { stdin: 'ignore' });
 }
 
-async function signedCertificate(pki: Pki, certFile: string, keyFile: string, subject: string, extensions: string): Promise<void> {
+async function signedCertificate(
+  pki: Pki,
+  certFile: string,
+  keyFile: string,
+  subject: string,
+  extensions: string,
+): Promise<void> {
   const csr = `${certFile}.csr`;
   const ext = `${certFile}.ext`;
   await writeFile(ext, extensions);
-  await openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', keyFile, '-subj', subject, '-out', csr]);
-  await openssl(['x509', '-req', '-in', csr, '-CA', pki.caCert, '-CAkey', pki.caKey, '-CAcreateserial', '-days', '3650', '-sha256', '-extfile', ext, '-out', certFile]);
+  await openssl([
+    'req',
+    '-new',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    keyFile,
+    '-subj',
+    subject,
+    '-out',
+    csr,
+  ]);
+  await openssl([
+    'x509',
+    '-req',
+    '-in',
+    csr,
+    '-CA',
+    pki.caCert,
+    '-CAkey',
+    pki.caKey,
+    '-CAcreateserial',
+    '-days',
+    '3650',
+    '-sha256',
+    '-extfile',
+    ext,
+    '-out',
+    certFile,
+  ]);
 }
 
 function subjectFor(identity: ClientIdentity): string {
@@ -69,15 +106,44 @@ export async function ensurePki(dir: string): Promise<Pki> {
   const pki = pkiPaths(dir);
   await mkdir(dir, { recursive: true });
   if (!existsSync(pki.caCert)) {
-    await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', pki.caKey, '-out', pki.caCert, '-days', '3650', '-subj', '/CN=trace-operator-local-ca']);
+    await openssl([
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      pki.caKey,
+      '-out',
+      pki.caCert,
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=trace-operator-local-ca',
+    ]);
   }
   if (!existsSync(pki.serverCert)) {
-    const sans = 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local';
-    await signedCertificate(pki, pki.serverCert, pki.serverKey, '/CN=kube-apiserver', `${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n`);
+    const sans =
+      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local';
+    await signedCertificate(
+      pki,
+      pki.serverCert,
+      pki.serverKey,
+      '/CN=kube-apiserver',
+      `${sans}\nextendedKeyUsage=serverAuth\nkeyUsage=digitalSignature\n`,
+    );
   }
   for (const identity of IDENTITIES) {
     if (!existsSync(pki.clientCert(identity.name))) {
-      await signedCertificate(pki, pki.clientCert(identity.name), pki.clientKey(identity.name), subjectFor(identity), 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n');
+      await signedCertificate(
+        pki,
+        pki.clientCert(identity.name),
+        pki.clientKey(identity.name),
+        subjectFor(identity),
+        'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n',
+      );
     }
   }
   if (!existsSync(pki.serviceAccountKey)) {

@@ -76,7 +76,13 @@ export async function recordedNames(dirs: ProcessDirs): Promise<string[]> {
 }
 
 /** Polls until check() is true; on timeout the error names the component and its log. */
-export async function waitFor(what: string, log: string, check: () => Promise<boolean>, timeoutMs: number, pid?: number): Promise<void> {
+export async function waitFor(
+  what: string,
+  log: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  pid?: number,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (await check().catch(() => false)) return;
@@ -93,7 +99,9 @@ export async function freePort(): Promise<number> {
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
       const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+      server.close(() =>
+        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
+      );
     });
   });
 }

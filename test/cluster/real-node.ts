@@ -18,8 +18,24 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { buildImages } from '../../hack/real-node/images.ts';
-import { containerdAnswers, ctrFor, importImage, killAllTasks, shimPids, writeContainerdConfig, type ContainerdLayout } from './containerd.ts';
-import { ensureNodeCertificate, kubeletArgs, nodeRbac, restoreSysctls, saveSysctls, writeKubeletFiles, type KubeletLayout } from './kubelet.ts';
+import {
+  containerdAnswers,
+  ctrFor,
+  importImage,
+  killAllTasks,
+  shimPids,
+  writeContainerdConfig,
+  type ContainerdLayout,
+} from './containerd.ts';
+import {
+  ensureNodeCertificate,
+  kubeletArgs,
+  nodeRbac,
+  restoreSysctls,
+  saveSysctls,
+  writeKubeletFiles,
+  type KubeletLayout,
+} from './kubelet.ts';
 import { cacheRoot, processDirs, type ClusterPaths } from './paths.ts';
 import { ensurePki } from './pki.ts';
 import { freePort, isAlive, logFile, runningPid, startDetached, stopProcess, waitFor } from './processes.ts';
@@ -54,7 +70,10 @@ export interface RealNodePaths {
   kubeletRoot: string;
 }
 
-export function realNodePaths(p: ClusterPaths, env: Readonly<Record<string, string | undefined>> = process.env): RealNodePaths {
+export function realNodePaths(
+  p: ClusterPaths,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): RealNodePaths {
   const dir = path.join(p.state, 'real-node');
   return {
     dir,
@@ -76,8 +95,16 @@ export function realNodePaths(p: ClusterPaths, env: Readonly<Record<string, stri
 const CONTAINERD = 'real-node-containerd';
 const KUBELET = 'real-node-kubelet';
 
-async function kubectl(p: ClusterPaths, args: string[], input?: string): Promise<{ ok: boolean; stdout: string; stderr: string }> {
-  const result = await execa(path.join(p.testbin, 'kubectl'), ['--kubeconfig', p.kubeconfig, '--request-timeout=10s', ...args], { input, reject: false, ...(input === undefined ? { stdin: 'ignore' as const } : {}) });
+async function kubectl(
+  p: ClusterPaths,
+  args: string[],
+  input?: string,
+): Promise<{ ok: boolean; stdout: string; stderr: string }> {
+  const result = await execa(
+    path.join(p.testbin, 'kubectl'),
+    ['--kubeconfig', p.kubeconfig, '--request-timeout=10s', ...args],
+    { input, reject: false, ...(input === undefined ? { stdin: 'ignore' as const } : {}) },
+  );
   return { ok: result.exitCode === 0, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
@@ -87,23 +114,35 @@ async function commandExists(name: string): Promise<boolean> {
 
 /** Fails early, saying what to install, when the machine lacks something the real node needs. */
 export async function checkPrerequisites(): Promise<void> {
-  if (process.getuid?.() !== 0) throw new Error('the real node needs root (containerd, runc and the kubelet manage namespaces, cgroups and mounts)');
+  if (process.getuid?.() !== 0)
+    throw new Error(
+      'the real node needs root (containerd, runc and the kubelet manage namespaces, cgroups and mounts)',
+    );
   const missing: string[] = [];
-  for (const cmd of ['containerd', 'containerd-shim-runc-v2', 'ctr', 'runc', 'debootstrap', 'gcc', 'tar', 'openssl']) if (!(await commandExists(cmd))) missing.push(cmd);
-  for (const plugin of ['bridge', 'host-local', 'loopback']) if (!existsSync(path.join('/usr/lib/cni', plugin))) missing.push(`/usr/lib/cni/${plugin}`);
+  for (const cmd of ['containerd', 'containerd-shim-runc-v2', 'ctr', 'runc', 'debootstrap', 'gcc', 'tar', 'openssl'])
+    if (!(await commandExists(cmd))) missing.push(cmd);
+  for (const plugin of ['bridge', 'host-local', 'loopback'])
+    if (!existsSync(path.join('/usr/lib/cni', plugin))) missing.push(`/usr/lib/cni/${plugin}`);
   if (missing.length > 0) {
-    throw new Error(`the real node needs ${missing.join(', ')}: run 'bash hack/real-node/install-deps.sh' (apt-get install containerd runc containernetworking-plugins debootstrap gcc libc6-dev)`);
+    throw new Error(
+      `the real node needs ${missing.join(', ')}: run 'bash hack/real-node/install-deps.sh' (apt-get install containerd runc containernetworking-plugins debootstrap gcc libc6-dev)`,
+    );
   }
 }
 
 async function ensureKubeletBinary(p: ClusterPaths, log: Log): Promise<void> {
   if (existsSync(path.join(p.testbin, 'kubelet'))) return;
-  const child = execa('bash', [path.join(here, 'build-testbin.sh')], { env: { TESTBIN_DIR: p.testbin, BUILD_KUBELET: '1' }, stdin: 'ignore', reject: false });
+  const child = execa('bash', [path.join(here, 'build-testbin.sh')], {
+    env: { TESTBIN_DIR: p.testbin, BUILD_KUBELET: '1' },
+    stdin: 'ignore',
+    reject: false,
+  });
   child.stderr?.on('data', (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) if (line.trim() !== '') log(line);
   });
   const result = await child;
-  if (result.exitCode !== 0) throw new Error(`building the kubelet failed (exit ${result.exitCode}); see the step log named above`);
+  if (result.exitCode !== 0)
+    throw new Error(`building the kubelet failed (exit ${result.exitCode}); see the step log named above`);
 }
 
 export async function readRealNodeInfo(p: ClusterPaths): Promise<RealNodeInfo | undefined> {
@@ -131,7 +170,8 @@ async function nodeReady(p: ClusterPaths): Promise<NodeView | undefined> {
 /** True when containerd and the kubelet run and the node is Ready. */
 export async function isRealNodeUp(p: ClusterPaths): Promise<boolean> {
   const dirs = processDirs(p);
-  if ((await runningPid(dirs, KUBELET)) === undefined || (await runningPid(dirs, CONTAINERD)) === undefined) return false;
+  if ((await runningPid(dirs, KUBELET)) === undefined || (await runningPid(dirs, CONTAINERD)) === undefined)
+    return false;
   if (!existsSync(realNodePaths(p).info)) return false;
   return (await nodeReady(p).catch(() => undefined)) !== undefined;
 }
@@ -141,7 +181,10 @@ async function ownedByOtherCluster(rn: RealNodePaths, p: ClusterPaths): Promise<
   if (!existsSync(rn.owner)) return undefined;
   const owner = (await readFile(rn.owner, 'utf8')).trim();
   if (owner === p.state) return undefined;
-  return (await runningPid({ pids: path.join(owner, 'pids'), logs: path.join(owner, 'logs') }, CONTAINERD)) === undefined ? undefined : owner;
+  return (await runningPid({ pids: path.join(owner, 'pids'), logs: path.join(owner, 'logs') }, CONTAINERD)) ===
+    undefined
+    ? undefined
+    : owner;
 }
 
 /** Starts (or finds running) the real node for the control plane at `p`. */
@@ -149,7 +192,8 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
   await checkPrerequisites();
   const rn = realNodePaths(p);
   const portsFile = path.join(p.state, 'ports.json');
-  if (!existsSync(portsFile) || !existsSync(p.kubeconfig)) throw new Error('the local control plane is not running: start it with `npm run cluster:up` first');
+  if (!existsSync(portsFile) || !existsSync(p.kubeconfig))
+    throw new Error('the local control plane is not running: start it with `npm run cluster:up` first');
   const info = await readRealNodeInfo(p);
   if (info !== undefined && (await isRealNodeUp(p))) {
     // Running already: only bring the runner image up to date with the source, so tests never run a stale runner.
@@ -158,14 +202,18 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
       const how = await importImage(rn.containerd, images.layout, images.runner.ref);
       const current: RealNodeInfo = { ...info, runnerImage: images.runner.ref };
       await writeFile(rn.info, `${JSON.stringify(current, null, 2)}\n`);
-      log(`the real node ${info.nodeName} is already running; runner image ${current.runnerImage}${how === 'imported' ? ' (new, imported)' : ''}`);
+      log(
+        `the real node ${info.nodeName} is already running; runner image ${current.runnerImage}${how === 'imported' ? ' (new, imported)' : ''}`,
+      );
       return current;
     }
     log('the pause image changed: restarting the real node');
   }
   const other = await ownedByOtherCluster(rn, p);
   if (other !== undefined) {
-    throw new Error(`a real node of another local cluster (${other}) is using this machine's containerd and kubelet; stop it first (TRACE_OPERATOR_CLUSTER_STATE=${other} npm run cluster:down)`);
+    throw new Error(
+      `a real node of another local cluster (${other}) is using this machine's containerd and kubelet; stop it first (TRACE_OPERATOR_CLUSTER_STATE=${other} npm run cluster:down)`,
+    );
   }
   await downRealNode(() => undefined, p);
   const started = Date.now();
@@ -214,9 +262,21 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
   await saveSysctls(rn.savedSysctls);
   log(`starting the kubelet for node ${REAL_NODE_NAME} on 127.0.0.1:${kubelet.port} (log: ${logFile(dirs, KUBELET)})`);
   const kubeletPid = await startDetached(dirs, KUBELET, path.join(p.testbin, 'kubelet'), kubeletArgs(kubelet));
-  await waitFor(`the kubelet to register ${REAL_NODE_NAME}`, logFile(dirs, KUBELET), async () => (await kubectl(p, ['get', 'node', REAL_NODE_NAME])).ok, 60_000, kubeletPid);
+  await waitFor(
+    `the kubelet to register ${REAL_NODE_NAME}`,
+    logFile(dirs, KUBELET),
+    async () => (await kubectl(p, ['get', 'node', REAL_NODE_NAME])).ok,
+    60_000,
+    kubeletPid,
+  );
   await setLoopbackAddress(p);
-  await waitFor(`the real node ${REAL_NODE_NAME} to become Ready`, logFile(dirs, KUBELET), async () => (await nodeReady(p)) !== undefined, 120_000, kubeletPid);
+  await waitFor(
+    `the real node ${REAL_NODE_NAME} to become Ready`,
+    logFile(dirs, KUBELET),
+    async () => (await nodeReady(p)) !== undefined,
+    120_000,
+    kubeletPid,
+  );
 
   const node = await nodeReady(p);
   const result: RealNodeInfo = {
@@ -241,15 +301,33 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
  * address set here stays (kwok's simulated nodes have the same address).
  */
 async function setLoopbackAddress(p: ClusterPaths): Promise<void> {
-  const patch = { status: { addresses: [{ type: 'InternalIP', address: '127.0.0.1' }, { type: 'Hostname', address: REAL_NODE_NAME }] } };
-  const result = await kubectl(p, ['patch', 'node', REAL_NODE_NAME, '--subresource=status', '--type=merge', '-p', JSON.stringify(patch)]);
+  const patch = {
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: '127.0.0.1' },
+        { type: 'Hostname', address: REAL_NODE_NAME },
+      ],
+    },
+  };
+  const result = await kubectl(p, [
+    'patch',
+    'node',
+    REAL_NODE_NAME,
+    '--subresource=status',
+    '--type=merge',
+    '-p',
+    JSON.stringify(patch),
+  ]);
   if (!result.ok) throw new Error(`could not set the real node's address: ${result.stderr}`);
 }
 
 /** Mount points under `prefix`, deepest first. */
 async function mountsUnder(prefix: string): Promise<string[]> {
   const text = await readFile('/proc/self/mountinfo', 'utf8');
-  const points = text.split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => m !== undefined && (m === prefix || m.startsWith(`${prefix}/`)));
+  const points = text
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m): m is string => m !== undefined && (m === prefix || m.startsWith(`${prefix}/`)));
   return [...new Set(points)].sort((a, b) => b.length - a.length);
 }
 
@@ -272,10 +350,23 @@ export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
 
   if (kubeletPid !== undefined && apiUp) {
     log(`deleting the pods on ${REAL_NODE_NAME}`);
-    await kubectl(p, ['delete', 'pods', '--all-namespaces', `--field-selector=spec.nodeName=${REAL_NODE_NAME}`, '--force', '--grace-period=0', '--wait=false']);
+    await kubectl(p, [
+      'delete',
+      'pods',
+      '--all-namespaces',
+      `--field-selector=spec.nodeName=${REAL_NODE_NAME}`,
+      '--force',
+      '--grace-period=0',
+      '--wait=false',
+    ]);
     if (containerdPid !== undefined) {
       const ctr = ctrFor(rn.containerd);
-      await waitFor('the kubelet to stop the real node\'s pods', logFile(dirs, KUBELET), async () => (await ctr(['tasks', 'ls', '-q'])).trim() === '', 30_000).catch((e: unknown) => log(String(e)));
+      await waitFor(
+        "the kubelet to stop the real node's pods",
+        logFile(dirs, KUBELET),
+        async () => (await ctr(['tasks', 'ls', '-q'])).trim() === '',
+        30_000,
+      ).catch((e: unknown) => log(String(e)));
     }
   }
   if (kubeletPid !== undefined) log('stopping the kubelet');
@@ -293,10 +384,12 @@ export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
     while (isAlive(pid)) await new Promise((r) => setTimeout(r, 50));
   }
   for (const prefix of [rn.kubeletRoot, rn.containerd.state, rn.containerd.root]) {
-    for (const point of await mountsUnder(prefix)) await execa('umount', ['-l', point], { reject: false, stdin: 'ignore' });
+    for (const point of await mountsUnder(prefix))
+      await execa('umount', ['-l', point], { reject: false, stdin: 'ignore' });
   }
   if (apiUp) await kubectl(p, ['delete', 'node', REAL_NODE_NAME, '--ignore-not-found', '--wait=false']);
   await restoreSysctls(rn.savedSysctls);
   await rm(rn.info, { force: true });
-  if (existsSync(rn.owner) && (await readFile(rn.owner, 'utf8')).trim() === p.state) await rm(rn.owner, { force: true });
+  if (existsSync(rn.owner) && (await readFile(rn.owner, 'utf8')).trim() === p.state)
+    await rm(rn.owner, { force: true });
 }

@@ -7,11 +7,15 @@ import { K8S_VERSION } from '../cluster/paths.ts';
 import { eventually } from '../support/eventually.ts';
 
 test.before(() => {
-  if (!clusterAvailable()) throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
+  if (!clusterAvailable())
+    throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
 });
 
 interface NodeList {
-  items: { metadata: { name: string; labels: Record<string, string> }; status: { conditions: { type: string; status: string }[] } }[];
+  items: {
+    metadata: { name: string; labels: Record<string, string> };
+    status: { conditions: { type: string; status: string }[] };
+  }[];
 }
 
 test('the API server reports the version it was built as', async (t) => {
@@ -41,28 +45,47 @@ test('a plain Job is scheduled, runs to Succeeded, and deleting it garbage-colle
     metadata: { name: 'plain', namespace: ns.name },
     spec: {
       backoffLimit: 0,
-      template: { spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox', command: ['true'] }] } },
+      template: {
+        spec: { restartPolicy: 'Never', containers: [{ name: 'main', image: 'busybox', command: ['true'] }] },
+      },
     },
   };
   const created = await kubectl(['create', '-f', '-'], { input: JSON.stringify(job) });
   t.is(created.exitCode, 0, created.stderr);
 
   const podName = await eventually('the Job pod is scheduled and running', async () => {
-    const pods = await kubectl(['get', 'pods', '-l', 'job-name=plain', '-o', 'jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{"\\n"}{end}'], { namespace: ns.name });
+    const pods = await kubectl(
+      [
+        'get',
+        'pods',
+        '-l',
+        'job-name=plain',
+        '-o',
+        'jsonpath={range .items[*]}{.metadata.name} {.spec.nodeName} {.status.phase}{"\\n"}{end}',
+      ],
+      { namespace: ns.name },
+    );
     const [name, node, phase] = pods.stdout.trim().split(' ');
     return name !== undefined && node?.startsWith('kwok-node-') && phase === 'Running' ? name : undefined;
   });
 
   // kwok's test stage plays the container exiting 0 when the pod carries this annotation.
-  const annotated = await kubectl(['annotate', 'pod', podName, 'kwok.trace-operator.test/exit-code=0'], { namespace: ns.name });
+  const annotated = await kubectl(['annotate', 'pod', podName, 'kwok.trace-operator.test/exit-code=0'], {
+    namespace: ns.name,
+  });
   t.is(annotated.exitCode, 0, annotated.stderr);
   await eventually('the pod Succeeded and the Job completed', async () => {
     const phase = await kubectl(['get', 'pod', podName, '-o', 'jsonpath={.status.phase}'], { namespace: ns.name });
-    const complete = await kubectl(['get', 'job', 'plain', '-o', 'jsonpath={.status.conditions[?(@.type=="Complete")].status}'], { namespace: ns.name });
+    const complete = await kubectl(
+      ['get', 'job', 'plain', '-o', 'jsonpath={.status.conditions[?(@.type=="Complete")].status}'],
+      { namespace: ns.name },
+    );
     return phase.stdout === 'Succeeded' && complete.stdout === 'True' ? true : undefined;
   });
 
-  const deleted = await kubectl(['delete', 'job', 'plain', '--cascade=background', '--wait=true'], { namespace: ns.name });
+  const deleted = await kubectl(['delete', 'job', 'plain', '--cascade=background', '--wait=true'], {
+    namespace: ns.name,
+  });
   t.is(deleted.exitCode, 0, deleted.stderr);
   await eventually('the garbage collector deleted the pod', async () => {
     const pod = await kubectl(['get', 'pod', podName, '--ignore-not-found', '-o', 'name'], { namespace: ns.name });

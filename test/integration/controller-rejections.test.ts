@@ -7,14 +7,23 @@ import type { V1Job } from '@kubernetes/client-node';
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd, startManager, type RunningManager } from '../support/manager.ts';
-import { apply, condition, eventsFor, getTraceJob, listJson, waitForPhase, waitForTraceJob } from '../support/tracejobs.ts';
+import {
+  apply,
+  condition,
+  eventsFor,
+  getTraceJob,
+  listJson,
+  waitForPhase,
+  waitForTraceJob,
+} from '../support/tracejobs.ts';
 
 let ns = '';
 let forbiddenNs = '';
 let manager: RunningManager;
 
 test.before(async () => {
-  if (!clusterAvailable()) throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
+  if (!clusterAvailable())
+    throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
   await installCrd();
   ns = (await createTestNamespace('rejections')).name;
   forbiddenNs = (await createTestNamespace('not-allowed')).name;
@@ -25,15 +34,32 @@ test.before(async () => {
 
 test.after.always('stop the manager and drop the namespaces', async () => {
   await manager?.stop();
-  for (const namespace of [ns, forbiddenNs]) await kubectl(['delete', 'namespace', namespace, '--wait=false', '--ignore-not-found']);
+  for (const namespace of [ns, forbiddenNs])
+    await kubectl(['delete', 'namespace', namespace, '--wait=false', '--ignore-not-found']);
 });
 
 function traceJob(name: string, spec: Record<string, unknown>, namespace = ns): object {
-  return { apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', metadata: { name, namespace }, spec: { hostname: 'kwok-node-0', program: 'tracepoint:sched:sched_switch { @c = count(); }', ...spec } };
+  return {
+    apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
+    kind: 'TraceJob',
+    metadata: { name, namespace },
+    spec: { hostname: 'kwok-node-0', program: 'tracepoint:sched:sched_switch { @c = count(); }', ...spec },
+  };
 }
 
-async function expectRejected(t: import('ava').ExecutionContext, name: string, reason: string, messagePart: RegExp, namespace = ns): Promise<void> {
-  const tj = await waitForTraceJob(namespace, name, `is rejected with ${reason}`, (x) => condition(x, 'Accepted')?.status === 'False');
+async function expectRejected(
+  t: import('ava').ExecutionContext,
+  name: string,
+  reason: string,
+  messagePart: RegExp,
+  namespace = ns,
+): Promise<void> {
+  const tj = await waitForTraceJob(
+    namespace,
+    name,
+    `is rejected with ${reason}`,
+    (x) => condition(x, 'Accepted')?.status === 'False',
+  );
   t.is(tj.status?.phase, 'Failed');
   const accepted = condition(tj, 'Accepted');
   t.is(accepted?.reason, reason);
@@ -45,7 +71,10 @@ async function expectRejected(t: import('ava').ExecutionContext, name: string, r
   });
   t.true(events.length > 0);
   const jobs = await listJson<V1Job>(namespace, 'jobs');
-  t.false(jobs.some((j) => j.metadata?.annotations?.['observe.alexeldeib.xyz/tracejob'] === name), 'no Job was created');
+  t.false(
+    jobs.some((j) => j.metadata?.annotations?.['observe.alexeldeib.xyz/tracejob'] === name),
+    'no Job was created',
+  );
 }
 
 test('an unknown node is rejected, and fixing spec.hostname starts the trace', async (t) => {
@@ -64,12 +93,22 @@ test('a rejected TraceJob stays rejected through resyncs even when its node appe
   t.teardown(async () => {
     await kubectl(['delete', 'node', node, '--ignore-not-found']);
   });
-  const created = await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Node', metadata: { name: node, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { 'kubernetes.io/hostname': node } } }) });
+  const created = await kubectl(['apply', '-f', '-'], {
+    input: JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: node,
+        annotations: { 'kwok.x-k8s.io/node': 'fake' },
+        labels: { 'kubernetes.io/hostname': node },
+      },
+    }),
+  });
   t.is(created.exitCode, 0, created.stderr);
   await new Promise((resolve) => setTimeout(resolve, 4000)); // several 1 s resyncs
   const tj = await getTraceJob(ns, 'node-appears');
   t.is(tj?.status?.phase, 'Failed');
-  t.is(tj?.status?.jobName, undefined, 'no trace was started behind its owner\'s back');
+  t.is(tj?.status?.jobName, undefined, "no trace was started behind its owner's back");
 });
 
 test('an image outside the allow-list is rejected', async (t) => {
@@ -83,7 +122,13 @@ test('a TraceJob in a namespace the operator does not run traces in is rejected'
 });
 
 test('a program taken from a ConfigMap that does not exist is rejected', async (t) => {
-  await apply(ns, traceJob('missing-program', { program: undefined, programFrom: { configMapKeyRef: { name: 'nowhere', key: 'x.bt' } } }));
+  await apply(
+    ns,
+    traceJob('missing-program', {
+      program: undefined,
+      programFrom: { configMapKeyRef: { name: 'nowhere', key: 'x.bt' } },
+    }),
+  );
   await expectRejected(t, 'missing-program', 'ProgramConfigMapNotFound', /nowhere/);
 });
 
@@ -98,9 +143,19 @@ test('a pod target that is not running yet waits, then the trace starts on its n
   t.teardown(async () => {
     await kubectl(['label', 'node', 'kwok-node-1', `${label}-`]);
   });
-  await apply(ns, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'late', namespace: ns }, spec: { nodeSelector: { [label]: 'yes' }, containers: [{ name: 'app', image: 'busybox' }] } });
+  await apply(ns, {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'late', namespace: ns },
+    spec: { nodeSelector: { [label]: 'yes' }, containers: [{ name: 'app', image: 'busybox' }] },
+  });
   await apply(ns, traceJob('late-pod', { hostname: undefined, targetPod: { name: 'late', container: 'app' } }));
-  const waiting = await waitForTraceJob(ns, 'late-pod', 'waits for its pod', (x) => condition(x, 'Accepted')?.status === 'Unknown');
+  const waiting = await waitForTraceJob(
+    ns,
+    'late-pod',
+    'waits for its pod',
+    (x) => condition(x, 'Accepted')?.status === 'Unknown',
+  );
   t.is(waiting.status?.phase, 'Pending');
   t.is(waiting.status?.jobName, undefined);
   const labelled = await kubectl(['label', 'node', 'kwok-node-1', `${label}=yes`]);
@@ -110,7 +165,10 @@ test('a pod target that is not running yet waits, then the trace starts on its n
 });
 
 test('the API server itself rejects what the schema forbids, so the controller never sees it', async (t) => {
-  const result = await kubectl(['apply', '-f', '-'], { namespace: ns, input: JSON.stringify(traceJob('negative', { deadline: -5 })) });
+  const result = await kubectl(['apply', '-f', '-'], {
+    namespace: ns,
+    input: JSON.stringify(traceJob('negative', { deadline: -5 })),
+  });
   t.not(result.exitCode, 0);
   t.regex(result.stderr, /deadline/);
 });

@@ -39,13 +39,22 @@ let ns = '';
 let cleanup: (() => Promise<void>) | undefined;
 
 test.before(async () => {
-  if (!clusterAvailable()) throw new Error('the local control plane is not running: start it with `npm run cluster:up`, then run these tests again');
+  if (!clusterAvailable())
+    throw new Error(
+      'the local control plane is not running: start it with `npm run cluster:up`, then run these tests again',
+    );
   // The CRD must be served for the API server to dry-run an update of it.
   await installCrd();
   const namespace = await createTestNamespace('deploy-dry');
   ns = namespace.name;
   cleanup = namespace.cleanup;
-  const labelled = await kubectl(['label', 'namespace', ns, 'pod-security.kubernetes.io/enforce=restricted', 'pod-security.kubernetes.io/warn=restricted']);
+  const labelled = await kubectl([
+    'label',
+    'namespace',
+    ns,
+    'pod-security.kubernetes.io/enforce=restricted',
+    'pod-security.kubernetes.io/warn=restricted',
+  ]);
   if (labelled.exitCode !== 0) throw new Error(`could not label ${ns}: ${labelled.stderr}`);
 });
 
@@ -67,8 +76,21 @@ async function render(dir: string): Promise<Manifest[]> {
 
 /** Server-side dry run of the objects (namespaced ones moved into the test namespace); returns kubectl's output. */
 async function dryRun(manifests: Manifest[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const moved = manifests.map((m) => (CLUSTER_SCOPED.has(m.kind) ? m : { ...m, metadata: { ...m.metadata, namespace: ns } }));
-  return kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=trace-operator-deploy-test', '--dry-run=server', '-f', '-'], { input: moved.map((m) => stringify(m)).join('---\n') });
+  const moved = manifests.map((m) =>
+    CLUSTER_SCOPED.has(m.kind) ? m : { ...m, metadata: { ...m.metadata, namespace: ns } },
+  );
+  return kubectl(
+    [
+      'apply',
+      '--server-side',
+      '--force-conflicts',
+      '--field-manager=trace-operator-deploy-test',
+      '--dry-run=server',
+      '-f',
+      '-',
+    ],
+    { input: moved.map((m) => stringify(m)).join('---\n') },
+  );
 }
 
 const key = (m: Manifest): string => `${m.kind}/${m.metadata.name}`;
@@ -88,13 +110,24 @@ test('`kubectl kustomize .` renders the CRD, RBAC and manager, prefixed and in t
     'Service/trace-operator-controller-manager-metrics-service',
     'ServiceAccount/trace-operator-controller-manager',
   ]);
-  for (const m of manifests.filter((x) => !CLUSTER_SCOPED.has(x.kind))) t.is(m.metadata.namespace, SYSTEM_NAMESPACE, key(m));
+  for (const m of manifests.filter((x) => !CLUSTER_SCOPED.has(x.kind)))
+    t.is(m.metadata.namespace, SYSTEM_NAMESPACE, key(m));
   const deployment = manifests.find((m) => m.kind === 'Deployment') as unknown as V1Deployment;
-  t.is(deployment.spec?.template.spec?.serviceAccountName, 'trace-operator-controller-manager', 'the ServiceAccount reference follows the prefix');
+  t.is(
+    deployment.spec?.template.spec?.serviceAccountName,
+    'trace-operator-controller-manager',
+    'the ServiceAccount reference follows the prefix',
+  );
   t.is(deployment.spec?.template.spec?.containers[0]?.image, 'ghcr.io/alexeldeib/trace-operator-manager:v0.1.0');
-  const binding = manifests.find((m) => m.kind === 'ClusterRoleBinding') as unknown as { roleRef: { name: string }; subjects: { name: string; namespace: string }[] };
+  const binding = manifests.find((m) => m.kind === 'ClusterRoleBinding') as unknown as {
+    roleRef: { name: string };
+    subjects: { name: string; namespace: string }[];
+  };
   t.is(binding.roleRef.name, 'trace-operator-manager-role');
-  t.deepEqual(binding.subjects.map((s) => `${s.namespace}/${s.name}`), [`${SYSTEM_NAMESPACE}/trace-operator-controller-manager`]);
+  t.deepEqual(
+    binding.subjects.map((s) => `${s.namespace}/${s.name}`),
+    [`${SYSTEM_NAMESPACE}/trace-operator-controller-manager`],
+  );
   t.deepEqual(await render('config/default'), manifests, 'the top-level kustomization is config/default');
 });
 
@@ -110,11 +143,25 @@ test("Pod Security admission admits the manager's pod in a namespace enforcing t
   const deployment = (await render('.')).find((m) => m.kind === 'Deployment') as unknown as V1Deployment;
   const template = deployment.spec?.template;
   // The ServiceAccount of the rendered RBAC does not exist in the test namespace; admission of the pod needs one that does.
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'manager-pod-check', namespace: ns, labels: template?.metadata?.labels }, spec: { ...template?.spec, serviceAccountName: 'default' } };
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'manager-pod-check', namespace: ns, labels: template?.metadata?.labels },
+    spec: { ...template?.spec, serviceAccountName: 'default' },
+  };
   const admitted = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(pod) });
   t.is(admitted.exitCode, 0, admitted.stderr);
   // The same check refuses a pod that breaks the profile, so it is a real check.
-  const privileged = { ...pod, spec: { ...pod.spec, containers: pod.spec.containers?.map((c) => ({ ...c, securityContext: { ...c.securityContext, allowPrivilegeEscalation: true } })) } };
+  const privileged = {
+    ...pod,
+    spec: {
+      ...pod.spec,
+      containers: pod.spec.containers?.map((c) => ({
+        ...c,
+        securityContext: { ...c.securityContext, allowPrivilegeEscalation: true },
+      })),
+    },
+  };
   const refused = await kubectl(['create', '--dry-run=server', '-f', '-'], { input: JSON.stringify(privileged) });
   t.not(refused.exitCode, 0);
   t.regex(refused.stderr, /violates PodSecurity "restricted/);
@@ -125,20 +172,43 @@ test('`make build-installer IMG=... RUNNER_IMG=...` renders the images into the 
   try {
     const installer = path.join(dir, 'install.yaml');
     const img = 'registry.example:5000/team/trace-operator-manager:dev';
-    const runner = 'registry.example:5000/team/trace-operator-runner@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
-    const made = await execa('make', ['-s', 'build-installer', `IMG=${img}`, `RUNNER_IMG=${runner}`, `INSTALLER=${installer}`, `KUBECTL=${path.join(clusterPaths().testbin, 'kubectl')}`], { cwd: root, reject: false });
+    const runner =
+      'registry.example:5000/team/trace-operator-runner@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef';
+    const made = await execa(
+      'make',
+      [
+        '-s',
+        'build-installer',
+        `IMG=${img}`,
+        `RUNNER_IMG=${runner}`,
+        `INSTALLER=${installer}`,
+        `KUBECTL=${path.join(clusterPaths().testbin, 'kubectl')}`,
+      ],
+      { cwd: root, reject: false },
+    );
     t.is(made.exitCode, 0, String(made.stderr));
     const manifests = parseManifests(await readFile(installer, 'utf8'));
     t.deepEqual(manifests.map(key).sort(), (await render('.')).map(key).sort(), 'the same objects as config/default');
-    const container = (manifests.find((m) => m.kind === 'Deployment') as unknown as V1Deployment).spec?.template.spec?.containers[0];
+    const container = (manifests.find((m) => m.kind === 'Deployment') as unknown as V1Deployment).spec?.template.spec
+      ?.containers[0];
     t.is(container?.image, img);
-    const env = Object.fromEntries((container?.env ?? []).filter((e: V1EnvVar) => e.value !== undefined).map((e: V1EnvVar) => [e.name, e.value]));
+    const env = Object.fromEntries(
+      (container?.env ?? []).filter((e: V1EnvVar) => e.value !== undefined).map((e: V1EnvVar) => [e.name, e.value]),
+    );
     const options = managerOptions(container?.args?.slice(1) ?? [], env, nopLogger);
     if (options === 'help') return t.fail('the args ask for help');
     t.is(options.settings.defaultImage, runner, 'trace pods run RUNNER_IMG');
     t.true(isImageAllowed(runner, options.settings.allowedImages), 'and the allow-list lets them');
-    t.false(isImageAllowed('ghcr.io/alexeldeib/trace-operator:v0.0.1', options.settings.allowedImages), 'nothing else from the default repository');
-    t.true((container?.env ?? []).some((e) => e.name === 'POD_NAMESPACE' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace'), 'the patch keeps the base env');
+    t.false(
+      isImageAllowed('ghcr.io/alexeldeib/trace-operator:v0.0.1', options.settings.allowedImages),
+      'nothing else from the default repository',
+    );
+    t.true(
+      (container?.env ?? []).some(
+        (e) => e.name === 'POD_NAMESPACE' && e.valueFrom?.fieldRef?.fieldPath === 'metadata.namespace',
+      ),
+      'the patch keeps the base env',
+    );
     const result = await dryRun(manifests);
     t.is(result.exitCode, 0, result.stderr);
   } finally {

@@ -46,26 +46,48 @@ function readyz(url: string, ca: Buffer, cert: Buffer, key: Buffer): Promise<boo
 }
 
 test.before(async () => {
-  if (!clusterAvailable()) throw new Error('the local control plane is not running: start it with `npm run cluster:up`, then run these tests again');
+  if (!clusterAvailable())
+    throw new Error(
+      'the local control plane is not running: start it with `npm run cluster:up`, then run these tests again',
+    );
   await installCrd();
   const pki = await ensurePki(path.join(paths.state, 'pki'));
   const ports = JSON.parse(await readFile(path.join(paths.state, 'ports.json'), 'utf8')) as Ports;
   const port = await freePort();
-  const spec = kubeApiserver({ testbin: paths.testbin, state: paths.state, pki, ports: { ...ports, apiserver: port }, kubeconfigFor: () => '', kwokStages: '' });
+  const spec = kubeApiserver({
+    testbin: paths.testbin,
+    state: paths.state,
+    pki,
+    ports: { ...ports, apiserver: port },
+    kubeconfigFor: () => '',
+    kwokStages: '',
+  });
   logDir = await mkdtemp(path.join(os.tmpdir(), 'trace-operator-apiserver-'));
   const log = createWriteStream(path.join(logDir, 'kube-apiserver.log'));
-  apiserver = execa(spec.binary, [...spec.args, '--enable-admission-plugins=OwnerReferencesPermissionEnforcement'], { reject: false, stdin: 'ignore' });
+  apiserver = execa(spec.binary, [...spec.args, '--enable-admission-plugins=OwnerReferencesPermissionEnforcement'], {
+    reject: false,
+    stdin: 'ignore',
+  });
   void apiserver.then(() => {
     exited = true;
   });
   apiserver.stdout?.pipe(log);
   apiserver.stderr?.pipe(log);
   server = `https://127.0.0.1:${port}`;
-  const [ca, cert, key] = await Promise.all([readFile(pki.caCert), readFile(pki.clientCert('admin')), readFile(pki.clientKey('admin'))]);
-  await eventually(`a second kube-apiserver answers on ${server} (log: ${logDir})`, async () => {
-    if (exited) throw new Error(`the second kube-apiserver exited; see ${logDir}`);
-    return (await readyz(server, ca, cert, key)) ? true : undefined;
-  }, 90_000, 500);
+  const [ca, cert, key] = await Promise.all([
+    readFile(pki.caCert),
+    readFile(pki.clientCert('admin')),
+    readFile(pki.clientKey('admin')),
+  ]);
+  await eventually(
+    `a second kube-apiserver answers on ${server} (log: ${logDir})`,
+    async () => {
+      if (exited) throw new Error(`the second kube-apiserver exited; see ${logDir}`);
+      return (await readyz(server, ca, cert, key)) ? true : undefined;
+    },
+    90_000,
+    500,
+  );
 });
 
 test.after.always(async () => {
@@ -85,15 +107,35 @@ async function viaSecondServer(kubeconfig: string): Promise<string> {
 }
 
 /** Creates, as the ServiceAccount and through the second API server, a ConfigMap owned by the TraceJob the way the manager does. */
-async function createOwnedConfigMap(setup: { ns: string; uid: string }, kubeconfig: string, name = 'owned'): Promise<{ exitCode: number; stderr: string }> {
+async function createOwnedConfigMap(
+  setup: { ns: string; uid: string },
+  kubeconfig: string,
+  name = 'owned',
+): Promise<{ exitCode: number; stderr: string }> {
   const uid = setup.uid;
   const configMap = {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name, namespace: setup.ns, ownerReferences: [{ apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', name: 'owner', uid, controller: true, blockOwnerDeletion: true }] },
+    metadata: {
+      name,
+      namespace: setup.ns,
+      ownerReferences: [
+        {
+          apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
+          kind: 'TraceJob',
+          name: 'owner',
+          uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
     data: { 'program.bt': 'BEGIN { exit(); }' },
   };
-  const result = await execa(path.join(paths.testbin, 'kubectl'), ['--kubeconfig', kubeconfig, 'create', '-f', '-'], { input: JSON.stringify(configMap), reject: false });
+  const result = await execa(path.join(paths.testbin, 'kubectl'), ['--kubeconfig', kubeconfig, 'create', '-f', '-'], {
+    input: JSON.stringify(configMap),
+    reject: false,
+  });
   return { exitCode: result.exitCode ?? -1, stderr: String(result.stderr) };
 }
 
@@ -110,21 +152,36 @@ async function setUp(prefix: string, withFinalizers: boolean): Promise<Setup> {
   const namespace = await createTestNamespace(prefix);
   cleanups.push(namespace.cleanup);
   const rbac = await installRbac(namespace.name, {
-    edit: (objects) => (withFinalizers ? objects : objects.map((o) => (o.kind === 'ClusterRole' && o.metadata.name.startsWith('manager-role-') ? { ...o, rules: (o.rules ?? []).filter((r) => !(r.resources ?? []).includes('tracejobs/finalizers')) } : o))),
+    edit: (objects) =>
+      withFinalizers
+        ? objects
+        : objects.map((o) =>
+            o.kind === 'ClusterRole' && o.metadata.name.startsWith('manager-role-')
+              ? { ...o, rules: (o.rules ?? []).filter((r) => !(r.resources ?? []).includes('tracejobs/finalizers')) }
+              : o,
+          ),
   });
   cleanups.push(rbac.cleanup);
   const kubeconfig = await serviceAccountKubeconfig(namespace.name, rbac.serviceAccount);
   const second = await viaSecondServer(kubeconfig);
-  await apply(namespace.name, { apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', metadata: { name: 'owner', namespace: namespace.name }, spec: { hostname: 'no-such-node', program: 'BEGIN { exit(); }' } });
+  await apply(namespace.name, {
+    apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
+    kind: 'TraceJob',
+    metadata: { name: 'owner', namespace: namespace.name },
+    spec: { hostname: 'no-such-node', program: 'BEGIN { exit(); }' },
+  });
   const uid = (await getTraceJob(namespace.name, 'owner'))?.metadata.uid ?? '';
   return { ns: namespace.name, kubeconfig, second, uid, rbac };
 }
 
-test('with the shipped ClusterRole the manager may create objects that block their TraceJob\'s deletion', async (t) => {
+test("with the shipped ClusterRole the manager may create objects that block their TraceJob's deletion", async (t) => {
   const setup = await setUp('deploy-ownerref', true);
   const created = await createOwnedConfigMap(setup, setup.second);
   t.is(created.exitCode, 0, created.stderr);
-  const stored = await kubectl(['get', 'configmap', 'owned', '-o', 'jsonpath={.metadata.ownerReferences[0].blockOwnerDeletion}'], { namespace: setup.ns });
+  const stored = await kubectl(
+    ['get', 'configmap', 'owned', '-o', 'jsonpath={.metadata.ownerReferences[0].blockOwnerDeletion}'],
+    { namespace: setup.ns },
+  );
   t.is(stored.stdout, 'true');
 });
 

@@ -7,7 +7,16 @@ import test from 'ava';
 import { runnerMain } from '../../src/runner/main.ts';
 import { FIRST_SIGINT_LINE } from '../../src/runner/trace.ts';
 import { parseRunnerOutput, parseTerminationMessage } from '../../src/runner/result-parse.ts';
-import { FIXTURES, bpftraceRunning, generateDiskIo, runCli, runInProcess, sectorsWritten, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
+import {
+  FIXTURES,
+  bpftraceRunning,
+  generateDiskIo,
+  runCli,
+  runInProcess,
+  sectorsWritten,
+  tempDir,
+  writeProgram,
+} from '../fixtures/runner/harness.ts';
 
 test.before((t) => {
   if (process.getuid?.() !== 0) t.fail('these tests load BPF programs and must run as root');
@@ -32,13 +41,19 @@ test.serial('biolatency on real disk I/O gives a histogram in the text and in th
   const code = await run.done;
   await io.stop();
   const after = await sectorsWritten();
-  t.true([...after].some(([dev, n]) => n > (before.get(dev) ?? n)), 'no block device saw writes: is the temp dir on tmpfs?');
+  t.true(
+    [...after].some(([dev, n]) => n > (before.get(dev) ?? n)),
+    'no block device saw writes: is the temp dir on tmpfs?',
+  );
 
   t.is(code, 0, run.stderr());
   const stdout = run.stdout();
   t.regex(stdout, /@usecs: \n/);
   const bucketLines = stdout.split('\n').filter((l) => /^\[\d+[KMGT]?, \d+[KMGT]?\)\s+\d+ \|/.test(l));
-  t.true(bucketLines.some((l) => Number(l.slice(16, 24)) > 0), stdout);
+  t.true(
+    bucketLines.some((l) => Number(l.slice(16, 24)) > 0),
+    stdout,
+  );
 
   const result = parseRunnerOutput(stdout, await readFile(termination, 'utf8'));
   t.is(result?.outcome, 'DeadlineReached');
@@ -74,7 +89,10 @@ test.serial('the deadline ends the run on time and the maps are printed', async 
   t.true(elapsed >= 2 && elapsed < 20, `took ${elapsed}s`);
   t.true(run.stdout().includes(`${FIRST_SIGINT_LINE}\n`));
   t.regex(run.stdout(), /\n@ticks: \d+\n/);
-  t.false(run.stderr().includes('RLIMIT_MEMLOCK'), 'the harmless RLIMIT_MEMLOCK "ERROR" is held back when bpftrace runs');
+  t.false(
+    run.stderr().includes('RLIMIT_MEMLOCK'),
+    'the harmless RLIMIT_MEMLOCK "ERROR" is held back when bpftrace runs',
+  );
   const message = parseTerminationMessage(await readFile(termination, 'utf8'));
   t.is(message?.result.outcome, 'DeadlineReached');
   t.is(message?.result.message, undefined, 'bpftrace exited by itself, not by the grace-period kill');
@@ -86,7 +104,12 @@ test.serial('the deadline ends the run on time and the maps are printed', async 
 test.serial('SIGINT to the runner process stops bpftrace, which prints its maps', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
-  const run = runCli(['runner', `--program=${await writeProgram(dir, TICKS)}`, '--deadline=60', `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const run = runCli([
+    'runner',
+    `--program=${await writeProgram(dir, TICKS)}`,
+    '--deadline=60',
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
   await run.waitFor('Attaching 1 probe...');
   await new Promise((resolve) => setTimeout(resolve, 500));
   const signalled = Date.now();
@@ -106,7 +129,13 @@ test.serial('a second SIGINT ends bpftrace at once', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const program = await writeProgram(dir, TICKS);
-  const run = runCli(['runner', `--program=${program}`, '--deadline=60', '--grace-period=60', `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const run = runCli([
+    'runner',
+    `--program=${program}`,
+    '--deadline=60',
+    '--grace-period=60',
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
   await run.waitFor('Attaching 1 probe...');
   const bpftracePid = await bpftraceRunning(program);
   // Real bpftrace exits at once on SIGINT; to keep it from doing so, it is
@@ -132,7 +161,12 @@ test.serial('bpftrace that ignores SIGINT is killed when the grace period ends',
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const program = await writeProgram(dir, TICKS);
-  const run = runInProcess(runnerMain, [`--program=${program}`, '--deadline=1', '--grace-period=1', `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const run = runInProcess(runnerMain, [
+    `--program=${program}`,
+    '--deadline=1',
+    '--grace-period=1',
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
   await run.waitFor('Attaching 1 probe...');
   process.kill(await bpftraceRunning(program), 'SIGSTOP');
   const started = Date.now();
@@ -186,12 +220,16 @@ test.serial('the stop file stops the trace like SIGINT', async (t) => {
   t.is(parseRunnerOutput(run.stdout())?.outcome, 'Stopped');
 });
 
-test('a syntax error ends non-zero with bpftrace\'s error in the result', async (t) => {
+test("a syntax error ends non-zero with bpftrace's error in the result", async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const termination = path.join(dir, 'termination-log');
   const program = await writeProgram(dir, 'BEGIN { @x = ; }\n');
-  const run = runInProcess(runnerMain, [`--program=${program}`, `--termination-log=${termination}`, `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const run = runInProcess(runnerMain, [
+    `--program=${program}`,
+    `--termination-log=${termination}`,
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
   t.is(await run.done, 1);
   const result = parseRunnerOutput(run.stdout(), await readFile(termination, 'utf8'));
   t.is(result?.outcome, 'CompileError');
@@ -217,7 +255,10 @@ test('a probe that does not exist ends non-zero with an attach error', async (t)
     ['tracepoint:block:nosuch_*', /tracepoints not found: block:nosuch_\*/],
     ['uprobe:/bin/sh:no_such_symbol_xyz', /^No probes to attach$/], // bpftrace says so without "ERROR:"
   ] as const) {
-    const run = runInProcess(runnerMain, [`--program=${await writeProgram(dir, `${probe} { exit(); }\n`)}`, `--pid-file=${path.join(dir, 'runner.pid')}`]);
+    const run = runInProcess(runnerMain, [
+      `--program=${await writeProgram(dir, `${probe} { exit(); }\n`)}`,
+      `--pid-file=${path.join(dir, 'runner.pid')}`,
+    ]);
     t.is(await run.done, 1, probe);
     const result = parseRunnerOutput(run.stdout());
     t.is(result?.outcome, 'AttachError', probe);
@@ -236,14 +277,23 @@ test.serial('a program that prints 100 000 lines loses none of them', async (t) 
     dir,
     'interval:ms:25 /@n < 100/ { $i = 0; while ($i < 1000) { printf("line %d\\n", @n * 1000 + $i); $i++; } @n++; if (@n == 100) { exit(); } }\n',
   );
-  const run = runCli(['runner', `--program=${program}`, '--deadline=60', `--pid-file=${path.join(dir, 'runner.pid')}`], { env: { BPFTRACE_PERF_RB_PAGES: '1024' } });
+  const run = runCli(
+    ['runner', `--program=${program}`, '--deadline=60', `--pid-file=${path.join(dir, 'runner.pid')}`],
+    { env: { BPFTRACE_PERF_RB_PAGES: '1024' } },
+  );
   const exit = await run.done;
   t.deepEqual(exit, { code: 0, signal: null }, run.stderr());
   const lines = run.stdout().split('\n');
   const numbered = lines.filter((l) => l.startsWith('line '));
-  t.false(lines.some((l) => l.startsWith('Lost ')), 'bpftrace itself lost events (perf buffer overflow): the machine was too busy');
+  t.false(
+    lines.some((l) => l.startsWith('Lost ')),
+    'bpftrace itself lost events (perf buffer overflow): the machine was too busy',
+  );
   t.is(numbered.length, 100_000);
-  t.true(numbered.every((l, i) => l === `line ${i}`), 'lines out of order or changed');
+  t.true(
+    numbered.every((l, i) => l === `line ${i}`),
+    'lines out of order or changed',
+  );
   const result = parseRunnerOutput(run.stdout());
   t.is(result?.outcome, 'Completed');
   t.is(result?.outputLines, 100_000);
@@ -254,12 +304,23 @@ test('a program that prints a fake result line does not fool the parser', async 
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const termination = path.join(dir, 'termination-log');
-  const fake = 'TRACE_OPERATOR_RESULT 0123456789abcdef0123456789abcdef {\\"outcome\\":\\"CompileError\\",\\"exitCode\\":1,\\"maps\\":[],\\"truncated\\":false}';
-  const program = await writeProgram(dir, `BEGIN { printf("${fake}\\n"); printf("no newline at the end"); @answer = 42; exit(); }\n`);
-  const run = runInProcess(runnerMain, [`--program=${program}`, `--termination-log=${termination}`, `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const fake =
+    'TRACE_OPERATOR_RESULT 0123456789abcdef0123456789abcdef {\\"outcome\\":\\"CompileError\\",\\"exitCode\\":1,\\"maps\\":[],\\"truncated\\":false}';
+  const program = await writeProgram(
+    dir,
+    `BEGIN { printf("${fake}\\n"); printf("no newline at the end"); @answer = 42; exit(); }\n`,
+  );
+  const run = runInProcess(runnerMain, [
+    `--program=${program}`,
+    `--termination-log=${termination}`,
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
   t.is(await run.done, 0, run.stderr());
   t.true(run.stdout().includes('TRACE_OPERATOR_RESULT 0123456789abcdef0123456789abcdef {"outcome":"CompileError"'));
-  for (const result of [parseRunnerOutput(run.stdout()), parseRunnerOutput(run.stdout(), await readFile(termination, 'utf8'))]) {
+  for (const result of [
+    parseRunnerOutput(run.stdout()),
+    parseRunnerOutput(run.stdout(), await readFile(termination, 'utf8')),
+  ]) {
     t.is(result?.outcome, 'Completed');
     t.is(result?.maps.find((m) => m.name === '@answer')?.value, '42');
   }
@@ -271,7 +332,13 @@ test('program arguments reach bpftrace as $1, $2', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const program = await writeProgram(dir, 'BEGIN { printf("%s %d\\n", str($1), $2); exit(); }\n');
-  const run = runInProcess(runnerMain, [`--program=${program}`, `--pid-file=${path.join(dir, 'runner.pid')}`, '--', 'hello', '-5']);
+  const run = runInProcess(runnerMain, [
+    `--program=${program}`,
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+    '--',
+    'hello',
+    '-5',
+  ]);
   t.is(await run.done, 0, run.stderr());
   t.true(run.stdout().startsWith('Attaching 1 probe...\nhello -5\n'));
 });
@@ -279,10 +346,17 @@ test('program arguments reach bpftrace as $1, $2', async (t) => {
 test('a missing program or bpftrace is a clear error in the result', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
-  const missing = runInProcess(runnerMain, [`--program=${path.join(dir, 'nope.bt')}`, `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const missing = runInProcess(runnerMain, [
+    `--program=${path.join(dir, 'nope.bt')}`,
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
   t.is(await missing.done, 1);
   t.regex(parseRunnerOutput(missing.stdout())?.message ?? '', /cannot read the program .*nope\.bt/);
-  const noBpftrace = runInProcess(runnerMain, [`--program=${await writeProgram(dir, TICKS)}`, '--bpftrace=/nonexistent/bpftrace', `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const noBpftrace = runInProcess(runnerMain, [
+    `--program=${await writeProgram(dir, TICKS)}`,
+    '--bpftrace=/nonexistent/bpftrace',
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
   t.is(await noBpftrace.done, 1);
   const result = parseRunnerOutput(noBpftrace.stdout());
   t.is(result?.outcome, 'Error');

@@ -16,14 +16,22 @@ const run = promisify(execFile);
 const HOME = path.join(REPO, 'node_modules', '.cache', `trace-operator-build-test-${process.pid}`);
 const DIST = path.join(HOME, 'dist');
 const WRAPPER = path.join(REPO, 'src', 'runner', 'bin', 'trace-operator');
-const ENV = { ...process.env, PATH: `${path.dirname(process.execPath)}:${process.env['PATH'] ?? ''}`, TRACE_OPERATOR_HOME: HOME };
+const ENV = {
+  ...process.env,
+  PATH: `${path.dirname(process.execPath)}:${process.env['PATH'] ?? ''}`,
+  TRACE_OPERATOR_HOME: HOME,
+};
 
 let build: { code: number; output: string } = { code: -1, output: 'not built' };
 
 test.before(async () => {
   await mkdir(HOME, { recursive: true });
   try {
-    const { stdout, stderr } = await run('npm', ['run', 'build', '--', '--outDir', DIST], { cwd: REPO, env: ENV, maxBuffer: 16 * 1024 * 1024 });
+    const { stdout, stderr } = await run('npm', ['run', 'build', '--', '--outDir', DIST], {
+      cwd: REPO,
+      env: ENV,
+      maxBuffer: 16 * 1024 * 1024,
+    });
     build = { code: 0, output: stdout + stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -45,15 +53,32 @@ test('the compiled CLI runs runner, stop and run-local (tsc emits even when othe
   t.regex(help.stdout, /usage: trace-operator runner/);
   const stopHelp = await run(process.execPath, [path.join(DIST, 'cli.js'), 'stop', '--help'], { env: ENV });
   t.regex(stopHelp.stdout, /usage: trace-operator stop/);
-  const local = await run(process.execPath, [path.join(DIST, 'cli.js'), 'run-local', '-e', 'BEGIN { @x = 7; exit(); }', '--result', 'json'], { env: ENV });
-  t.is((JSON.parse(local.stdout.slice(local.stdout.indexOf('\n{') + 1)) as { maps: { value?: string }[] }).maps[0]?.value, '7');
+  const local = await run(
+    process.execPath,
+    [path.join(DIST, 'cli.js'), 'run-local', '-e', 'BEGIN { @x = 7; exit(); }', '--result', 'json'],
+    { env: ENV },
+  );
+  t.is(
+    (JSON.parse(local.stdout.slice(local.stdout.indexOf('\n{') + 1)) as { maps: { value?: string }[] }).maps[0]?.value,
+    '7',
+  );
 });
 
 test('the trace-operator wrapper on PATH runs a trace and the preStop hook', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const program = await writeProgram(dir, 'interval:ms:100 { @ticks = count(); }\n');
-  const traced = await run(WRAPPER, ['runner', `--program=${program}`, '--deadline=1', '--grace-period=5', `--pid-file=${path.join(dir, 'runner.pid')}`], { env: ENV });
+  const traced = await run(
+    WRAPPER,
+    [
+      'runner',
+      `--program=${program}`,
+      '--deadline=1',
+      '--grace-period=5',
+      `--pid-file=${path.join(dir, 'runner.pid')}`,
+    ],
+    { env: ENV },
+  );
   const result = parseRunnerOutput(traced.stdout);
   t.is(result?.outcome, 'DeadlineReached');
   t.truthy(result?.maps.find((m) => m.name === '@ticks'));

@@ -20,7 +20,8 @@ async function cgroup2Mount(): Promise<string> {
   const mounts = await readFile('/proc/self/mounts', 'utf8');
   const line = mounts.split('\n').find((l) => l.split(' ')[2] === 'cgroup2');
   const mountPoint = line?.split(' ')[1];
-  if (mountPoint === undefined) throw new Error('no cgroup2 hierarchy mounted: mount -t cgroup2 none /sys/fs/cgroup/unified');
+  if (mountPoint === undefined)
+    throw new Error('no cgroup2 hierarchy mounted: mount -t cgroup2 none /sys/fs/cgroup/unified');
   return mountPoint;
 }
 
@@ -34,18 +35,27 @@ async function fakeContainer(t: { teardown: (fn: () => Promise<void>) => void })
   const scope = path.join(pod, `cri-containerd-${containerId}.scope`);
   await mkdir(scope, { recursive: true });
   // The shell joins the cgroup itself, then keeps forking `sleep` children there and waiting for them.
-  const shell = spawn('sh', ['-c', 'echo $$ > "$1/cgroup.procs" && while :; do sleep 0.2; done', 'sh', scope], { stdio: 'ignore', detached: true });
+  const shell = spawn('sh', ['-c', 'echo $$ > "$1/cgroup.procs" && while :; do sleep 0.2; done', 'sh', scope], {
+    stdio: 'ignore',
+    detached: true,
+  });
   t.teardown(async () => {
     try {
       process.kill(-(shell.pid ?? 0), 'SIGKILL');
     } catch {
       // gone
     }
-    for (let i = 0; i < 50 && (await readFile(path.join(scope, 'cgroup.procs'), 'utf8')).trim() !== ''; i++) await sleep(100);
+    for (let i = 0; i < 50 && (await readFile(path.join(scope, 'cgroup.procs'), 'utf8')).trim() !== ''; i++)
+      await sleep(100);
     await rmdir(scope);
     await rmdir(pod);
   });
-  for (let i = 0; i < 50 && !(await readFile(path.join(scope, 'cgroup.procs'), 'utf8')).includes(String(shell.pid)); i++) await sleep(100);
+  for (
+    let i = 0;
+    i < 50 && !(await readFile(path.join(scope, 'cgroup.procs'), 'utf8')).includes(String(shell.pid));
+    i++
+  )
+    await sleep(100);
   return { containerId, podUid, pid: shell.pid ?? 0 };
 }
 
@@ -53,8 +63,13 @@ test.serial('finds the init process of a container-like cgroup in the real /proc
   const container = await fakeContainer(t);
   await sleep(300); // let the shell fork a child or two into the cgroup
   t.is(await findContainerPid({ containerId: container.containerId }), container.pid);
-  t.is(await findContainerPid({ containerId: `containerd://${container.containerId}`, podUid: container.podUid }), container.pid);
-  await t.throwsAsync(findContainerPid({ containerId: randomBytes(32).toString('hex') }), { message: /no process of container/ });
+  t.is(
+    await findContainerPid({ containerId: `containerd://${container.containerId}`, podUid: container.podUid }),
+    container.pid,
+  );
+  await t.throwsAsync(findContainerPid({ containerId: randomBytes(32).toString('hex') }), {
+    message: /no process of container/,
+  });
 });
 
 test.serial('the runner substitutes $container_pid and traces that process', async (t) => {
@@ -82,9 +97,15 @@ test.serial('the runner substitutes $container_pid and traces that process', asy
 test('a program with $container_pid but no target container is a clear error', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
-  const runner = runInProcess(runnerMain, [`--program=${await writeProgram(dir, 'BEGIN { printf("%d", $container_pid); exit(); }')}`, `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  const runner = runInProcess(runnerMain, [
+    `--program=${await writeProgram(dir, 'BEGIN { printf("%d", $container_pid); exit(); }')}`,
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
   t.is(await runner.done, 1);
-  t.regex(parseRunnerOutput(runner.stdout())?.message ?? '', /uses \$container_pid but the trace has no target container/);
+  t.regex(
+    parseRunnerOutput(runner.stdout())?.message ?? '',
+    /uses \$container_pid but the trace has no target container/,
+  );
   const missing = runInProcess(runnerMain, [
     `--program=${await writeProgram(dir, 'BEGIN { printf("%d", $container_pid); exit(); }')}`,
     `--container-id=${'e'.repeat(64)}`,

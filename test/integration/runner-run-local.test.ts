@@ -25,7 +25,15 @@ test('run-local --deadline overrides the spec and --result json prints the struc
   const io = generateDiskIo(dir);
   t.teardown(() => io.stop());
   const started = Date.now();
-  const run = runCli(['run-local', '-f', path.join(FIXTURES, 'biolatency.yaml'), '--deadline', '3', '--result', 'json']);
+  const run = runCli([
+    'run-local',
+    '-f',
+    path.join(FIXTURES, 'biolatency.yaml'),
+    '--deadline',
+    '3',
+    '--result',
+    'json',
+  ]);
   const exit = await run.done;
   t.deepEqual(exit, { code: 0, signal: null }, run.stderr());
   t.true(Date.now() - started < 25_000, 'spec.deadline (30s) was not overridden');
@@ -56,9 +64,15 @@ test('run-local explains what it cannot run', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const invalid = path.join(dir, 'invalid.yaml');
-  await writeFile(invalid, 'apiVersion: observe.alexeldeib.xyz/v1alpha1\nkind: TraceJob\nmetadata: {name: x}\nspec: {hostname: n, program: "BEGIN {}", deadline: -1}\n');
+  await writeFile(
+    invalid,
+    'apiVersion: observe.alexeldeib.xyz/v1alpha1\nkind: TraceJob\nmetadata: {name: x}\nspec: {hostname: n, program: "BEGIN {}", deadline: -1}\n',
+  );
   const cases: [string[], RegExp][] = [
-    [['-f', path.join(FIXTURES, 'program-from.yaml')], /spec\.programFrom .* is not supported by run-local: put the program in spec\.program, or pass it with -e/],
+    [
+      ['-f', path.join(FIXTURES, 'program-from.yaml')],
+      /spec\.programFrom .* is not supported by run-local: put the program in spec\.program, or pass it with -e/,
+    ],
     [['-f', path.join(dir, 'missing.yaml')], /cannot read .*missing\.yaml/],
     [['-f', path.join(FIXTURES, 'biolatency.bt')], /biolatency\.bt is not valid YAML/],
     [['-f', invalid], /invalid\.yaml is not a valid TraceJob:\n.*deadline/],
@@ -77,7 +91,14 @@ test('run-local explains what it cannot run', async (t) => {
 
 test('run-local refuses to run when not root', async (t) => {
   const stdout = { write: () => true } as unknown as NodeJS.WritableStream;
-  const ctx = { argv: [], env: process.env, signal: new AbortController().signal, stdout, stderr: stdout, onSignal: () => {} };
+  const ctx = {
+    argv: [],
+    env: process.env,
+    signal: new AbortController().signal,
+    stdout,
+    stderr: stdout,
+    onSignal: () => {},
+  };
   await t.throwsAsync(runLocal(parseRunLocalArgs(['-e', 'BEGIN { exit(); }']), ctx, { uid: 1000, pid: process.pid }), {
     message: /needs root .* sudo/,
   });

@@ -13,7 +13,12 @@ test.serial('stop SIGINTs the runner from its pid file and waits for it to exit'
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const pidFile = path.join(dir, 'runner.pid');
-  const runner = runCli(['runner', `--program=${await writeProgram(dir, TICKS)}`, '--deadline=60', `--pid-file=${pidFile}`]);
+  const runner = runCli([
+    'runner',
+    `--program=${await writeProgram(dir, TICKS)}`,
+    '--deadline=60',
+    `--pid-file=${pidFile}`,
+  ]);
   await runner.waitFor('Attaching 1 probe...');
   const stop = runCli(['stop', '--timeout=10', `--pid-file=${pidFile}`]);
   const stopped = await stop.done;
@@ -57,7 +62,13 @@ test.serial('stop gives up after its timeout when the runner does not exit', asy
   t.teardown(cleanup);
   const pidFile = path.join(dir, 'runner.pid');
   const program = await writeProgram(dir, TICKS);
-  const runner = runCli(['runner', `--program=${program}`, '--deadline=60', '--grace-period=60', `--pid-file=${pidFile}`]);
+  const runner = runCli([
+    'runner',
+    `--program=${program}`,
+    '--deadline=60',
+    '--grace-period=60',
+    `--pid-file=${pidFile}`,
+  ]);
   await runner.waitFor('Attaching 1 probe...');
   process.kill(await bpftraceRunning(program), 'SIGSTOP'); // a bpftrace that cannot finish
   const started = Date.now();

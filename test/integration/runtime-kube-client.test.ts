@@ -13,7 +13,8 @@ import { clusterAvailable, createTestNamespace, kubeconfigPath, kubectl } from '
 import { eventually } from '../support/eventually.ts';
 
 test.before(() => {
-  if (!clusterAvailable()) throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
+  if (!clusterAvailable())
+    throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
 });
 
 interface ConfigMap extends KubeObject {
@@ -21,7 +22,10 @@ interface ConfigMap extends KubeObject {
 }
 
 function client(metrics?: RuntimeMetrics): KubeClient {
-  return new KubeClient({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfigPath }), ...(metrics === undefined ? {} : { metrics }) });
+  return new KubeClient({
+    kubeConfig: loadKubeConfig({ kubeconfig: kubeconfigPath }),
+    ...(metrics === undefined ? {} : { metrics }),
+  });
 }
 
 test('create, get, list, replace, every patch type and delete a ConfigMap', async (t) => {
@@ -32,14 +36,22 @@ test('create, get, list, replace, every patch type and delete a ConfigMap', asyn
   const collection = resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns.name });
   const item = resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns.name, name: 'cm' });
 
-  const created = await c.create<ConfigMap>(collection, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm', labels: { app: 'x' } }, data: { a: '1' } });
+  const created = await c.create<ConfigMap>(collection, {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'cm', labels: { app: 'x' } },
+    data: { a: '1' },
+  });
   t.is(created.metadata.namespace, ns.name);
   t.truthy(created.metadata.resourceVersion);
   const got = await c.get<ConfigMap>(item);
   t.deepEqual(got.data, { a: '1' });
 
   const listed = await c.list<ConfigMap>(collection, { labelSelector: 'app=x' });
-  t.deepEqual(listed.items.map((i) => i.metadata.name), ['cm']);
+  t.deepEqual(
+    listed.items.map((i) => i.metadata.name),
+    ['cm'],
+  );
   t.truthy(listed.metadata.resourceVersion);
   t.deepEqual((await c.list<ConfigMap>(collection, { labelSelector: 'app=y' })).items, []);
 
@@ -51,13 +63,28 @@ test('create, get, list, replace, every patch type and delete a ConfigMap', asyn
   t.deepEqual(strategic.metadata.labels, { app: 'x', tier: 'y' });
   const jsonPatched = await c.patch<ConfigMap>(item, [{ op: 'remove', path: '/data/a' }], 'json');
   t.deepEqual(jsonPatched.data, { b: '3' });
-  const applied = await c.patch<ConfigMap>(item, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' }, data: { c: '4' } }, 'apply', { fieldManager: 'runtime-test', force: true });
+  const applied = await c.patch<ConfigMap>(
+    item,
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' }, data: { c: '4' } },
+    'apply',
+    { fieldManager: 'runtime-test', force: true },
+  );
   t.is(applied.data?.['c'], '4');
-  t.true((applied.metadata as { managedFields?: { manager: string }[] }).managedFields?.some((f) => f.manager === 'runtime-test') ?? false);
+  t.true(
+    (applied.metadata as { managedFields?: { manager: string }[] }).managedFields?.some(
+      (f) => f.manager === 'runtime-test',
+    ) ?? false,
+  );
 
   const dry = await c.create<ConfigMap>(collection, { metadata: { name: 'dry' } }, { dryRun: true });
   t.is(dry.metadata.name, 'dry');
-  t.true(isNotFound(await c.get(resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns.name, name: 'dry' })).catch((e: unknown) => e)));
+  t.true(
+    isNotFound(
+      await c
+        .get(resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns.name, name: 'dry' }))
+        .catch((e: unknown) => e),
+    ),
+  );
 
   const deleted = await c.delete<Status | ConfigMap>(item);
   t.truthy(deleted);
@@ -93,12 +120,16 @@ test('ApiError carries the status, the server reason and message', async (t) => 
   t.is(stale.reason, 'Conflict');
   t.regex(stale.serverMessage, /the object has been modified/);
 
-  const invalid = (await c.create(collection, { metadata: { name: 'Not_Valid' } }).catch((e: unknown) => e)) as ApiError;
+  const invalid = (await c
+    .create(collection, { metadata: { name: 'Not_Valid' } })
+    .catch((e: unknown) => e)) as ApiError;
   t.true(isInvalid(invalid));
   t.is(invalid.status, 422);
   t.true((invalid.details?.causes ?? []).some((cause) => cause.field === 'metadata.name'));
 
-  const precondition = (await c.delete(item, { preconditions: { uid: '00000000-0000-0000-0000-000000000000' } }).catch((e: unknown) => e)) as ApiError;
+  const precondition = (await c
+    .delete(item, { preconditions: { uid: '00000000-0000-0000-0000-000000000000' } })
+    .catch((e: unknown) => e)) as ApiError;
   t.true(isConflict(precondition), 'a failed delete precondition is a Conflict');
 });
 
@@ -112,13 +143,30 @@ test('the status subresource: status writes go through /status only', async (t) 
   const item = `${collection}/svc`;
   await c.create(collection, { metadata: { name: 'svc' }, spec: { type: 'LoadBalancer', ports: [{ port: 80 }] } });
   type Service = KubeObject & { status?: { loadBalancer?: { ingress?: { ip: string }[] } } };
-  const ignored = await c.patch<Service>(item, { status: { loadBalancer: { ingress: [{ ip: '10.0.0.1' }] } } }, 'merge');
+  const ignored = await c.patch<Service>(
+    item,
+    { status: { loadBalancer: { ingress: [{ ip: '10.0.0.1' }] } } },
+    'merge',
+  );
   t.deepEqual(ignored.status?.loadBalancer, {}, 'status changes on the main resource are ignored');
-  const patched = await c.patchStatus<Service>(item, { status: { loadBalancer: { ingress: [{ ip: '10.0.0.2' }] } } }, 'merge');
-  t.deepEqual(patched.status?.loadBalancer?.ingress?.map((i) => i.ip), ['10.0.0.2']);
+  const patched = await c.patchStatus<Service>(
+    item,
+    { status: { loadBalancer: { ingress: [{ ip: '10.0.0.2' }] } } },
+    'merge',
+  );
+  t.deepEqual(
+    patched.status?.loadBalancer?.ingress?.map((i) => i.ip),
+    ['10.0.0.2'],
+  );
   const current = await c.get<Service>(item);
-  const replaced = await c.replaceStatus<Service>(item, { ...current, status: { loadBalancer: { ingress: [{ ip: '10.0.0.3' }] } } });
-  t.deepEqual(replaced.status?.loadBalancer?.ingress?.map((i) => i.ip), ['10.0.0.3']);
+  const replaced = await c.replaceStatus<Service>(item, {
+    ...current,
+    status: { loadBalancer: { ingress: [{ ip: '10.0.0.3' }] } },
+  });
+  t.deepEqual(
+    replaced.status?.loadBalancer?.ingress?.map((i) => i.ip),
+    ['10.0.0.3'],
+  );
 });
 
 test('getLog reads a pod log through the API server (kwok serves it), with tailLines and limitBytes', async (t) => {
@@ -129,23 +177,40 @@ test('getLog reads a pod log through the API server (kwok serves it), with tailL
   const dir = await mkdtemp(path.join(os.tmpdir(), 'rt-logs-'));
   const logFile = path.join(dir, 'main.log');
   // kwok reads container logs in the CRI log format, as a kubelet would.
-  await writeFile(logFile, ['line one', 'line two', 'line three'].map((l, i) => `2024-01-01T00:00:0${i}.000000000Z stdout F ${l}\n`).join(''));
+  await writeFile(
+    logFile,
+    ['line one', 'line two', 'line three'].map((l, i) => `2024-01-01T00:00:0${i}.000000000Z stdout F ${l}\n`).join(''),
+  );
   const nodes = await c.list<KubeObject>('/api/v1/nodes');
   const node = nodes.items[0]?.metadata.name;
   t.truthy(node);
   const pods = resourcePath({ version: 'v1', plural: 'pods', namespace: ns.name });
-  await c.create(pods, { metadata: { name: 'p' }, spec: { nodeName: node, containers: [{ name: 'main', image: 'busybox' }] } });
+  await c.create(pods, {
+    metadata: { name: 'p' },
+    spec: { nodeName: node, containers: [{ name: 'main', image: 'busybox' }] },
+  });
   await c.create(resourcePath({ group: 'kwok.x-k8s.io', version: 'v1alpha1', plural: 'logs', namespace: ns.name }), {
     apiVersion: 'kwok.x-k8s.io/v1alpha1',
     kind: 'Logs',
     metadata: { name: 'p' },
     spec: { logs: [{ containers: ['main'], logsFile: logFile }] },
   });
-  await eventually('the pod runs', async () => ((await c.get<KubeObject & { status?: { phase?: string } }>(`${pods}/p`)).status?.phase === 'Running' ? true : undefined), 60_000);
-  const full = await eventually('kwok serves the log', async () => {
-    const text = await c.getLog(`${pods}/p`, { container: 'main' });
-    return text.includes('line three') ? text : undefined;
-  }, 30_000);
+  await eventually(
+    'the pod runs',
+    async () =>
+      (await c.get<KubeObject & { status?: { phase?: string } }>(`${pods}/p`)).status?.phase === 'Running'
+        ? true
+        : undefined,
+    60_000,
+  );
+  const full = await eventually(
+    'kwok serves the log',
+    async () => {
+      const text = await c.getLog(`${pods}/p`, { container: 'main' });
+      return text.includes('line three') ? text : undefined;
+    },
+    30_000,
+  );
   t.is(full, 'line one\nline two\nline three\n');
   t.is(await c.getLog(`${pods}/p`, { container: 'main', tailLines: 1 }), 'line three\n');
   t.is(await c.getLog(`${pods}/p`, { container: 'main', limitBytes: 8 }), 'line one');
@@ -161,11 +226,19 @@ test('list pages with limit/continue; every request is counted by method and cod
   const ns = await createTestNamespace('rt-count');
   t.teardown(ns.cleanup);
   const collection = resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns.name });
-  await Promise.all(Array.from({ length: 5 }, (_, i) => c.create(collection, { metadata: { name: `cm-${i}`, labels: { page: 'yes' } } })));
+  await Promise.all(
+    Array.from({ length: 5 }, (_, i) =>
+      c.create(collection, { metadata: { name: `cm-${i}`, labels: { page: 'yes' } } }),
+    ),
+  );
   const first = await c.list<ConfigMap>(collection, { labelSelector: 'page=yes', limit: 2 });
   t.is(first.items.length, 2);
   t.truthy(first.metadata.continue);
-  const second = await c.list<ConfigMap>(collection, { labelSelector: 'page=yes', limit: 10, continue: first.metadata.continue ?? '' });
+  const second = await c.list<ConfigMap>(collection, {
+    labelSelector: 'page=yes',
+    limit: 10,
+    continue: first.metadata.continue ?? '',
+  });
   t.is(second.items.length, 3);
   await c.create(collection, { metadata: { name: 'cm-0' } }).catch(() => undefined);
   const host = c.host;

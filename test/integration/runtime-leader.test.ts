@@ -11,7 +11,8 @@ import { eventually } from '../support/eventually.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
 test.before(() => {
-  if (!clusterAvailable()) throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
+  if (!clusterAvailable())
+    throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
 });
 
 const TIMINGS = { leaseDurationMs: 3000, renewDeadlineMs: 2000, retryPeriodMs: 500 };
@@ -40,10 +41,15 @@ function candidate(client: KubeClient, namespace: string, identity: string, term
   const stop = new AbortController();
   let result: LeaderRunResult | undefined;
   const running = elector.run(stop.signal).then((r) => (result = r));
-  return { elector, stop: async () => {
-    stop.abort();
-    await running;
-  }, running, result: () => result };
+  return {
+    elector,
+    stop: async () => {
+      stop.abort();
+      await running;
+    },
+    running,
+    result: () => result,
+  };
 }
 
 function noOverlap(terms: Term[]): boolean {
@@ -76,7 +82,9 @@ test('only one of two candidates leads; the other takes over once the leader sto
     t.true(a.elector.isLeader());
     t.false(b.elector.isLeader());
   }
-  const lease = await client.get<Lease>(`/apis/coordination.k8s.io/v1/namespaces/${ns.name}/leases/trace-operator-test`);
+  const lease = await client.get<Lease>(
+    `/apis/coordination.k8s.io/v1/namespaces/${ns.name}/leases/trace-operator-test`,
+  );
   t.is(lease.spec?.holderIdentity, 'a');
   t.is(lease.spec?.leaseDurationSeconds, 3);
   t.regex(lease.spec?.renewTime ?? '', /\.\d{6}Z$/);
@@ -88,7 +96,9 @@ test('only one of two candidates leads; the other takes over once the leader sto
   await eventually('b takes over', async () => (b.elector.isLeader() ? true : undefined), 15_000, 50);
   const waited = Date.now() - stoppedAt;
   t.true(waited >= 2000, `b took over after ${waited} ms, before the lease could expire`);
-  const after = await client.get<Lease>(`/apis/coordination.k8s.io/v1/namespaces/${ns.name}/leases/trace-operator-test`);
+  const after = await client.get<Lease>(
+    `/apis/coordination.k8s.io/v1/namespaces/${ns.name}/leases/trace-operator-test`,
+  );
   t.is(after.spec?.holderIdentity, 'b');
   t.is(after.spec?.leaseTransitions, (lease.spec?.leaseTransitions ?? 0) + 1);
   t.true(noOverlap(terms), JSON.stringify(terms));
@@ -112,7 +122,6 @@ test('releaseOnCancel hands over at once', async (t) => {
   t.true(noOverlap(terms));
 });
 
-
 test('a partitioned leader steps down (its signal aborts) before the other can take over', async (t) => {
   const ns = await createTestNamespace('rt-partition');
   t.teardown(ns.cleanup);
@@ -124,7 +133,12 @@ test('a partitioned leader steps down (its signal aborts) before the other can t
   t.teardown(() => proxy.stop());
   const base = loadKubeConfig({ kubeconfig: kubeconfigPath });
   const kc = new KubeConfig();
-  kc.loadFromOptions({ clusters: base.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${proxy.port}` })), users: base.users, contexts: base.contexts, currentContext: base.currentContext });
+  kc.loadFromOptions({
+    clusters: base.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${proxy.port}` })),
+    users: base.users,
+    contexts: base.contexts,
+    currentContext: base.currentContext,
+  });
   const partitionable = new KubeClient({ kubeConfig: kc, requestTimeoutMs: 1000 });
   t.teardown(() => partitionable.close());
 

@@ -23,7 +23,8 @@ import { eventually } from '../support/eventually.ts';
 import { TcpProxy } from '../support/tcp-proxy.ts';
 
 test.before(() => {
-  if (!clusterAvailable()) throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
+  if (!clusterAvailable())
+    throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
 });
 
 interface ConfigMap extends KubeObject {
@@ -76,7 +77,10 @@ test('watcher + store follow creates, updates and deletes; a label selector and 
   const client = new KubeClient({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfigPath }) });
   t.teardown(() => client.close());
   const collection = resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns.name });
-  await client.create(collection, { metadata: { name: 'existing', labels: { watched: 'yes' } }, data: { big: 'x'.repeat(10_000) } });
+  await client.create(collection, {
+    metadata: { name: 'existing', labels: { watched: 'yes' } },
+    data: { big: 'x'.repeat(10_000) },
+  });
   await client.create(collection, { metadata: { name: 'unlabelled' } });
 
   const r = reflect(client, ns.name, {
@@ -165,11 +169,19 @@ test('dropped connections and connection refused: the watch resumes from its res
   await direct.create(collection, { metadata: { name: 'c' } });
   await direct.patch(`${collection}/b`, { data: { changed: 'yes' } }, 'merge');
   await direct.delete(`${collection}/a`);
-  await until('the watcher is backing off on refused connections', () => (r.watcher.state() === 'backoff' && r.watcher.stats().errors >= 3 ? true : undefined));
+  await until('the watcher is backing off on refused connections', () =>
+    r.watcher.state() === 'backoff' && r.watcher.stats().errors >= 3 ? true : undefined,
+  );
   t.truthy(r.store.get(`${ns.name}/a`), 'nothing seen while down');
 
   await proxy.start();
-  await until('the changes made while down arrived', () => (r.store.get(`${ns.name}/c`) !== undefined && r.store.get(`${ns.name}/a`) === undefined && r.store.get(`${ns.name}/b`)?.data?.['changed'] === 'yes' ? true : undefined));
+  await until('the changes made while down arrived', () =>
+    r.store.get(`${ns.name}/c`) !== undefined &&
+    r.store.get(`${ns.name}/a`) === undefined &&
+    r.store.get(`${ns.name}/b`)?.data?.['changed'] === 'yes'
+      ? true
+      : undefined,
+  );
   t.is(r.watcher.stats().lists, 1, 'resumed from the resourceVersion, no re-list');
   t.deepEqual(
     r.changes.filter((c) => !c.includes('kube-root-ca.crt')),
@@ -203,11 +215,16 @@ class SecondApiServer {
   async start(client: KubeClient): Promise<void> {
     const child = spawn(this.#binary, this.#args, { stdio: 'ignore' });
     this.#process = child;
-    await eventually('the second API server is ready', async () => {
-      if (child.exitCode !== null) throw new Error(`kube-apiserver exited with ${child.exitCode}`);
-      const res = await client.request('GET', '/readyz', {}, { timeoutMs: 2000 }).catch(() => undefined);
-      return res?.status === 200 ? true : undefined;
-    }, 120_000, 500);
+    await eventually(
+      'the second API server is ready',
+      async () => {
+        if (child.exitCode !== null) throw new Error(`kube-apiserver exited with ${child.exitCode}`);
+        const res = await client.request('GET', '/readyz', {}, { timeoutMs: 2000 }).catch(() => undefined);
+        return res?.status === 200 ? true : undefined;
+      },
+      120_000,
+      500,
+    );
   }
 
   async kill(): Promise<void> {
@@ -219,7 +236,6 @@ class SecondApiServer {
     await exited;
   }
 }
-
 
 test('an API server restart: refused while down, then a real 410 from its fresh watch cache and a re-list that reports the delete', async (t) => {
   const ns = await createTestNamespace('rt-restart');
@@ -247,7 +263,14 @@ test('an API server restart: refused while down, then a real 410 from its fresh 
   await until('the watcher sees connections refused', () => (r.watcher.state() === 'backoff' ? true : undefined));
 
   await second.start(viaSecond);
-  await until('the store caught up after the restart', () => (r.store.get(`${ns.name}/during`) !== undefined && r.store.get(`${ns.name}/before`) === undefined ? true : undefined), 60_000);
+  await until(
+    'the store caught up after the restart',
+    () =>
+      r.store.get(`${ns.name}/during`) !== undefined && r.store.get(`${ns.name}/before`) === undefined
+        ? true
+        : undefined,
+    60_000,
+  );
   t.true(r.watcher.stats().relistsOnGone >= 1, `expected a 410 for resourceVersion ${resumeFrom}`);
   t.is(r.watcher.stats().lists, 2, 'one re-list after the 410');
   t.true(r.changes.includes('deleted before'), 'the re-list reported the delete missed while down');

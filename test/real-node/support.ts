@@ -15,22 +15,39 @@ import { listJson } from '../support/tracejobs.ts';
 export async function realNode(): Promise<RealNodeInfo> {
   const info = await readRealNodeInfo(clusterPaths());
   if (info === undefined) throw new Error('no real node is running: start it with `npm run cluster:up -- --real-node`');
-  const node = await kubectl(['get', 'node', info.nodeName, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-  if (node.stdout.trim() !== 'True') throw new Error(`the real node ${info.nodeName} is not Ready (${node.stderr.trim() || node.stdout.trim()}): restart it with \`npm run cluster:down && npm run cluster:up -- --real-node\``);
+  const node = await kubectl([
+    'get',
+    'node',
+    info.nodeName,
+    '-o',
+    'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+  ]);
+  if (node.stdout.trim() !== 'True')
+    throw new Error(
+      `the real node ${info.nodeName} is not Ready (${node.stderr.trim() || node.stdout.trim()}): restart it with \`npm run cluster:down && npm run cluster:up -- --real-node\``,
+    );
   return info;
 }
 
 /** The manager, with the node's locally built runner image as default and only allowed image, never pulled. */
 export function startRealNodeManager(namespace: string, node: RealNodeInfo): Promise<RunningManager> {
-  return startManager({ namespaces: [namespace], args: [`--default-image=${node.runnerImage}`, `--allowed-images=${node.runnerImage}`, '--image-pull-policy=Never'] });
+  return startManager({
+    namespaces: [namespace],
+    args: [`--default-image=${node.runnerImage}`, `--allowed-images=${node.runnerImage}`, '--image-pull-policy=Never'],
+  });
 }
 
 /** The trace pod of a trace id once its container runs. */
 export function runningTracePod(namespace: string, id: string, timeoutMs = 90_000): Promise<V1Pod> {
-  return eventually(`the trace pod of ${id} runs`, async () => {
-    const pods = await listJson<V1Pod>(namespace, 'pods', `iovisor.org/kubectl-trace-id=${id}`);
-    return pods.find((p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined);
-  }, timeoutMs, 500);
+  return eventually(
+    `the trace pod of ${id} runs`,
+    async () => {
+      const pods = await listJson<V1Pod>(namespace, 'pods', `iovisor.org/kubectl-trace-id=${id}`);
+      return pods.find((p) => p.status?.containerStatuses?.[0]?.state?.running !== undefined);
+    },
+    timeoutMs,
+    500,
+  );
 }
 
 /** `kubectl logs` of a pod, with the TTY's \r\n turned into \n. */
@@ -42,10 +59,15 @@ export async function podLogs(namespace: string, pod: string): Promise<string> {
 
 /** Waits until the pod's log contains `text` (bpftrace printed "Attaching N probes..." once its probes are in). */
 export function waitForLog(namespace: string, pod: string, text: string, timeoutMs = 90_000): Promise<string> {
-  return eventually(`pod ${pod} logs ${JSON.stringify(text)}`, async () => {
-    const logs = await podLogs(namespace, pod).catch(() => '');
-    return logs.includes(text) ? logs : undefined;
-  }, timeoutMs, 500);
+  return eventually(
+    `pod ${pod} logs ${JSON.stringify(text)}`,
+    async () => {
+      const logs = await podLogs(namespace, pod).catch(() => '');
+      return logs.includes(text) ? logs : undefined;
+    },
+    timeoutMs,
+    500,
+  );
 }
 
 export interface Stream {
@@ -64,16 +86,23 @@ export function streamKubectl(args: readonly string[], options: { namespace: str
   const kubectlBin = path.join(clusterPaths().testbin, 'kubectl');
   const full = [kubectlBin, '--kubeconfig', kubeconfigPath, '--namespace', options.namespace, ...args];
   const quote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
-  const child = options.tty === true
-    ? execa('script', ['-qec', full.map(quote).join(' '), '/dev/null'], { reject: false, all: true, stdin: 'pipe' })
-    : execa(full[0] ?? 'kubectl', full.slice(1), { reject: false, all: true, stdin: 'ignore' });
+  const child =
+    options.tty === true
+      ? execa('script', ['-qec', full.map(quote).join(' '), '/dev/null'], { reject: false, all: true, stdin: 'pipe' })
+      : execa(full[0] ?? 'kubectl', full.slice(1), { reject: false, all: true, stdin: 'ignore' });
   let output = '';
   child.all?.on('data', (chunk: Buffer) => {
     output += chunk.toString().replace(/\r\n/g, '\n');
   });
   return {
     text: () => output,
-    waitFor: (pattern, timeoutMs) => eventually(`kubectl ${args.join(' ')} prints ${pattern}`, async () => (pattern.test(output) ? output : undefined), timeoutMs, 200),
+    waitFor: (pattern, timeoutMs) =>
+      eventually(
+        `kubectl ${args.join(' ')} prints ${pattern}`,
+        async () => (pattern.test(output) ? output : undefined),
+        timeoutMs,
+        200,
+      ),
     done: child,
     stop: async () => {
       child.kill('SIGTERM');

@@ -11,7 +11,15 @@ import { generateDiskIo, tempDir } from '../fixtures/runner/harness.ts';
 import { createTestNamespace, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd, type RunningManager } from '../support/manager.ts';
-import { apply, condition, getConfigMap, listJson, sample, waitForPhase, waitForTraceJob } from '../support/tracejobs.ts';
+import {
+  apply,
+  condition,
+  getConfigMap,
+  listJson,
+  sample,
+  waitForPhase,
+  waitForTraceJob,
+} from '../support/tracejobs.ts';
 import type { RealNodeInfo } from '../cluster/real-node.ts';
 import { podLogs, realNode, runningTracePod, startRealNodeManager, streamKubectl, waitForLog } from './support.ts';
 
@@ -35,11 +43,17 @@ test.after.always(async () => {
 });
 
 test.afterEach.always((t) => {
-  if (!t.passed && manager !== undefined) t.log(`manager log (last 40 lines):\n${manager.logs().split('\n').slice(-40).join('\n')}`);
+  if (!t.passed && manager !== undefined)
+    t.log(`manager log (last 40 lines):\n${manager.logs().split('\n').slice(-40).join('\n')}`);
 });
 
 function traceJob(name: string, spec: Record<string, unknown>): object {
-  return { apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', metadata: { name, namespace: ns }, spec: { hostname: node.nodeName, ...spec } };
+  return {
+    apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
+    kind: 'TraceJob',
+    metadata: { name, namespace: ns },
+    spec: { hostname: node.nodeName, ...spec },
+  };
 }
 
 /** Waits until the trace's pod runs bpftrace with its probes attached; returns the pod and container names. */
@@ -53,51 +67,62 @@ async function attached(name: string): Promise<{ id: string; pod: string; contai
 }
 
 const ended = (name: string, timeoutMs: number): Promise<TraceJob> =>
-  waitForTraceJob(ns, name, 'ends', (tj) => tj.status?.phase === 'Succeeded' || tj.status?.phase === 'Failed', timeoutMs);
+  waitForTraceJob(
+    ns,
+    name,
+    'ends',
+    (tj) => tj.status?.phase === 'Succeeded' || tj.status?.phase === 'Failed',
+    timeoutMs,
+  );
 
-test.serial('the biolatency sample runs bpftrace on the real node and ends Succeeded at its deadline with the histogram', async (t) => {
-  const tj = sample('observe_v1alpha1_tracejob.yaml');
-  tj.metadata.namespace = ns;
-  tj.spec.hostname = node.nodeName;
-  tj.spec.deadline = 20;
-  await apply(ns, tj);
-  const running = await waitForPhase(ns, 'biolatency', 'Running', 90_000);
-  const pod = await runningTracePod(ns, running.status?.id ?? '');
-  const podName = pod.metadata?.name ?? '';
-  t.is(pod.spec?.nodeName, node.nodeName);
-  t.is(pod.spec?.containers[0]?.image, node.runnerImage);
-  await waitForLog(ns, podName, 'Tracing block device I/O latency');
+test.serial(
+  'the biolatency sample runs bpftrace on the real node and ends Succeeded at its deadline with the histogram',
+  async (t) => {
+    const tj = sample('observe_v1alpha1_tracejob.yaml');
+    tj.metadata.namespace = ns;
+    tj.spec.hostname = node.nodeName;
+    tj.spec.deadline = 20;
+    await apply(ns, tj);
+    const running = await waitForPhase(ns, 'biolatency', 'Running', 90_000);
+    const pod = await runningTracePod(ns, running.status?.id ?? '');
+    const podName = pod.metadata?.name ?? '';
+    t.is(pod.spec?.nodeName, node.nodeName);
+    t.is(pod.spec?.containers[0]?.image, node.runnerImage);
+    await waitForLog(ns, podName, 'Tracing block device I/O latency');
 
-  const { dir, cleanup } = await tempDir('real-node-io-');
-  t.teardown(cleanup);
-  const io = generateDiskIo(dir);
-  let done: TraceJob;
-  try {
-    done = await ended('biolatency', 120_000);
-  } finally {
-    await io.stop();
-  }
-  t.is(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.conditions));
-  t.like(condition(done, 'Succeeded'), { status: 'True', reason: 'DeadlineReached' });
-  const usecs = done.status?.result?.maps.find((m) => m.name === '@usecs');
-  t.is(usecs?.kind, 'histogram');
-  const histogram = usecs?.histograms?.[0];
-  t.true((histogram?.total ?? 0) > 0, JSON.stringify(usecs));
-  t.true((histogram?.buckets.length ?? 0) > 0);
-  t.true(typeof histogram?.p50 === 'number' && typeof histogram.p99 === 'number', JSON.stringify(histogram));
+    const { dir, cleanup } = await tempDir('real-node-io-');
+    t.teardown(cleanup);
+    const io = generateDiskIo(dir);
+    let done: TraceJob;
+    try {
+      done = await ended('biolatency', 120_000);
+    } finally {
+      await io.stop();
+    }
+    t.is(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.conditions));
+    t.like(condition(done, 'Succeeded'), { status: 'True', reason: 'DeadlineReached' });
+    const usecs = done.status?.result?.maps.find((m) => m.name === '@usecs');
+    t.is(usecs?.kind, 'histogram');
+    const histogram = usecs?.histograms?.[0];
+    t.true((histogram?.total ?? 0) > 0, JSON.stringify(usecs));
+    t.true((histogram?.buckets.length ?? 0) > 0);
+    t.true(typeof histogram?.p50 === 'number' && typeof histogram.p99 === 'number', JSON.stringify(histogram));
 
-  const output = await getConfigMap(ns, done.status?.output?.configMapName ?? '');
-  t.regex(output?.data?.['output.txt'] ?? '', /@usecs:\s*\n\[\d+/, 'the full text is kept');
-  const logs = await podLogs(ns, podName);
-  t.true(logs.includes('Tracing block device I/O latency'), logs);
-  t.regex(logs, /@usecs:\s*\n\[\d+/, 'kubectl logs shows the histogram');
-});
+    const output = await getConfigMap(ns, done.status?.output?.configMapName ?? '');
+    t.regex(output?.data?.['output.txt'] ?? '', /@usecs:\s*\n\[\d+/, 'the full text is kept');
+    const logs = await podLogs(ns, podName);
+    t.true(logs.includes('Tracing block device I/O latency'), logs);
+    t.regex(logs, /@usecs:\s*\n\[\d+/, 'kubectl logs shows the histogram');
+  },
+);
 
-test.serial('spec.stop ends a running trace early through the kubelet\'s ConfigMap sync, with its maps', async (t) => {
+test.serial("spec.stop ends a running trace early through the kubelet's ConfigMap sync, with its maps", async (t) => {
   await apply(ns, traceJob('early-stop', { deadline: 600, program: 'interval:ms:100 { @ticks = count(); }' }));
   await attached('early-stop');
   const requested = Date.now();
-  const patched = await kubectl(['patch', 'tracejob', 'early-stop', '--type=merge', '-p', '{"spec":{"stop":true}}'], { namespace: ns });
+  const patched = await kubectl(['patch', 'tracejob', 'early-stop', '--type=merge', '-p', '{"spec":{"stop":true}}'], {
+    namespace: ns,
+  });
   t.is(patched.exitCode, 0, patched.stderr);
   const done = await ended('early-stop', 120_000);
   const tookSeconds = (Date.now() - requested) / 1000;
@@ -108,9 +133,12 @@ test.serial('spec.stop ends a running trace early through the kubelet\'s ConfigM
   t.true(Number(ticks?.value ?? 0) > 0, JSON.stringify(ticks));
 });
 
-test.serial('a program bpftrace rejects ends Failed with bpftrace\'s message in the condition', async (t) => {
+test.serial("a program bpftrace rejects ends Failed with bpftrace's message in the condition", async (t) => {
   // A missing parenthesis (a missing last semicolon, as in the kwok test, bpftrace accepts).
-  await apply(ns, traceJob('compile-error', { deadline: 60, program: 'tracepoint:block:block_rq_issue { @c = count( }' }));
+  await apply(
+    ns,
+    traceJob('compile-error', { deadline: 60, program: 'tracepoint:block:block_rq_issue { @c = count( }' }),
+  );
   const done = await ended('compile-error', 120_000);
   t.is(done.status?.phase, 'Failed');
   const failed = condition(done, 'Failed');
@@ -118,36 +146,53 @@ test.serial('a program bpftrace rejects ends Failed with bpftrace\'s message in 
   t.true(failed?.message.includes('syntax error, unexpected }') === true, failed?.message);
 });
 
-test.serial('deleting a running TraceJob stops its pod through the preStop hook, which flushes the maps to the log', async (t) => {
-  await apply(ns, traceJob('deleted', { deadline: 600, program: 'interval:ms:100 { @ticks = count(); }' }));
-  const { id, pod } = await attached('deleted');
-  const follow = streamKubectl(['logs', '-f', pod], { namespace: ns });
-  await follow.waitFor(/Attaching/, 30_000);
-  const deleted = await kubectl(['delete', 'tracejob', 'deleted', '--wait=false'], { namespace: ns });
-  t.is(deleted.exitCode, 0, deleted.stderr);
-  let timer: NodeJS.Timeout | undefined;
-  const result = await Promise.race([follow.done, new Promise<undefined>((resolve) => (timer = setTimeout(resolve, 90_000, undefined)))]);
-  clearTimeout(timer);
-  if (result === undefined) await follow.stop();
-  t.truthy(result, 'kubectl logs -f ended when the container did');
-  t.regex(follow.text(), /@ticks: \d+/, follow.text());
-  await eventually('the trace pod is gone', async () => ((await listJson(ns, 'pods', `iovisor.org/kubectl-trace-id=${id}`)).length === 0 ? true : undefined), 90_000, 500);
-});
+test.serial(
+  'deleting a running TraceJob stops its pod through the preStop hook, which flushes the maps to the log',
+  async (t) => {
+    await apply(ns, traceJob('deleted', { deadline: 600, program: 'interval:ms:100 { @ticks = count(); }' }));
+    const { id, pod } = await attached('deleted');
+    const follow = streamKubectl(['logs', '-f', pod], { namespace: ns });
+    await follow.waitFor(/Attaching/, 30_000);
+    const deleted = await kubectl(['delete', 'tracejob', 'deleted', '--wait=false'], { namespace: ns });
+    t.is(deleted.exitCode, 0, deleted.stderr);
+    let timer: NodeJS.Timeout | undefined;
+    const result = await Promise.race([
+      follow.done,
+      new Promise<undefined>((resolve) => (timer = setTimeout(resolve, 90_000, undefined))),
+    ]);
+    clearTimeout(timer);
+    if (result === undefined) await follow.stop();
+    t.truthy(result, 'kubectl logs -f ended when the container did');
+    t.regex(follow.text(), /@ticks: \d+/, follow.text());
+    await eventually(
+      'the trace pod is gone',
+      async () => ((await listJson(ns, 'pods', `iovisor.org/kubectl-trace-id=${id}`)).length === 0 ? true : undefined),
+      90_000,
+      500,
+    );
+  },
+);
 
-test.serial('kubectl attach -it (what kubectl trace attach runs) streams the live output of the trace pod', async (t) => {
-  await apply(ns, traceJob('attach', { deadline: 60, program: 'interval:s:1 { printf("tick %d\\n", elapsed / 1000000000); }' }));
-  const { pod, container } = await attached('attach');
-  const before = (await podLogs(ns, pod)).match(/tick (\d+)/g)?.length ?? 0;
-  const attach = streamKubectl(['attach', '-it', pod, '-c', container], { namespace: ns, tty: true });
-  try {
-    await attach.waitFor(/tick \d+\n(?:.*\n)*?tick \d+\n/, 30_000);
-  } finally {
-    await attach.stop();
-  }
-  const streamed = [...attach.text().matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
-  t.true(streamed.length >= 2, attach.text());
-  t.true(Math.max(...streamed) >= before, `attach streamed ticks ${streamed.join(',')} after ${before} were logged`);
-  const still = await kubectl(['get', 'pod', pod, '-o', 'jsonpath={.status.phase}'], { namespace: ns });
-  t.is(still.stdout, 'Running', 'the trace kept running while attached');
-  await kubectl(['patch', 'tracejob', 'attach', '--type=merge', '-p', '{"spec":{"stop":true}}'], { namespace: ns });
-});
+test.serial(
+  'kubectl attach -it (what kubectl trace attach runs) streams the live output of the trace pod',
+  async (t) => {
+    await apply(
+      ns,
+      traceJob('attach', { deadline: 60, program: 'interval:s:1 { printf("tick %d\\n", elapsed / 1000000000); }' }),
+    );
+    const { pod, container } = await attached('attach');
+    const before = (await podLogs(ns, pod)).match(/tick (\d+)/g)?.length ?? 0;
+    const attach = streamKubectl(['attach', '-it', pod, '-c', container], { namespace: ns, tty: true });
+    try {
+      await attach.waitFor(/tick \d+\n(?:.*\n)*?tick \d+\n/, 30_000);
+    } finally {
+      await attach.stop();
+    }
+    const streamed = [...attach.text().matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
+    t.true(streamed.length >= 2, attach.text());
+    t.true(Math.max(...streamed) >= before, `attach streamed ticks ${streamed.join(',')} after ${before} were logged`);
+    const still = await kubectl(['get', 'pod', pod, '-o', 'jsonpath={.status.phase}'], { namespace: ns });
+    t.is(still.stdout, 'Running', 'the trace kept running while attached');
+    await kubectl(['patch', 'tracejob', 'attach', '--type=merge', '-p', '{"spec":{"stop":true}}'], { namespace: ns });
+  },
+);

@@ -24,7 +24,10 @@ export interface KubectlResult {
 }
 
 /** Runs the testbin kubectl against the local cluster; never throws on a non-zero exit. */
-export async function kubectl(args: readonly string[], options: { input?: string; namespace?: string } = {}): Promise<KubectlResult> {
+export async function kubectl(
+  args: readonly string[],
+  options: { input?: string; namespace?: string } = {},
+): Promise<KubectlResult> {
   const ns = options.namespace === undefined ? [] : ['--namespace', options.namespace];
   const result = await execa(path.join(paths.testbin, 'kubectl'), ['--kubeconfig', kubeconfigPath, ...ns, ...args], {
     input: options.input,

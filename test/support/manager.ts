@@ -22,13 +22,28 @@ export interface RunningManager {
 
 /** Installs the TraceJob CRD from config/crd (idempotent) and waits until it is served. */
 export async function installCrd(): Promise<void> {
-  const applied = await kubectl(['apply', '--server-side', '--force-conflicts', '-f', path.join(repoRoot, 'config', 'crd', 'bases')]);
+  const applied = await kubectl([
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '-f',
+    path.join(repoRoot, 'config', 'crd', 'bases'),
+  ]);
   if (applied.exitCode !== 0) throw new Error(`could not install the TraceJob CRD: ${applied.stderr}`);
-  const established = await kubectl(['wait', '--for=condition=Established', 'crd/tracejobs.observe.alexeldeib.xyz', '--timeout=60s']);
+  const established = await kubectl([
+    'wait',
+    '--for=condition=Established',
+    'crd/tracejobs.observe.alexeldeib.xyz',
+    '--timeout=60s',
+  ]);
   if (established.exitCode !== 0) throw new Error(`the TraceJob CRD was not established: ${established.stderr}`);
 }
 
-export async function startManager(options: { namespaces: string[]; args?: string[]; kubeconfig?: string }): Promise<RunningManager> {
+export async function startManager(options: {
+  namespaces: string[];
+  args?: string[];
+  kubeconfig?: string;
+}): Promise<RunningManager> {
   const [leaseNamespace] = options.namespaces;
   if (leaseNamespace === undefined) throw new Error('startManager needs at least one namespace');
   let output = '';
@@ -54,13 +69,21 @@ export async function startManager(options: { namespaces: string[]; args?: strin
   void child.then((result) => {
     exited = result.exitCode ?? -1;
   });
-  const started = await eventually('the manager logs its addresses', async () => {
-    const line = output.split('\n').find((l) => l.includes('"manager starting"'));
-    if (exited !== undefined) throw new Error(`the manager exited with ${exited}:\n${output}`);
-    return line === undefined ? undefined : (JSON.parse(line) as { probes: string; metrics: string });
-  }, 30_000);
+  const started = await eventually(
+    'the manager logs its addresses',
+    async () => {
+      const line = output.split('\n').find((l) => l.includes('"manager starting"'));
+      if (exited !== undefined) throw new Error(`the manager exited with ${exited}:\n${output}`);
+      return line === undefined ? undefined : (JSON.parse(line) as { probes: string; metrics: string });
+    },
+    30_000,
+  );
   const probesUrl = `http://${started.probes}`;
-  await eventually('the manager is ready', async () => ((await fetch(`${probesUrl}/readyz`)).ok ? true : undefined), 30_000);
+  await eventually(
+    'the manager is ready',
+    async () => ((await fetch(`${probesUrl}/readyz`)).ok ? true : undefined),
+    30_000,
+  );
   return {
     metricsUrl: `http://${started.metrics}/metrics`,
     probesUrl,

@@ -49,7 +49,10 @@ export interface InstalledRbac {
  * to their names so parallel tests never share or clash with them.
  * `edit` may change the rendered objects first (e.g. drop a rule).
  */
-export async function installRbac(namespace: string, options: { edit?: (objects: RbacObject[]) => RbacObject[] } = {}): Promise<InstalledRbac> {
+export async function installRbac(
+  namespace: string,
+  options: { edit?: (objects: RbacObject[]) => RbacObject[] } = {},
+): Promise<InstalledRbac> {
   const suffix = randomBytes(3).toString('hex');
   const clusterName = (name: string): string => `${name}-${suffix}`;
   let objects = (await kustomize('config/rbac')).map((o) => structuredClone(o));
@@ -62,7 +65,9 @@ export async function installRbac(namespace: string, options: { edit?: (objects:
   if (options.edit !== undefined) objects = options.edit(objects);
   const created = await kubectl(['create', '-f', '-'], { input: objects.map((o) => stringify(o)).join('---\n') });
   const cleanup = async (): Promise<void> => {
-    const names = objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding').map((o) => `${o.kind.toLowerCase()}/${o.metadata.name}`);
+    const names = objects
+      .filter((o) => o.kind === 'ClusterRole' || o.kind === 'ClusterRoleBinding')
+      .map((o) => `${o.kind.toLowerCase()}/${o.metadata.name}`);
     if (names.length > 0) await kubectl(['delete', '--ignore-not-found', '--wait=false', ...names]);
   };
   if (created.exitCode !== 0) {
@@ -71,11 +76,20 @@ export async function installRbac(namespace: string, options: { edit?: (objects:
   }
   const account = objects.find((o) => o.kind === 'ServiceAccount');
   if (account === undefined) throw new Error('config/rbac renders no ServiceAccount');
-  return { objects, clusterName, serviceAccount: account.metadata.name, user: `system:serviceaccount:${namespace}:${account.metadata.name}`, cleanup };
+  return {
+    objects,
+    clusterName,
+    serviceAccount: account.metadata.name,
+    user: `system:serviceaccount:${namespace}:${account.metadata.name}`,
+    cleanup,
+  };
 }
 
 interface KubeconfigFile {
-  clusters: { name: string; cluster: { server: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string } }[];
+  clusters: {
+    name: string;
+    cluster: { server: string; 'certificate-authority'?: string; 'certificate-authority-data'?: string };
+  }[];
 }
 
 /**
@@ -85,7 +99,8 @@ interface KubeconfigFile {
  */
 export async function serviceAccountKubeconfig(namespace: string, name: string): Promise<string> {
   const token = await kubectl(['create', 'token', name, '--duration=2h'], { namespace });
-  if (token.exitCode !== 0) throw new Error(`could not get a token for ServiceAccount ${namespace}/${name}: ${token.stderr}`);
+  if (token.exitCode !== 0)
+    throw new Error(`could not get a token for ServiceAccount ${namespace}/${name}: ${token.stderr}`);
   const admin = parse(await readFile(kubeconfigPath, 'utf8')) as KubeconfigFile;
   const cluster = admin.clusters[0]?.cluster;
   if (cluster === undefined) throw new Error(`${kubeconfigPath} names no cluster`);

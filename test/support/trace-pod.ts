@@ -13,7 +13,24 @@ import { kubectl } from './cluster.ts';
 export const histogramResult: TraceResult = {
   outcome: 'DeadlineReached',
   exitCode: 0,
-  maps: [{ name: '@usecs', kind: 'histogram', histograms: [{ buckets: [{ low: 256, high: 512, count: 3 }, { low: 512, high: 1024, count: 1 }], total: 4, p50: 512, p90: 1024, p99: 1024 }] }],
+  maps: [
+    {
+      name: '@usecs',
+      kind: 'histogram',
+      histograms: [
+        {
+          buckets: [
+            { low: 256, high: 512, count: 3 },
+            { low: 512, high: 1024, count: 1 },
+          ],
+          total: 4,
+          p50: 512,
+          p90: 1024,
+          p99: 1024,
+        },
+      ],
+    },
+  ],
   truncated: false,
 };
 
@@ -26,11 +43,20 @@ function criLog(text: string): string {
 }
 
 /** Makes kwok serve `text` as the log of the pod's container. */
-export async function serveLog(namespace: string, pod: { name: string; container: string }, text: string): Promise<void> {
+export async function serveLog(
+  namespace: string,
+  pod: { name: string; container: string },
+  text: string,
+): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'trace-pod-'));
   const file = path.join(dir, 'container.log');
   await writeFile(file, `${criLog(text)}\n`);
-  const logs = { apiVersion: 'kwok.x-k8s.io/v1alpha1', kind: 'Logs', metadata: { name: pod.name, namespace }, spec: { logs: [{ containers: [pod.container], logsFile: file }] } };
+  const logs = {
+    apiVersion: 'kwok.x-k8s.io/v1alpha1',
+    kind: 'Logs',
+    metadata: { name: pod.name, namespace },
+    spec: { logs: [{ containers: [pod.container], logsFile: file }] },
+  };
   const created = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(logs) });
   if (created.exitCode !== 0) throw new Error(`could not give pod ${pod.name} its log: ${created.stderr}`);
 }
@@ -42,9 +68,15 @@ export async function finishTracePod(
   run: { exitCode: number; text: string; result?: TraceResult; reason?: string; log?: boolean },
 ): Promise<void> {
   const nonce = newNonce();
-  if (run.log !== false) await serveLog(namespace, pod, run.result === undefined ? run.text : `${run.text}\n${formatResultLine(run.result, nonce)}`);
+  if (run.log !== false)
+    await serveLog(
+      namespace,
+      pod,
+      run.result === undefined ? run.text : `${run.text}\n${formatResultLine(run.result, nonce)}`,
+    );
   const annotations = [`kwok.trace-operator.test/exit-code=${run.exitCode}`];
-  if (run.result !== undefined) annotations.push(`kwok.trace-operator.test/termination-message=${formatTerminationMessage(run.result, nonce)}`);
+  if (run.result !== undefined)
+    annotations.push(`kwok.trace-operator.test/termination-message=${formatTerminationMessage(run.result, nonce)}`);
   if (run.reason !== undefined) annotations.push(`kwok.trace-operator.test/reason=${run.reason}`);
   const annotated = await kubectl(['annotate', 'pod', pod.name, '--overwrite', ...annotations], { namespace });
   if (annotated.exitCode !== 0) throw new Error(`could not end pod ${pod.name}: ${annotated.stderr}`);

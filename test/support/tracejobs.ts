@@ -28,21 +28,36 @@ export async function getJson<T>(namespace: string, kind: string, name: string):
 }
 
 export async function listJson<T>(namespace: string, kind: string, selector?: string): Promise<T[]> {
-  const result = await kubectl(['get', kind, '-o', 'json', ...(selector === undefined ? [] : ['-l', selector])], { namespace });
+  const result = await kubectl(['get', kind, '-o', 'json', ...(selector === undefined ? [] : ['-l', selector])], {
+    namespace,
+  });
   if (result.exitCode !== 0) throw new Error(`kubectl get ${kind} failed: ${result.stderr}`);
   return (JSON.parse(result.stdout) as { items: T[] }).items;
 }
 
-export const getTraceJob = (namespace: string, name: string): Promise<TraceJob | undefined> => getJson<TraceJob>(namespace, 'tracejob', name);
-export const getJob = (namespace: string, name: string): Promise<V1Job | undefined> => getJson<V1Job>(namespace, 'job', name);
-export const getConfigMap = (namespace: string, name: string): Promise<V1ConfigMap | undefined> => getJson<V1ConfigMap>(namespace, 'configmap', name);
+export const getTraceJob = (namespace: string, name: string): Promise<TraceJob | undefined> =>
+  getJson<TraceJob>(namespace, 'tracejob', name);
+export const getJob = (namespace: string, name: string): Promise<V1Job | undefined> =>
+  getJson<V1Job>(namespace, 'job', name);
+export const getConfigMap = (namespace: string, name: string): Promise<V1ConfigMap | undefined> =>
+  getJson<V1ConfigMap>(namespace, 'configmap', name);
 
 /** Waits until the TraceJob satisfies `done`, and returns it. */
-export function waitForTraceJob(namespace: string, name: string, what: string, done: (tj: TraceJob) => boolean, timeoutMs = 60_000): Promise<TraceJob> {
-  return eventually(`TraceJob ${namespace}/${name} ${what}`, async () => {
-    const tj = await getTraceJob(namespace, name);
-    return tj !== undefined && done(tj) ? tj : undefined;
-  }, timeoutMs);
+export function waitForTraceJob(
+  namespace: string,
+  name: string,
+  what: string,
+  done: (tj: TraceJob) => boolean,
+  timeoutMs = 60_000,
+): Promise<TraceJob> {
+  return eventually(
+    `TraceJob ${namespace}/${name} ${what}`,
+    async () => {
+      const tj = await getTraceJob(namespace, name);
+      return tj !== undefined && done(tj) ? tj : undefined;
+    },
+    timeoutMs,
+  );
 }
 
 export const waitForPhase = (namespace: string, name: string, phase: string, timeoutMs?: number): Promise<TraceJob> =>
@@ -58,9 +73,14 @@ export function waitForTracePod(namespace: string, id: string): Promise<V1Pod> {
 
 /** Events recorded for one TraceJob, as "Type Reason: message". */
 export async function eventsFor(namespace: string, name: string): Promise<string[]> {
-  const result = await kubectl(['get', 'events', '-o', 'json', '--field-selector', `involvedObject.kind=TraceJob,involvedObject.name=${name}`], { namespace });
+  const result = await kubectl(
+    ['get', 'events', '-o', 'json', '--field-selector', `involvedObject.kind=TraceJob,involvedObject.name=${name}`],
+    { namespace },
+  );
   if (result.exitCode !== 0) throw new Error(`kubectl get events failed: ${result.stderr}`);
-  return (JSON.parse(result.stdout) as { items: { type: string; reason: string; message: string }[] }).items.map((e) => `${e.type} ${e.reason}: ${e.message}`);
+  return (JSON.parse(result.stdout) as { items: { type: string; reason: string; message: string }[] }).items.map(
+    (e) => `${e.type} ${e.reason}: ${e.message}`,
+  );
 }
 
 export function condition(tj: TraceJob, type: string): { status: string; reason: string; message: string } | undefined {

@@ -2,7 +2,16 @@
 import test from 'ava';
 import { diffRequests, meanRequestSeconds, parseMetrics, requestCounts, sumMetric } from '../../bench/lib/prom.ts';
 import { cpuSplit, type CpuSnapshot } from '../../bench/lib/procfs.ts';
-import { formatBytes, formatMs, formatRatio, linearFit, quantile, ratio, renderTable, summarize } from '../../bench/lib/stats.ts';
+import {
+  formatBytes,
+  formatMs,
+  formatRatio,
+  linearFit,
+  quantile,
+  ratio,
+  renderTable,
+  summarize,
+} from '../../bench/lib/stats.ts';
 
 test('quantiles use the nearest rank', (t) => {
   const values = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
@@ -24,12 +33,22 @@ test('summarize gives count, percentiles, max and mean', (t) => {
 });
 
 test('linearFit finds slope and intercept, and refuses a single x', (t) => {
-  const fit = linearFit([{ x: 100, y: 1100 }, { x: 1000, y: 2000 }, { x: 10_000, y: 11_000 }]);
+  const fit = linearFit([
+    { x: 100, y: 1100 },
+    { x: 1000, y: 2000 },
+    { x: 10_000, y: 11_000 },
+  ]);
   t.truthy(fit);
   t.is(Math.round((fit?.slope ?? 0) * 1000) / 1000, 1);
   t.is(Math.round(fit?.intercept ?? 0), 1000);
   t.is(linearFit([{ x: 1, y: 1 }]), undefined);
-  t.is(linearFit([{ x: 1, y: 1 }, { x: 1, y: 2 }]), undefined);
+  t.is(
+    linearFit([
+      { x: 1, y: 1 },
+      { x: 1, y: 2 },
+    ]),
+    undefined,
+  );
 });
 
 test('ratio and the formatters say "—" for what cannot be computed', (t) => {
@@ -53,7 +72,10 @@ test('renderTable aligns columns, numbers to the right, with a rule under the he
     ['100', 'operator', '21.8'],
     ['10000', 'ceiling', '—'],
   ]);
-  t.is(text, ['N      who       rate', '-----  --------  ----', '100    operator  21.8', '10000  ceiling      —'].join('\n'));
+  t.is(
+    text,
+    ['N      who       rate', '-----  --------  ----', '100    operator  21.8', '10000  ceiling      —'].join('\n'),
+  );
 });
 
 const EXPOSITION = `# HELP rest_client_requests_total Number of HTTP requests
@@ -91,7 +113,11 @@ test('requestCounts splits writes from reads and diffRequests subtracts', (t) =>
 
 test('cpuSplit turns two snapshots into cores per process and what no process explains', (t) => {
   const a: CpuSnapshot = { atMs: 0, processes: { api: 10, etcd: 5 }, machine: { busy: 100, total: 200 } };
-  const b: CpuSnapshot = { atMs: 2000, processes: { api: 12, etcd: 5.5, gone: 1 }, machine: { busy: 103.5, total: 204 } };
+  const b: CpuSnapshot = {
+    atMs: 2000,
+    processes: { api: 12, etcd: 5.5, gone: 1 },
+    machine: { busy: 103.5, total: 204 },
+  };
   const s = cpuSplit(a, b);
   t.is(s.seconds, 2);
   t.deepEqual(s.cores, { api: 1, etcd: 0.25 });
@@ -101,7 +127,9 @@ test('cpuSplit turns two snapshots into cores per process and what no process ex
 });
 
 test('meanRequestSeconds divides the duration sum by the count, per verb, between two scrapes', (t) => {
-  const before = parseMetrics('rest_client_request_duration_seconds_sum{verb="PUT",host="h"} 1\nrest_client_request_duration_seconds_count{verb="PUT",host="h"} 10\n');
+  const before = parseMetrics(
+    'rest_client_request_duration_seconds_sum{verb="PUT",host="h"} 1\nrest_client_request_duration_seconds_count{verb="PUT",host="h"} 10\n',
+  );
   const after = parseMetrics(
     'rest_client_request_duration_seconds_sum{verb="PUT",host="h"} 5\nrest_client_request_duration_seconds_count{verb="PUT",host="h"} 30\nrest_client_request_duration_seconds_sum{verb="GET",host="h"} 0\nrest_client_request_duration_seconds_count{verb="GET",host="h"} 0\n',
   );

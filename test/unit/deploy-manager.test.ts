@@ -25,7 +25,7 @@ const container = pod?.containers.find((c) => c.name === 'manager');
 
 const portOf = (address: string): number => Number(address.slice(address.lastIndexOf(':') + 1));
 
-test('the Deployment runs one manager with leader election, and its flags parse with the manager\'s parser', (t) => {
+test("the Deployment runs one manager with leader election, and its flags parse with the manager's parser", (t) => {
   t.is(deployment.spec?.replicas, 1);
   t.is(pod?.containers.length, 1);
   const args = container?.args ?? [];
@@ -33,7 +33,11 @@ test('the Deployment runs one manager with leader election, and its flags parse 
   const options = managerOptions(args.slice(1), { POD_NAMESPACE: 'trace-operator-system' }, nopLogger);
   if (options === 'help') return t.fail('the args ask for help');
   t.true(options.leaderElection.enabled);
-  t.is(options.leaderElection.namespace, 'trace-operator-system', 'the Lease goes to POD_NAMESPACE, where the leader-election Role is');
+  t.is(
+    options.leaderElection.namespace,
+    'trace-operator-system',
+    'the Lease goes to POD_NAMESPACE, where the leader-election Role is',
+  );
   const ports = Object.fromEntries((container?.ports ?? []).map((p) => [p.name, p.containerPort]));
   t.is(ports['metrics'], portOf(options.metricsAddress));
   t.is(ports['probes'], portOf(options.probeAddress));
@@ -84,7 +88,12 @@ test('the metrics Service selects the manager pod and targets its metrics port',
 });
 
 test('config/default puts everything in trace-operator-system with the trace-operator- prefix and sets the image', (t) => {
-  const kustomization = parse(read('config/default/kustomization.yaml')) as { namespace: string; namePrefix: string; resources: string[]; images: { name: string; newName: string; newTag: string }[] };
+  const kustomization = parse(read('config/default/kustomization.yaml')) as {
+    namespace: string;
+    namePrefix: string;
+    resources: string[];
+    images: { name: string; newName: string; newTag: string }[];
+  };
   t.is(kustomization.namespace, 'trace-operator-system');
   t.is(kustomization.namePrefix, 'trace-operator-');
   t.deepEqual(kustomization.resources, ['../crd', '../rbac', '../manager']);
@@ -94,13 +103,17 @@ test('config/default puts everything in trace-operator-system with the trace-ope
 });
 
 function makeDefault(name: string): string | undefined {
-  const line = read('Makefile').split('\n').find((l) => l.startsWith(`${name} ?= `));
+  const line = read('Makefile')
+    .split('\n')
+    .find((l) => l.startsWith(`${name} ?= `));
   return line?.slice(`${name} ?= `.length).trim();
 }
 
 test("the Makefile's defaults match the code: runner image, control-plane version, manager image", (t) => {
   t.is(makeDefault('RUNNER_IMG'), DEFAULT_RUNNER_IMAGE);
   t.is(makeDefault('K8S_VERSION'), K8S_VERSION);
-  const kustomization = parse(read('config/default/kustomization.yaml')) as { images: { newName: string; newTag: string }[] };
+  const kustomization = parse(read('config/default/kustomization.yaml')) as {
+    images: { newName: string; newTag: string }[];
+  };
   t.is(makeDefault('IMG'), `${kustomization.images[0]?.newName}:${kustomization.images[0]?.newTag}`);
 });

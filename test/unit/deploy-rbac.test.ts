@@ -29,7 +29,9 @@ interface RbacObject {
   aggregationRule?: unknown;
 }
 
-const files = readdirSync(rbacDir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml').sort();
+const files = readdirSync(rbacDir)
+  .filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml')
+  .sort();
 const objects: RbacObject[] = files.flatMap((f) =>
   parseAllDocuments(readFileSync(path.join(rbacDir, f), 'utf8'))
     .map((d) => d.toJS() as RbacObject | null)
@@ -41,13 +43,22 @@ const named = (kind: string, name: string): RbacObject => {
   if (found === undefined) throw new Error(`config/rbac has no ${kind} ${name}`);
   return found;
 };
-const allRules = (): { role: string; rule: Rule }[] => roles.flatMap((r) => (r.rules ?? []).map((rule) => ({ role: `${r.kind}/${r.metadata.name}`, rule })));
+const allRules = (): { role: string; rule: Rule }[] =>
+  roles.flatMap((r) => (r.rules ?? []).map((rule) => ({ role: `${r.kind}/${r.metadata.name}`, rule })));
 /** Every (group, resource, verb) a role grants, as "group resource verb" strings. */
 const grants = (role: RbacObject): string[] =>
-  (role.rules ?? []).flatMap((rule) => (rule.apiGroups ?? []).flatMap((g) => (rule.resources ?? []).flatMap((r) => (rule.verbs ?? []).map((v) => `${g === '' ? 'core' : g} ${r} ${v}`)))).sort();
+  (role.rules ?? [])
+    .flatMap((rule) =>
+      (rule.apiGroups ?? []).flatMap((g) =>
+        (rule.resources ?? []).flatMap((r) => (rule.verbs ?? []).map((v) => `${g === '' ? 'core' : g} ${r} ${v}`)),
+      ),
+    )
+    .sort();
 
 test('every file in config/rbac is a resource of its kustomization, and the roles are there', (t) => {
-  const kustomization = parse(readFileSync(path.join(rbacDir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  const kustomization = parse(readFileSync(path.join(rbacDir, 'kustomization.yaml'), 'utf8')) as {
+    resources: string[];
+  };
   t.deepEqual([...kustomization.resources].sort(), files);
   t.true(roles.length >= 4, 'manager, leader election, editor and viewer roles');
 });
@@ -59,7 +70,8 @@ test('no rule uses a wildcard in apiGroups, resources, verbs, resourceNames or n
     }
     t.is(rule.nonResourceURLs, undefined, `${role}: no non-resource URLs`);
   }
-  for (const role of roles) t.is(role.aggregationRule, undefined, `${role.metadata.name} aggregates nothing into itself`);
+  for (const role of roles)
+    t.is(role.aggregationRule, undefined, `${role.metadata.name} aggregates nothing into itself`);
 });
 
 test('no rule grants Secrets, tokens, impersonation or RBAC escalation', (t) => {
@@ -68,7 +80,8 @@ test('no rule grants Secrets, tokens, impersonation or RBAC escalation', (t) => 
       t.false(resource === 'secrets' || resource.startsWith('secrets/'), `${role} grants ${resource}`);
       t.not(resource, 'serviceaccounts/token', `${role} may mint tokens`);
     }
-    for (const verb of rule.verbs ?? []) t.false(['impersonate', 'escalate', 'bind', 'approve', 'sign'].includes(verb), `${role} has verb ${verb}`);
+    for (const verb of rule.verbs ?? [])
+      t.false(['impersonate', 'escalate', 'bind', 'approve', 'sign'].includes(verb), `${role} has verb ${verb}`);
     t.false((rule.apiGroups ?? []).includes('rbac.authorization.k8s.io'), `${role} touches RBAC objects`);
   }
 });
@@ -112,14 +125,22 @@ test("the manager's ClusterRole is exactly the requests the manager makes", (t) 
 test('the manager never deletes or updates what it creates: the garbage collector does', (t) => {
   const manager = grants(named('ClusterRole', 'manager-role'));
   for (const resource of ['configmaps', 'jobs', 'pods']) {
-    for (const verb of ['delete', 'deletecollection', 'update']) t.false(manager.some((g) => g.endsWith(` ${resource} ${verb}`)), `${resource} ${verb}`);
+    for (const verb of ['delete', 'deletecollection', 'update'])
+      t.false(
+        manager.some((g) => g.endsWith(` ${resource} ${verb}`)),
+        `${resource} ${verb}`,
+      );
   }
 });
 
 test('Leases are granted only by a namespaced Role bound to the manager, not cluster-wide', (t) => {
   t.false(grants(named('ClusterRole', 'manager-role')).some((g) => g.includes('leases')));
   const election = named('Role', 'leader-election-role');
-  t.deepEqual(grants(election), ['coordination.k8s.io leases create', 'coordination.k8s.io leases get', 'coordination.k8s.io leases update']);
+  t.deepEqual(grants(election), [
+    'coordination.k8s.io leases create',
+    'coordination.k8s.io leases get',
+    'coordination.k8s.io leases update',
+  ]);
   const binding = named('RoleBinding', 'leader-election-rolebinding');
   t.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'leader-election-role' });
   t.is(binding.metadata.namespace, election.metadata.namespace);
@@ -129,7 +150,11 @@ test('both bindings name the ServiceAccount the manager runs as', (t) => {
   const account = named('ServiceAccount', 'controller-manager');
   const subject = { kind: 'ServiceAccount', name: account.metadata.name, namespace: account.metadata.namespace };
   const clusterBinding = named('ClusterRoleBinding', 'manager-rolebinding');
-  t.deepEqual(clusterBinding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'manager-role' });
+  t.deepEqual(clusterBinding.roleRef, {
+    apiGroup: 'rbac.authorization.k8s.io',
+    kind: 'ClusterRole',
+    name: 'manager-role',
+  });
   t.deepEqual(clusterBinding.subjects, [subject]);
   t.deepEqual(named('RoleBinding', 'leader-election-rolebinding').subjects, [subject]);
 });
@@ -137,14 +162,29 @@ test('both bindings name the ServiceAccount the manager runs as', (t) => {
 test('the editor role aggregates to admin and edit; the viewer role to view, and only reads', (t) => {
   const editor = named('ClusterRole', 'tracejob-editor-role');
   const viewer = named('ClusterRole', 'tracejob-viewer-role');
-  t.like(editor.metadata.labels, { 'rbac.authorization.k8s.io/aggregate-to-admin': 'true', 'rbac.authorization.k8s.io/aggregate-to-edit': 'true' });
-  t.is(editor.metadata.labels?.['rbac.authorization.k8s.io/aggregate-to-view'], undefined, 'viewers must not create TraceJobs');
+  t.like(editor.metadata.labels, {
+    'rbac.authorization.k8s.io/aggregate-to-admin': 'true',
+    'rbac.authorization.k8s.io/aggregate-to-edit': 'true',
+  });
+  t.is(
+    editor.metadata.labels?.['rbac.authorization.k8s.io/aggregate-to-view'],
+    undefined,
+    'viewers must not create TraceJobs',
+  );
   t.like(viewer.metadata.labels, { 'rbac.authorization.k8s.io/aggregate-to-view': 'true' });
   t.true(grants(editor).includes('observe.alexeldeib.xyz tracejobs create'));
   t.true(grants(editor).includes('observe.alexeldeib.xyz tracejobs delete'));
-  t.false(grants(editor).some((g) => g.startsWith('observe.alexeldeib.xyz tracejobs/status') && !g.endsWith(' get')), 'users never write status');
+  t.false(
+    grants(editor).some((g) => g.startsWith('observe.alexeldeib.xyz tracejobs/status') && !g.endsWith(' get')),
+    'users never write status',
+  );
   for (const grant of grants(viewer)) t.true(['get', 'list', 'watch'].includes(grant.split(' ')[2] ?? ''), grant);
-  for (const role of [editor, viewer]) t.deepEqual([...new Set((role.rules ?? []).flatMap((r) => r.apiGroups ?? []))], ['observe.alexeldeib.xyz'], `${role.metadata.name} is about TraceJobs only`);
+  for (const role of [editor, viewer])
+    t.deepEqual(
+      [...new Set((role.rules ?? []).flatMap((r) => r.apiGroups ?? []))],
+      ['observe.alexeldeib.xyz'],
+      `${role.metadata.name} is about TraceJobs only`,
+    );
 });
 
 test('the editor role says that creating a TraceJob is root on the traced node', (t) => {

@@ -1,5 +1,11 @@
 import test from 'ava';
-import { DEFAULT_PID_FILE, UsageError, parseRunLocalArgs, parseRunnerArgs, parseStopArgs } from '../../src/runner/args.ts';
+import {
+  DEFAULT_PID_FILE,
+  UsageError,
+  parseRunLocalArgs,
+  parseRunnerArgs,
+  parseStopArgs,
+} from '../../src/runner/args.ts';
 
 test('the container command written by the mapping parses', (t) => {
   const options = parseRunnerArgs([
@@ -54,12 +60,17 @@ test('runner flag errors say what is wrong', (t) => {
     [['--deadline=1', '--deadline=2'], /given twice/],
     [['--help=yes'], /takes no value/],
   ];
-  for (const [argv, message] of cases) t.throws(() => parseRunnerArgs(argv), { instanceOf: UsageError, message }, argv.join(' '));
+  for (const [argv, message] of cases)
+    t.throws(() => parseRunnerArgs(argv), { instanceOf: UsageError, message }, argv.join(' '));
 });
 
 test('stop flags', (t) => {
   t.deepEqual(parseStopArgs(['--timeout=30']), { timeout: 30, pidFile: DEFAULT_PID_FILE, help: false });
-  t.deepEqual(parseStopArgs(['--timeout', '5', '--pid-file=/tmp/x.pid']), { timeout: 5, pidFile: '/tmp/x.pid', help: false });
+  t.deepEqual(parseStopArgs(['--timeout', '5', '--pid-file=/tmp/x.pid']), {
+    timeout: 5,
+    pidFile: '/tmp/x.pid',
+    help: false,
+  });
   t.is(parseStopArgs([]).timeout, 30);
   t.throws(() => parseStopArgs(['1234']), { instanceOf: UsageError });
   t.throws(() => parseStopArgs(['--', '1234']), { instanceOf: UsageError, message: /takes no arguments/ });
@@ -83,6 +94,9 @@ test('run-local flags', (t) => {
   t.is(parseRunLocalArgs(['--filename=job.yaml']).file, 'job.yaml');
   t.throws(() => parseRunLocalArgs([]), { instanceOf: UsageError, message: /either -f FILE/ });
   t.throws(() => parseRunLocalArgs(['-f', 'a', '-e', 'b']), { instanceOf: UsageError, message: /either -f FILE/ });
-  t.throws(() => parseRunLocalArgs(['-f', 'a', '--result=yaml']), { instanceOf: UsageError, message: /--result must be 'json'/ });
+  t.throws(() => parseRunLocalArgs(['-f', 'a', '--result=yaml']), {
+    instanceOf: UsageError,
+    message: /--result must be 'json'/,
+  });
   t.true(parseRunLocalArgs(['--help']).help);
 });

@@ -21,7 +21,10 @@ const procRoot = (layout: string) => fileURLToPath(new URL(`../fixtures/runner/p
 for (const layout of ['cgroupfs-v1', 'systemd-v2-containerd', 'systemd-v1-docker', 'systemd-v2-crio', 'cgroupns-v2']) {
   test(`finds the container's init process: ${layout}`, async (t) => {
     t.is(await findContainerPid({ containerId: ID, procRoot: procRoot(layout) }), 4242);
-    t.is(await findContainerPid({ containerId: `containerd://${ID}`, podUid: POD_UID, procRoot: procRoot(layout) }), 4242);
+    t.is(
+      await findContainerPid({ containerId: `containerd://${ID}`, podUid: POD_UID, procRoot: procRoot(layout) }),
+      4242,
+    );
     const processes = await findContainerProcesses({ containerId: ID, procRoot: procRoot(layout) });
     t.deepEqual(processes, [
       { pid: 4242, ppid: 812 },
@@ -32,15 +35,28 @@ for (const layout of ['cgroupfs-v1', 'systemd-v2-containerd', 'systemd-v1-docker
 }
 
 test('a container that is not there is a clear error', async (t) => {
-  const error = await t.throwsAsync(findContainerPid({ containerId: 'f'.repeat(64), procRoot: procRoot('systemd-v2-containerd') }), { instanceOf: ContainerNotFoundError });
+  const error = await t.throwsAsync(
+    findContainerPid({ containerId: 'f'.repeat(64), procRoot: procRoot('systemd-v2-containerd') }),
+    { instanceOf: ContainerNotFoundError },
+  );
   t.regex(error?.message ?? '', /no process of container f{64} found .*hostPID/);
-  await t.throwsAsync(findContainerPid({ containerId: 'bad id/..', procRoot: procRoot('cgroupfs-v1') }), { instanceOf: ContainerNotFoundError, message: /not valid/ });
+  await t.throwsAsync(findContainerPid({ containerId: 'bad id/..', procRoot: procRoot('cgroupfs-v1') }), {
+    instanceOf: ContainerNotFoundError,
+    message: /not valid/,
+  });
 });
 
 test('the pod UID, when given, must match a pod named in the path', async (t) => {
-  await t.throwsAsync(findContainerPid({ containerId: ID, podUid: '00000000-0000-0000-0000-000000000000', procRoot: procRoot('systemd-v2-containerd') }), {
-    instanceOf: ContainerNotFoundError,
-  });
+  await t.throwsAsync(
+    findContainerPid({
+      containerId: ID,
+      podUid: '00000000-0000-0000-0000-000000000000',
+      procRoot: procRoot('systemd-v2-containerd'),
+    }),
+    {
+      instanceOf: ContainerNotFoundError,
+    },
+  );
 });
 
 test('matching looks at whole path components, not substrings', (t) => {
@@ -60,7 +76,8 @@ test('parent PIDs are read past a command name with spaces and parentheses', (t)
 });
 
 test('$container_pid is replaced only as a whole identifier', (t) => {
-  const program = 'tracepoint:syscalls:sys_enter_openat /pid == $container_pid/ { @[$container_pid_x] = count(); printf("%d", $container_pid); }';
+  const program =
+    'tracepoint:syscalls:sys_enter_openat /pid == $container_pid/ { @[$container_pid_x] = count(); printf("%d", $container_pid); }';
   t.true(usesContainerPid(program));
   t.is(
     substituteContainerPid(program, 4242),

@@ -1,5 +1,12 @@
 import test from 'ava';
-import { bucketEstimate, mergeBuckets, percentile, percentiles, renderHistogramText, toHistogramBuckets } from '../../src/runner/histogram.ts';
+import {
+  bucketEstimate,
+  mergeBuckets,
+  percentile,
+  percentiles,
+  renderHistogramText,
+  toHistogramBuckets,
+} from '../../src/runner/histogram.ts';
 import { decodeEventLine } from '../../src/runner/bpftrace-events.ts';
 import { toMapResult } from '../../src/runner/result-build.ts';
 
@@ -41,14 +48,26 @@ test('open-ended buckets give the bound they have', (t) => {
   t.is(bucketEstimate({ high: 0, count: 1 }), 0);
   t.is(bucketEstimate({ low: 100, count: 1 }), 100);
   t.is(bucketEstimate({ low: 512, high: 1024, count: 1 }), 1024);
-  t.is(percentile([{ high: 0, count: 9 }, { low: 100, count: 1 }], 99), 100);
+  t.is(
+    percentile(
+      [
+        { high: 0, count: 9 },
+        { low: 100, count: 1 },
+      ],
+      99,
+    ),
+    100,
+  );
 });
 
 test('merging buckets keeps the total and the range', (t) => {
   const many = Array.from({ length: 100 }, (_, i) => ({ low: i * 10, high: i * 10 + 10, count: i + 1 }));
   const merged = mergeBuckets(many, 64);
   t.true(merged.length <= 64);
-  t.is(merged.reduce((s, b) => s + b.count, 0), (100 * 101) / 2);
+  t.is(
+    merged.reduce((s, b) => s + b.count, 0),
+    (100 * 101) / 2,
+  );
   t.is(merged[0]?.low, 0);
   t.is(merged.at(-1)?.high, 1000);
 });
@@ -64,7 +83,17 @@ test('a keyed hist map becomes histograms with totals and percentiles', (t) => {
     kind: 'histogram',
     histograms: [
       { key: 'sdb', buckets: [{ low: 1, high: 2, count: 7 }], total: 7, p50: 1, p90: 1, p99: 1 },
-      { key: 'sda', buckets: [{ low: 64, high: 128, count: 3 }, { low: 256, high: 512, count: 1 }], total: 4, p50: 128, p90: 512, p99: 512 },
+      {
+        key: 'sda',
+        buckets: [
+          { low: 64, high: 128, count: 3 },
+          { low: 256, high: 512, count: 1 },
+        ],
+        total: 4,
+        p50: 128,
+        p90: 512,
+        p99: 512,
+      },
     ],
   });
 });

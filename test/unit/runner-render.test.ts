@@ -19,10 +19,21 @@ test('rendering bpftrace JSON gives bpftrace text output byte for byte', async (
 
 test('program text and maps are told apart by event type', async (t) => {
   const json = await fixture('golden.json.txt');
-  const events = json.split('\n').filter((l) => l !== '').map(decodeEventLine);
+  const events = json
+    .split('\n')
+    .filter((l) => l !== '')
+    .map(decodeEventLine);
   t.deepEqual(
     events.filter((e) => e.type === 'output').map((e) => e.text),
-    ['hello world\n', 'no newline', ' continued\n', 'quote " tab\t backslash \\ accent é\n', '(1, tuple)\n', 'value\n', '5\n'],
+    [
+      'hello world\n',
+      'no newline',
+      ' continued\n',
+      'quote " tab\t backslash \\ accent é\n',
+      '(1, tuple)\n',
+      'value\n',
+      '5\n',
+    ],
   );
   const maps = events.flatMap((e) => (e.type === 'map' ? [e.map.name] : []));
   t.true(maps.includes('@h') && maps.includes('@ks') && maps.includes('@multi'));
@@ -37,7 +48,11 @@ test('a line that is not a bpftrace event passes through unchanged', (t) => {
 });
 
 test('lost events are reported as bpftrace does', (t) => {
-  t.deepEqual(decodeEventLine('{"type": "lost_events", "data": {"events": 12}}'), { type: 'lost', events: 12, text: 'Lost 12 events\n' });
+  t.deepEqual(decodeEventLine('{"type": "lost_events", "data": {"events": 12}}'), {
+    type: 'lost',
+    events: 12,
+    text: 'Lost 12 events\n',
+  });
 });
 
 test('the JSON reader keeps key order, duplicate keys and 64-bit numbers', (t) => {
@@ -53,7 +68,10 @@ test('the JSON reader keeps key order, duplicate keys and 64-bit numbers', (t) =
 });
 
 test("the JSON reader decodes bpftrace's sign-extended byte escapes as UTF-8", (t) => {
-  t.deepEqual(parseBpftraceJson('"caf\\uffffffc3\\uffffffa9 \\u0001 \\\\uffffffc3"'), { kind: 'string', value: 'café \u0001 \\uffffffc3' });
+  t.deepEqual(parseBpftraceJson('"caf\\uffffffc3\\uffffffa9 \\u0001 \\\\uffffffc3"'), {
+    kind: 'string',
+    value: 'café \u0001 \\uffffffc3',
+  });
   // A lone byte that is not UTF-8 becomes U+FFFD rather than failing.
   t.deepEqual(parseBpftraceJson('"\\uffffffff"'), { kind: 'string', value: '\uFFFD' });
 });

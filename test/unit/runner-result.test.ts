@@ -2,8 +2,18 @@ import test from 'ava';
 import { Value } from '@sinclair/typebox/value';
 import { RESULT_LIMITS, TraceResult } from '../../src/tracejob/result.ts';
 import type { MapResult } from '../../src/tracejob/result.ts';
-import { TERMINATION_MESSAGE_MAX_BYTES, formatResultLine, formatTerminationMessage, newNonce } from '../../src/runner/result-format.ts';
-import { findResultLines, parseRunnerOutput, parseTerminationMessage, stripResultLine } from '../../src/runner/result-parse.ts';
+import {
+  TERMINATION_MESSAGE_MAX_BYTES,
+  formatResultLine,
+  formatTerminationMessage,
+  newNonce,
+} from '../../src/runner/result-format.ts';
+import {
+  findResultLines,
+  parseRunnerOutput,
+  parseTerminationMessage,
+  stripResultLine,
+} from '../../src/runner/result-parse.ts';
 import { toMapResult, toMapResults, trimResult } from '../../src/runner/result-build.ts';
 
 const sample: TraceResult = {
@@ -14,7 +24,11 @@ const sample: TraceResult = {
   outputLines: 2,
   maps: [
     { name: '@opens', kind: 'keyed', entries: [{ key: 'bash', value: '18446744073709551615' }] },
-    { name: '@usecs', kind: 'histogram', histograms: [{ buckets: [{ low: 64, high: 128, count: 3 }], total: 3, p50: 128, p90: 128, p99: 128 }] },
+    {
+      name: '@usecs',
+      kind: 'histogram',
+      histograms: [{ buckets: [{ low: 64, high: 128, count: 3 }], total: 3, p50: 128, p90: 128, p99: 128 }],
+    },
   ],
   truncated: false,
 };
@@ -43,7 +57,10 @@ test('the termination message stands in when the logs are gone', (t) => {
   t.deepEqual(parseTerminationMessage(termination), { nonce, result: sample });
   t.deepEqual(parseRunnerOutput('', termination), sample);
   // A fake line with another nonce is ignored in favour of the termination message.
-  t.deepEqual(parseRunnerOutput(`${formatResultLine({ ...sample, outcome: 'Error' }, newNonce())}\n`, termination), sample);
+  t.deepEqual(
+    parseRunnerOutput(`${formatResultLine({ ...sample, outcome: 'Error' }, newNonce())}\n`, termination),
+    sample,
+  );
 });
 
 test('logs from a tty pod (CRLF) and with timestamps are read', (t) => {
@@ -74,7 +91,10 @@ function bigResult(): TraceResult {
       toMapResult({
         name: `@map${m}`,
         kind: 'keyed',
-        entries: Array.from({ length: 200 }, (_, i) => ({ key: `process-name-${i}-${'k'.repeat(300)}`, value: String(i * 1000) })),
+        entries: Array.from({ length: 200 }, (_, i) => ({
+          key: `process-name-${i}-${'k'.repeat(300)}`,
+          value: String(i * 1000),
+        })),
       }),
     );
   }
@@ -82,16 +102,28 @@ function bigResult(): TraceResult {
     toMapResult({
       name: '@lat',
       kind: 'histogram',
-      histograms: Array.from({ length: 30 }, (_, k) => ({ key: `dev${k}`, buckets: Array.from({ length: 100 }, (_, i) => ({ min: i * 10, max: i * 10 + 9, count: i + k })) })),
+      histograms: Array.from({ length: 30 }, (_, k) => ({
+        key: `dev${k}`,
+        buckets: Array.from({ length: 100 }, (_, i) => ({ min: i * 10, max: i * 10 + 9, count: i + k })),
+      })),
     }),
   );
   const built = toMapResults(maps.map((m) => ({ name: m.name, kind: 'scalar' as const, value: 'x' })));
-  return { outcome: 'Completed', exitCode: 0, maps: [...maps.slice(0, RESULT_LIMITS.maps - 1), maps.at(-1) as MapResult], truncated: built.truncated, message: 'm'.repeat(1024) };
+  return {
+    outcome: 'Completed',
+    exitCode: 0,
+    maps: [...maps.slice(0, RESULT_LIMITS.maps - 1), maps.at(-1) as MapResult],
+    truncated: built.truncated,
+    message: 'm'.repeat(1024),
+  };
 }
 
 test('map results respect the result limits', (t) => {
   const result = bigResult();
-  t.true(Value.Check(TraceResult, result), [...Value.Errors(TraceResult, result)].map((e) => `${e.path} ${e.message}`).join('\n'));
+  t.true(
+    Value.Check(TraceResult, result),
+    [...Value.Errors(TraceResult, result)].map((e) => `${e.path} ${e.message}`).join('\n'),
+  );
   const keyed = result.maps[0];
   t.is(keyed?.entries?.length, RESULT_LIMITS.entriesPerMap);
   t.is(keyed?.entries?.[0]?.value, '199000'); // largest first
@@ -100,7 +132,11 @@ test('map results respect the result limits', (t) => {
   t.is(hist?.histograms?.length, RESULT_LIMITS.histogramsPerMap);
   t.true((hist?.histograms?.[0]?.buckets.length ?? 99) <= RESULT_LIMITS.bucketsPerHistogram);
   t.is(hist?.histograms?.[0]?.key, 'dev29'); // the largest histograms are kept
-  t.is(toMapResults(Array.from({ length: 40 }, (_, i) => ({ name: `@m${i}`, kind: 'scalar' as const, value: '1' }))).maps.length, RESULT_LIMITS.maps);
+  t.is(
+    toMapResults(Array.from({ length: 40 }, (_, i) => ({ name: `@m${i}`, kind: 'scalar' as const, value: '1' }))).maps
+      .length,
+    RESULT_LIMITS.maps,
+  );
 });
 
 test('the termination message is trimmed below the limit and still parses', (t) => {

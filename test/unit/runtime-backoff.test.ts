@@ -1,6 +1,12 @@
 // Backoff and rate limiters, and the FakeClock they are tested with.
 import test from 'ava';
-import { BucketRateLimiter, ExponentialBackoff, ItemExponentialRateLimiter, MaxOfRateLimiter, defaultControllerRateLimiter } from '../../src/runtime/backoff.ts';
+import {
+  BucketRateLimiter,
+  ExponentialBackoff,
+  ItemExponentialRateLimiter,
+  MaxOfRateLimiter,
+  defaultControllerRateLimiter,
+} from '../../src/runtime/backoff.ts';
 import { FakeClock, realClock } from '../../src/runtime/clock.ts';
 
 test('exponential backoff doubles up to the cap and resets', (t) => {
@@ -61,7 +67,10 @@ test('controller-runtime default: the larger of the two delays', (t) => {
   // the 101st item overall waits for a token (100 ms at 10 qps) even though its own backoff is 5 ms
   t.is(r.when('fresh'), 100);
   t.is(r.retries('k'), 2);
-  const max = new MaxOfRateLimiter(new ItemExponentialRateLimiter({ baseMs: 1 }), new ItemExponentialRateLimiter({ baseMs: 3 }));
+  const max = new MaxOfRateLimiter(
+    new ItemExponentialRateLimiter({ baseMs: 1 }),
+    new ItemExponentialRateLimiter({ baseMs: 3 }),
+  );
   t.is(max.when('a'), 3);
   max.forget('a');
   t.is(max.when('a'), 3);

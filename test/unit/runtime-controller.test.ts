@@ -3,7 +3,15 @@
 import test from 'ava';
 import { ItemExponentialRateLimiter } from '../../src/runtime/backoff.ts';
 import { FakeClock } from '../../src/runtime/clock.ts';
-import { Action, Controller, TerminalError, isPanic, isTerminalError, type ReconcileContext, type Reconciler } from '../../src/runtime/controller.ts';
+import {
+  Action,
+  Controller,
+  TerminalError,
+  isPanic,
+  isTerminalError,
+  type ReconcileContext,
+  type Reconciler,
+} from '../../src/runtime/controller.ts';
 import { createLogger } from '../../src/runtime/logger.ts';
 import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
 import { WorkQueue } from '../../src/runtime/queue.ts';
@@ -19,7 +27,15 @@ function deferred(): Deferred {
   return { promise, resolve };
 }
 
-function setup(reconcile: Reconciler, options: { concurrency?: number; shutdownTimeoutMs?: number; waitFor?: { name: string; ready(signal: AbortSignal): Promise<void> }[]; cacheSyncTimeoutMs?: number } = {}) {
+function setup(
+  reconcile: Reconciler,
+  options: {
+    concurrency?: number;
+    shutdownTimeoutMs?: number;
+    waitFor?: { name: string; ready(signal: AbortSignal): Promise<void> }[];
+    cacheSyncTimeoutMs?: number;
+  } = {},
+) {
   const clock = new FakeClock();
   const metrics = new RuntimeMetrics();
   const queue = new WorkQueue({ clock, rateLimiter: new ItemExponentialRateLimiter(), metrics: metrics.queue('test') });
@@ -28,7 +44,19 @@ function setup(reconcile: Reconciler, options: { concurrency?: number; shutdownT
   const controller = new Controller({ name: 'test', queue, reconcile, clock, metrics, logger, ...options });
   const stop = new AbortController();
   const running = controller.run(stop.signal);
-  return { clock, queue, controller, metrics, stop, running, logs: () => logText.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    clock,
+    queue,
+    controller,
+    metrics,
+    stop,
+    running,
+    logs: () =>
+      logText
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 async function metric(metrics: RuntimeMetrics, series: string): Promise<number | undefined> {
@@ -157,7 +185,10 @@ test('a panic (TypeError, thrown non-Error, synchronous throw) is recovered, cou
   t.is(await metric(h.metrics, 'controller_runtime_reconcile_panics_total{controller="test"}'), 6);
   t.is(await metric(h.metrics, 'controller_runtime_reconcile_total{controller="test",result="success"}'), 1);
   const panics = h.logs().filter((l) => String(l['msg']).includes('panic'));
-  t.regex(String((panics.find((l) => l['key'] === 'ns/sync')?.['err'] as { stack?: string } | undefined)?.stack), /TypeError: Cannot read properties/);
+  t.regex(
+    String((panics.find((l) => l['key'] === 'ns/sync')?.['err'] as { stack?: string } | undefined)?.stack),
+    /TypeError: Cannot read properties/,
+  );
   t.is(panics.find((l) => l['key'] === 'ns/other')?.['err'], 'a string, not an Error');
   t.is(h.queue.delayed(), 1, 'the panicking key is still retried');
   h.stop.abort();
@@ -204,7 +235,8 @@ test('an errorPolicy can choose the retry', async (t) => {
       at.push(clock.now());
       throw new Error('conflict');
     },
-    errorPolicy: (_key, error) => (error instanceof Error && error.message === 'conflict' && at.length < 2 ? Action.requeue(2000) : undefined),
+    errorPolicy: (_key, error) =>
+      error instanceof Error && error.message === 'conflict' && at.length < 2 ? Action.requeue(2000) : undefined,
   });
   const stop = new AbortController();
   const running = controller.run(stop.signal);
@@ -234,7 +266,15 @@ test('workers wait for the readiness gates; a gate that never syncs fails run() 
   h.stop.abort();
   await h.running;
 
-  const never = setup(async () => Action.awaitChange(), { waitFor: [{ name: 'jobs', ready: (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))) }], cacheSyncTimeoutMs: 5000 });
+  const never = setup(async () => Action.awaitChange(), {
+    waitFor: [
+      {
+        name: 'jobs',
+        ready: (signal) => new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason))),
+      },
+    ],
+    cacheSyncTimeoutMs: 5000,
+  });
   const failed = t.throwsAsync(never.running, { message: /timed out after 5s waiting for caches to sync: jobs/ });
   await never.clock.advance(5000);
   await failed;
@@ -243,11 +283,14 @@ test('workers wait for the readiness gates; a gate that never syncs fails run() 
 test('stopping waits for in-flight reconciles, then returns; nothing new starts', async (t) => {
   const gate = deferred();
   const started: string[] = [];
-  const h = setup(async (key) => {
-    started.push(key);
-    await gate.promise;
-    return Action.awaitChange();
-  }, { concurrency: 1 });
+  const h = setup(
+    async (key) => {
+      started.push(key);
+      await gate.promise;
+      return Action.awaitChange();
+    },
+    { concurrency: 1 },
+  );
   h.queue.add('ns/a');
   h.queue.add('ns/b');
   await h.clock.flush();
@@ -267,7 +310,9 @@ test('a reconcile that ignores shutdown gets its signal aborted after shutdownTi
   const h = setup(
     (_key, ctx: ReconcileContext) => {
       ctxSignal = ctx.signal;
-      return new Promise<Action>((resolve) => ctx.signal.addEventListener('abort', () => resolve(Action.awaitChange())));
+      return new Promise<Action>((resolve) =>
+        ctx.signal.addEventListener('abort', () => resolve(Action.awaitChange())),
+      );
     },
     { shutdownTimeoutMs: 10_000 },
   );
@@ -297,8 +342,12 @@ test('every reconcile gets its own reconcileID', async (t) => {
 
 test('concurrency outside 1..64 is refused; helpers classify errors', (t) => {
   const queue = new WorkQueue();
-  t.throws(() => new Controller({ name: 'x', queue, reconcile: () => Action.awaitChange(), concurrency: 0 }), { message: /1 to 64/ });
-  t.throws(() => new Controller({ name: 'x', queue, reconcile: () => Action.awaitChange(), concurrency: 65 }), { instanceOf: RangeError });
+  t.throws(() => new Controller({ name: 'x', queue, reconcile: () => Action.awaitChange(), concurrency: 0 }), {
+    message: /1 to 64/,
+  });
+  t.throws(() => new Controller({ name: 'x', queue, reconcile: () => Action.awaitChange(), concurrency: 65 }), {
+    instanceOf: RangeError,
+  });
   t.true(isTerminalError(new TerminalError('x')));
   t.false(isTerminalError(new Error('x')));
   t.true(isPanic(new ReferenceError('x')));

@@ -10,7 +10,11 @@ async function serve(server: EndpointServer): Promise<{ base: string; stop: Abor
 }
 
 test('healthz and readyz answer ok when every check passes', async (t) => {
-  const server = new EndpointServer({ address: '127.0.0.1:0', healthz: { ping: () => {} }, readyz: { 'tracejobs-synced': async () => {} } });
+  const server = new EndpointServer({
+    address: '127.0.0.1:0',
+    healthz: { ping: () => {} },
+    readyz: { 'tracejobs-synced': async () => {} },
+  });
   const { base, stop } = await serve(server);
   t.teardown(() => stop.abort());
   for (const path of ['/healthz', '/readyz', '/readyz/tracejobs-synced']) {

@@ -16,7 +16,10 @@ import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
 
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: string) => void;
 
-async function server(t: { teardown(fn: () => void): void }, handler: Handler): Promise<{ url: string; requests: { method: string; url: string; auth: string | undefined; body: string }[] }> {
+async function server(
+  t: { teardown(fn: () => void): void },
+  handler: Handler,
+): Promise<{ url: string; requests: { method: string; url: string; auth: string | undefined; body: string }[] }> {
   const requests: { method: string; url: string; auth: string | undefined; body: string }[] = [];
   const srv = http.createServer((req, res) => {
     let body = '';
@@ -44,8 +47,16 @@ function kubeConfig(url: string, token: () => string): KubeConfig {
     currentContext: 'ctx',
   });
   // A token source that changes, like an exec plugin or a rotated service-account token file.
-  kc.addAuthenticator({ isAuthProvider: () => true, applyAuthentication: async (_user, opts) => void ((opts.headers ??= {})['Authorization'] = `Bearer ${token()}`) });
-  kc.loadFromOptions({ clusters: kc.clusters, users: [{ name: 'u', authProvider: { name: 'custom' } }], contexts: kc.contexts, currentContext: 'ctx' });
+  kc.addAuthenticator({
+    isAuthProvider: () => true,
+    applyAuthentication: async (_user, opts) => void ((opts.headers ??= {})['Authorization'] = `Bearer ${token()}`),
+  });
+  kc.loadFromOptions({
+    clusters: kc.clusters,
+    users: [{ name: 'u', authProvider: { name: 'custom' } }],
+    contexts: kc.contexts,
+    currentContext: 'ctx',
+  });
   return kc;
 }
 
@@ -57,7 +68,13 @@ function json(res: http.ServerResponse, status: number, body: unknown, headers: 
 test('429 is retried after Retry-After, and every attempt is counted', async (t) => {
   let n = 0;
   const s = await server(t, (_req, res) => {
-    if (n++ < 2) json(res, 429, { kind: 'Status', status: 'Failure', reason: 'TooManyRequests', code: 429, message: 'slow down' }, { 'Retry-After': '1' });
+    if (n++ < 2)
+      json(
+        res,
+        429,
+        { kind: 'Status', status: 'Failure', reason: 'TooManyRequests', code: 429, message: 'slow down' },
+        { 'Retry-After': '1' },
+      );
     else json(res, 201, { metadata: { name: 'x' } });
   });
   const clock = new FakeClock();
@@ -74,7 +91,14 @@ test('429 is retried after Retry-After, and every attempt is counted', async (t)
 });
 
 test('429 past maxRetries surfaces as TooManyRequests with retryAfterSeconds', async (t) => {
-  const s = await server(t, (_req, res) => json(res, 429, { kind: 'Status', reason: 'TooManyRequests', code: 429, message: 'slow down' }, { 'Retry-After': '0' }));
+  const s = await server(t, (_req, res) =>
+    json(
+      res,
+      429,
+      { kind: 'Status', reason: 'TooManyRequests', code: 429, message: 'slow down' },
+      { 'Retry-After': '0' },
+    ),
+  );
   const client = new KubeClient({ kubeConfig: kubeConfig(s.url, () => 't'), maxRetries: 1 });
   t.teardown(() => client.close());
   const error = await t.throwsAsync(client.get('/api/v1/namespaces/ns/configmaps/x'), { instanceOf: ApiError });
@@ -132,7 +156,9 @@ test('errors without a Status body keep the HTTP status, reason and text; networ
   const counted = new KubeClient({ kubeConfig: kubeConfig('http://127.0.0.1:1', () => 't'), metrics });
   await t.throwsAsync(dead.get('/api'), { message: /GET http:\/\/127\.0\.0\.1:1\/api: connect ECONNREFUSED/ });
   await t.throwsAsync(counted.get('/api'));
-  t.true((await metrics.render()).includes('rest_client_requests_total{code="<error>",method="GET",host="127.0.0.1:1"} 1'));
+  t.true(
+    (await metrics.render()).includes('rest_client_requests_total{code="<error>",method="GET",host="127.0.0.1:1"} 1'),
+  );
 });
 
 test('watch parses a stream whose lines are split across chunks, and stops on abort', async (t) => {
@@ -149,7 +175,11 @@ test('watch parses a stream whose lines are split across chunks, and stops on ab
   const ac = new AbortController();
   const seen: string[] = [];
   const consumed = (async () => {
-    for await (const ev of client.watch('/api/v1/configmaps', { resourceVersion: '5', allowWatchBookmarks: true, timeoutSeconds: 9 }, ac.signal)) {
+    for await (const ev of client.watch(
+      '/api/v1/configmaps',
+      { resourceVersion: '5', allowWatchBookmarks: true, timeoutSeconds: 9 },
+      ac.signal,
+    )) {
       seen.push(`${ev.type} ${(ev.object as { metadata: { resourceVersion: string } }).metadata.resourceVersion}`);
       if (seen.length === 2) ac.abort(new Error('done'));
     }
@@ -160,11 +190,18 @@ test('watch parses a stream whose lines are split across chunks, and stops on ab
 });
 
 test('a watch refused with an HTTP error throws ApiError before any event', async (t) => {
-  const s = await server(t, (_req, res) => json(res, 410, { kind: 'Status', reason: 'Expired', code: 410, message: 'too old resource version: 1 (5)' }));
+  const s = await server(t, (_req, res) =>
+    json(res, 410, { kind: 'Status', reason: 'Expired', code: 410, message: 'too old resource version: 1 (5)' }),
+  );
   const client = new KubeClient({ kubeConfig: kubeConfig(s.url, () => 't') });
   t.teardown(() => client.close());
   const iterate = async (): Promise<void> => {
-    for await (const _ of client.watch('/x', { resourceVersion: '1', allowWatchBookmarks: true, timeoutSeconds: 1 }, new AbortController().signal)) t.fail();
+    for await (const _ of client.watch(
+      '/x',
+      { resourceVersion: '1', allowWatchBookmarks: true, timeoutSeconds: 1 },
+      new AbortController().signal,
+    ))
+      t.fail();
   };
   const error = await t.throwsAsync(iterate(), { instanceOf: ApiError });
   t.is(error?.status, 410);
@@ -177,13 +214,43 @@ test('write options become query parameters; patch types set their content type'
   t.teardown(() => client.close());
   const path = resourcePath({ version: 'v1', plural: 'configmaps', namespace: 'ns', name: 'x' });
   t.is(path, '/api/v1/namespaces/ns/configmaps/x');
-  t.deepEqual(await client.patch(path, { data: {} }, 'merge'), { ct: 'application/merge-patch+json', url: `${path}?fieldManager=tester` });
-  t.deepEqual(await client.patch(path, {}, 'strategic', { dryRun: true }), { ct: 'application/strategic-merge-patch+json', url: `${path}?fieldManager=tester&dryRun=All` });
-  t.deepEqual(await client.patch(path, [], 'json'), { ct: 'application/json-patch+json', url: `${path}?fieldManager=tester` });
-  t.deepEqual(await client.patch(path, {}, 'apply', { force: true, fieldManager: 'me' }), { ct: 'application/apply-patch+yaml', url: `${path}?fieldManager=me&force=true` });
-  t.deepEqual(await client.patchStatus(path, {}, 'merge'), { ct: 'application/merge-patch+json', url: `${path}/status?fieldManager=tester` });
+  t.deepEqual(await client.patch(path, { data: {} }, 'merge'), {
+    ct: 'application/merge-patch+json',
+    url: `${path}?fieldManager=tester`,
+  });
+  t.deepEqual(await client.patch(path, {}, 'strategic', { dryRun: true }), {
+    ct: 'application/strategic-merge-patch+json',
+    url: `${path}?fieldManager=tester&dryRun=All`,
+  });
+  t.deepEqual(await client.patch(path, [], 'json'), {
+    ct: 'application/json-patch+json',
+    url: `${path}?fieldManager=tester`,
+  });
+  t.deepEqual(await client.patch(path, {}, 'apply', { force: true, fieldManager: 'me' }), {
+    ct: 'application/apply-patch+yaml',
+    url: `${path}?fieldManager=me&force=true`,
+  });
+  t.deepEqual(await client.patchStatus(path, {}, 'merge'), {
+    ct: 'application/merge-patch+json',
+    url: `${path}/status?fieldManager=tester`,
+  });
   await client.delete(path, { propagationPolicy: 'Background', preconditions: { uid: 'u1' } });
-  t.deepEqual(JSON.parse(s.requests.at(-1)?.body ?? ''), { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', preconditions: { uid: 'u1' } });
+  t.deepEqual(JSON.parse(s.requests.at(-1)?.body ?? ''), {
+    kind: 'DeleteOptions',
+    apiVersion: 'v1',
+    propagationPolicy: 'Background',
+    preconditions: { uid: 'u1' },
+  });
   t.is(resourcePath({ group: 'batch', version: 'v1', plural: 'jobs' }), '/apis/batch/v1/jobs');
-  t.is(resourcePath({ group: 'observe.alexeldeib.xyz', version: 'v1alpha1', plural: 'tracejobs', namespace: 'ns', name: 'tj', subresource: 'status' }), '/apis/observe.alexeldeib.xyz/v1alpha1/namespaces/ns/tracejobs/tj/status');
+  t.is(
+    resourcePath({
+      group: 'observe.alexeldeib.xyz',
+      version: 'v1alpha1',
+      plural: 'tracejobs',
+      namespace: 'ns',
+      name: 'tj',
+      subresource: 'status',
+    }),
+    '/apis/observe.alexeldeib.xyz/v1alpha1/namespaces/ns/tracejobs/tj/status',
+  );
 });

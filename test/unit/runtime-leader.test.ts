@@ -6,7 +6,13 @@
 import test from 'ava';
 import { ApiError } from '../../src/runtime/api-error.ts';
 import { FakeClock } from '../../src/runtime/clock.ts';
-import { LeaderElector, microTime, type Lease, type LeaseClient, type LeaderRunResult } from '../../src/runtime/leader.ts';
+import {
+  LeaderElector,
+  microTime,
+  type Lease,
+  type LeaseClient,
+  type LeaderRunResult,
+} from '../../src/runtime/leader.ts';
 import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
 
 const PATH = '/apis/coordination.k8s.io/v1/namespaces/ns/leases/lock';
@@ -26,12 +32,20 @@ class FakeLeaseApi {
       partitioned: false,
       async get<T>(path: string): Promise<T> {
         down(c, 'GET');
-        if (path !== PATH || api.lease === undefined) throw new ApiError({ status: 404, reason: 'NotFound', message: 'leases "lock" not found', method: 'GET', path });
+        if (path !== PATH || api.lease === undefined)
+          throw new ApiError({
+            status: 404,
+            reason: 'NotFound',
+            message: 'leases "lock" not found',
+            method: 'GET',
+            path,
+          });
         return copy(api.lease) as T;
       },
       async create<T>(path: string, body: T): Promise<T> {
         down(c, 'POST');
-        if (api.lease !== undefined) throw new ApiError({ status: 409, reason: 'AlreadyExists', message: 'exists', method: 'POST', path });
+        if (api.lease !== undefined)
+          throw new ApiError({ status: 409, reason: 'AlreadyExists', message: 'exists', method: 'POST', path });
         const lease = copy(body) as Lease;
         lease.metadata.resourceVersion = String(++api.#rv);
         api.lease = lease;
@@ -41,9 +55,16 @@ class FakeLeaseApi {
       async replace<T>(path: string, body: T): Promise<T> {
         down(c, 'PUT');
         const lease = copy(body) as Lease;
-        if (api.lease === undefined) throw new ApiError({ status: 404, reason: 'NotFound', message: 'gone', method: 'PUT', path });
+        if (api.lease === undefined)
+          throw new ApiError({ status: 404, reason: 'NotFound', message: 'gone', method: 'PUT', path });
         if (lease.metadata.resourceVersion !== api.lease.metadata.resourceVersion) {
-          throw new ApiError({ status: 409, reason: 'Conflict', message: 'the object has been modified; please apply your changes to the latest version and try again', method: 'PUT', path });
+          throw new ApiError({
+            status: 409,
+            reason: 'Conflict',
+            message: 'the object has been modified; please apply your changes to the latest version and try again',
+            method: 'PUT',
+            path,
+          });
         }
         lease.metadata.resourceVersion = String(++api.#rv);
         api.lease = lease;
@@ -55,9 +76,19 @@ class FakeLeaseApi {
   }
 }
 
-function candidate(api: FakeLeaseApi, clock: FakeClock, identity: string, extra: { releaseOnCancel?: boolean; metrics?: RuntimeMetrics; work?: (signal: AbortSignal) => Promise<void> } = {}) {
+function candidate(
+  api: FakeLeaseApi,
+  clock: FakeClock,
+  identity: string,
+  extra: { releaseOnCancel?: boolean; metrics?: RuntimeMetrics; work?: (signal: AbortSignal) => Promise<void> } = {},
+) {
   const client = api.client();
-  const state = { leading: false, leaderSignal: undefined as AbortSignal | undefined, newLeaders: [] as string[], stopped: 0 };
+  const state = {
+    leading: false,
+    leaderSignal: undefined as AbortSignal | undefined,
+    newLeaders: [] as string[],
+    stopped: 0,
+  };
   const elector = new LeaderElector({
     client,
     namespace: 'ns',
@@ -98,7 +129,10 @@ test('the first candidate creates the Lease and leads; the second waits', async 
   t.is(api.lease?.spec?.leaseDurationSeconds, 15);
   t.is(api.lease?.spec?.leaseTransitions, 0);
   t.deepEqual(b.state.newLeaders, ['a']);
-  t.regex((await metrics.render()).split('\n').find((l) => l.startsWith('leader_election_master_status')) ?? '', /name="lock"\} 1/);
+  t.regex(
+    (await metrics.render()).split('\n').find((l) => l.startsWith('leader_election_master_status')) ?? '',
+    /name="lock"\} 1/,
+  );
   // a renews every 2 s: 15 renewals in 30 s plus the create
   t.true(api.writes >= 15);
   a.stop.abort();
@@ -144,7 +178,8 @@ test('a leader that sees another holder on the Lease steps down at once', async 
   await clock.advance(1_000);
   t.true(a.elector.isLeader());
   // Someone (an admin, a buggy replica) writes a fresh record for another holder.
-  if (api.lease?.spec !== undefined) api.lease.spec = { ...api.lease.spec, holderIdentity: 'intruder', renewTime: microTime(clock.now()) };
+  if (api.lease?.spec !== undefined)
+    api.lease.spec = { ...api.lease.spec, holderIdentity: 'intruder', renewTime: microTime(clock.now()) };
   if (api.lease !== undefined) api.lease.metadata.resourceVersion = '999';
   await clock.advance(2_000);
   await a.running;
@@ -186,7 +221,12 @@ test('without releaseOnCancel the Lease keeps its holder after stop', async (t) 
 test('two candidates racing for a free Lease: exactly one wins (409 for the other)', async (t) => {
   const clock = new FakeClock(Date.UTC(2024, 0, 1));
   const api = new FakeLeaseApi();
-  api.lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'lock', namespace: 'ns', resourceVersion: '1' }, spec: { holderIdentity: '', leaseTransitions: 3 } };
+  api.lease = {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: 'lock', namespace: 'ns', resourceVersion: '1' },
+    spec: { holderIdentity: '', leaseTransitions: 3 },
+  };
   const a = candidate(api, clock, 'a');
   const b = candidate(api, clock, 'b');
   await clock.advance(10_000);
@@ -205,7 +245,14 @@ test('when the leading work ends on its own the election ends; if it throws, run
   await done.running;
   t.is(done.result(), 'finished');
   t.is(api.lease?.spec?.holderIdentity, '');
-  const failing = new LeaderElector({ client: api.client(), namespace: 'ns', name: 'lock', identity: 'b', clock, onStartedLeading: async () => Promise.reject(new Error('manager crashed')) });
+  const failing = new LeaderElector({
+    client: api.client(),
+    namespace: 'ns',
+    name: 'lock',
+    identity: 'b',
+    clock,
+    onStartedLeading: async () => Promise.reject(new Error('manager crashed')),
+  });
   const run = failing.run(new AbortController().signal);
   const asserted = t.throwsAsync(run, { message: 'manager crashed' });
   await clock.advance(5_000);
@@ -215,8 +262,12 @@ test('when the leading work ends on its own the election ends; if it throws, run
 test('invalid timings are refused; times are written with microseconds', (t) => {
   const client = new FakeLeaseApi().client();
   const base = { client, namespace: 'ns', name: 'lock', onStartedLeading: () => {} };
-  t.throws(() => new LeaderElector({ ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 }), { message: /leaseDuration must be greater than renewDeadline/ });
-  t.throws(() => new LeaderElector({ ...base, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 }), { message: /1.2 × retryPeriod/ });
+  t.throws(() => new LeaderElector({ ...base, leaseDurationMs: 10_000, renewDeadlineMs: 10_000 }), {
+    message: /leaseDuration must be greater than renewDeadline/,
+  });
+  t.throws(() => new LeaderElector({ ...base, renewDeadlineMs: 2_000, retryPeriodMs: 2_000 }), {
+    message: /1.2 × retryPeriod/,
+  });
   t.is(microTime(Date.UTC(2024, 0, 2, 3, 4, 5, 678)), '2024-01-02T03:04:05.678000Z');
   t.regex(new LeaderElector(base).identity, /^.+_[0-9a-f-]{36}$/);
 });

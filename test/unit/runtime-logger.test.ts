@@ -50,7 +50,15 @@ test('child loggers bind fields; call fields override bound ones but never ts/le
   const child = log.child({ controller: 'tracejob' }).child({ reconcileID: 'r1', key: 'ns/a' });
   child.info('hello', { key: 'ns/b', msg: 'ignored', level: 'ignored', skipped: undefined });
   const [line] = out.lines();
-  t.deepEqual(line, { ts: line?.['ts'], level: 'info', msg: 'hello', app: 'trace-operator', controller: 'tracejob', reconcileID: 'r1', key: 'ns/b' });
+  t.deepEqual(line, {
+    ts: line?.['ts'],
+    level: 'info',
+    msg: 'hello',
+    app: 'trace-operator',
+    controller: 'tracejob',
+    reconcileID: 'r1',
+    key: 'ns/b',
+  });
 });
 
 test('errors are written with name, message, stack, own props and causes', (t) => {
@@ -74,7 +82,14 @@ test('unserializable fields do not lose the line', (t) => {
   const cyclic: Record<string, unknown> = {};
   cyclic['self'] = cyclic;
   log.info('still here', { cyclic, big: 10n, fine: 'yes' });
-  t.deepEqual(out.lines()[0], { ts: out.lines()[0]?.['ts'], level: 'info', msg: 'still here', cyclic: '[unserializable]', big: '10', fine: 'yes' });
+  t.deepEqual(out.lines()[0], {
+    ts: out.lines()[0]?.['ts'],
+    level: 'info',
+    msg: 'still here',
+    cyclic: '[unserializable]',
+    big: '10',
+    fine: 'yes',
+  });
 });
 
 test('parseLogLevel accepts the four levels and names them on error', (t) => {

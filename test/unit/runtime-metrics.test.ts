@@ -11,7 +11,7 @@ function sample(text: string, series: string): number | undefined {
   return undefined;
 }
 
-test('a controller\'s series exist with zeros before anything happens', async (t) => {
+test("a controller's series exist with zeros before anything happens", async (t) => {
   const metrics = new RuntimeMetrics();
   metrics.controller('tracejob', { maxConcurrentReconciles: 4 });
   const text = await metrics.render();
@@ -63,7 +63,11 @@ test('workqueue series carry name and controller labels and read in-progress wor
   t.is(await queue.get(), 'a');
   await clock.advance(3000);
   text = await metrics.render();
-  t.is(sample(text, 'workqueue_depth{name="tracejob",controller="tracejob"}'), 2, 'b, and c once its 5 ms backoff passed');
+  t.is(
+    sample(text, 'workqueue_depth{name="tracejob",controller="tracejob"}'),
+    2,
+    'b, and c once its 5 ms backoff passed',
+  );
   t.is(sample(text, 'workqueue_adds_total{name="tracejob",controller="tracejob"}'), 3);
   t.is(sample(text, 'workqueue_retries_total{name="tracejob",controller="tracejob"}'), 1);
   t.is(sample(text, 'workqueue_unfinished_work_seconds{name="tracejob",controller="tracejob"}'), 3);

@@ -7,7 +7,10 @@ import { WorkQueue, type QueueMetricsSink } from '../../src/runtime/queue.ts';
 
 function setup(): { clock: FakeClock; queue: WorkQueue } {
   const clock = new FakeClock();
-  return { clock, queue: new WorkQueue({ clock, rateLimiter: new ItemExponentialRateLimiter({ baseMs: 5, maxMs: 1_000_000 }) }) };
+  return {
+    clock,
+    queue: new WorkQueue({ clock, rateLimiter: new ItemExponentialRateLimiter({ baseMs: 5, maxMs: 1_000_000 }) }),
+  };
 }
 
 test('a key added many times while waiting is handed out once, in FIFO order with others', async (t) => {

@@ -8,7 +8,17 @@ test('every period (with jitter) every key is enqueued again, until aborted', as
   const enqueued: string[] = [];
   let keys = ['ns/a', 'ns/b'];
   const stop = new AbortController();
-  const running = runResync({ everyMs: 60_000, jitter: 0.5, random: () => 0.5, clock, keys: () => keys, enqueue: (k) => enqueued.push(`${clock.now()} ${k}`) }, stop.signal);
+  const running = runResync(
+    {
+      everyMs: 60_000,
+      jitter: 0.5,
+      random: () => 0.5,
+      clock,
+      keys: () => keys,
+      enqueue: (k) => enqueued.push(`${clock.now()} ${k}`),
+    },
+    stop.signal,
+  );
   await clock.advance(74_999);
   t.deepEqual(enqueued, [], 'nothing before the first period (75 s with this jitter)');
   await clock.advance(1);
@@ -26,15 +36,36 @@ test('a failing key source is logged and the loop goes on; a bad period is refus
   const errors: string[] = [];
   let calls = 0;
   const stop = new AbortController();
-  const logger = { debug: () => {}, info: () => {}, warn: () => {}, error: (m: string) => errors.push(m), child() { return this; }, enabled: () => true };
-  const running = runResync({ everyMs: 1000, jitter: 0, clock, logger, enqueue: () => {}, keys: () => {
-    calls++;
-    throw new Error('store gone');
-  } }, stop.signal);
+  const logger = {
+    debug: () => {},
+    info: () => {},
+    warn: () => {},
+    error: (m: string) => errors.push(m),
+    child() {
+      return this;
+    },
+    enabled: () => true,
+  };
+  const running = runResync(
+    {
+      everyMs: 1000,
+      jitter: 0,
+      clock,
+      logger,
+      enqueue: () => {},
+      keys: () => {
+        calls++;
+        throw new Error('store gone');
+      },
+    },
+    stop.signal,
+  );
   await clock.advance(3000);
   t.is(calls, 3);
   t.is(errors.length, 3);
   stop.abort();
   await running;
-  await t.throwsAsync(runResync({ everyMs: 0, clock, keys: () => [], enqueue: () => {} }, stop.signal), { instanceOf: RangeError });
+  await t.throwsAsync(runResync({ everyMs: 0, clock, keys: () => [], enqueue: () => {} }, stop.signal), {
+    instanceOf: RangeError,
+  });
 });

@@ -10,7 +10,9 @@ function cm(name: string, rv: string, labels: Record<string, string> = {}, names
 
 function record(store: Store<KubeObject>): string[] {
   const changes: string[] = [];
-  store.subscribe((c: StoreChange<KubeObject>) => changes.push(`${c.type} ${objectKey(c.object)}@${c.object.metadata.resourceVersion}`));
+  store.subscribe((c: StoreChange<KubeObject>) =>
+    changes.push(`${c.type} ${objectKey(c.object)}@${c.object.metadata.resourceVersion}`),
+  );
   return changes;
 }
 
@@ -51,13 +53,28 @@ test('an event with the stored resourceVersion is silent; deleting an unknown ke
 });
 
 test('secondary indexes follow adds, label changes, deletes and re-lists', (t) => {
-  const store = new Store<KubeObject>({ name: 'jobs', indexers: { traceId: (o) => o.metadata.labels?.['iovisor.org/kubectl-trace-id'] } });
+  const store = new Store<KubeObject>({
+    name: 'jobs',
+    indexers: { traceId: (o) => o.metadata.labels?.['iovisor.org/kubectl-trace-id'] },
+  });
   const id = 'iovisor.org/kubectl-trace-id';
   store.apply({ type: 'sync', objects: [cm('a', '1', { [id]: 'x' }), cm('b', '1', { [id]: 'x' }), cm('c', '1')] });
-  t.deepEqual(store.byIndex('traceId', 'x').map((o) => o.metadata.name).sort(), ['a', 'b']);
+  t.deepEqual(
+    store
+      .byIndex('traceId', 'x')
+      .map((o) => o.metadata.name)
+      .sort(),
+    ['a', 'b'],
+  );
   store.apply({ type: 'modified', object: cm('a', '2', { [id]: 'y' }) });
-  t.deepEqual(store.byIndex('traceId', 'x').map((o) => o.metadata.name), ['b']);
-  t.deepEqual(store.byIndex('traceId', 'y').map((o) => o.metadata.name), ['a']);
+  t.deepEqual(
+    store.byIndex('traceId', 'x').map((o) => o.metadata.name),
+    ['b'],
+  );
+  t.deepEqual(
+    store.byIndex('traceId', 'y').map((o) => o.metadata.name),
+    ['a'],
+  );
   store.apply({ type: 'deleted', object: cm('b', '3', { [id]: 'x' }) });
   t.deepEqual(store.byIndex('traceId', 'x'), []);
   store.apply({ type: 'sync', objects: [cm('c', '1')] });
@@ -67,13 +84,28 @@ test('secondary indexes follow adds, label changes, deletes and re-lists', (t) =
 
 test('an index added later covers objects already stored; multi-valued and throwing indexers', (t) => {
   const logs: string[] = [];
-  const store = new Store<KubeObject>({ name: 'x', logger: { debug: () => {}, info: () => {}, warn: () => {}, error: (m) => logs.push(m), child() { return this; }, enabled: () => true } });
+  const store = new Store<KubeObject>({
+    name: 'x',
+    logger: {
+      debug: () => {},
+      info: () => {},
+      warn: () => {},
+      error: (m) => logs.push(m),
+      child() {
+        return this;
+      },
+      enabled: () => true,
+    },
+  });
   store.apply({ type: 'sync', objects: [cm('a', '1', { k: 'v' }), cm('bad', '1')] });
   store.addIndex('labels', (o) => {
     if (o.metadata.name === 'bad') throw new Error('indexer bug');
     return Object.entries(o.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`);
   });
-  t.deepEqual(store.byIndex('labels', 'k=v').map((o) => o.metadata.name), ['a']);
+  t.deepEqual(
+    store.byIndex('labels', 'k=v').map((o) => o.metadata.name),
+    ['a'],
+  );
   t.true(logs.some((l) => l.includes('indexer threw')));
   t.throws(() => store.addIndex('labels', () => undefined), { message: /already has an index/ });
 });
@@ -105,24 +137,49 @@ test('unsubscribe stops notifications; ready rejects when its signal aborts', as
 });
 
 test('keysOf maps a change to keys of both the new and the old object', (t) => {
-  const owner = (o: KubeObject): string | undefined => controllerOwnerKey(o, { kind: 'TraceJob', apiGroup: 'observe.alexeldeib.xyz' });
+  const owner = (o: KubeObject): string | undefined =>
+    controllerOwnerKey(o, { kind: 'TraceJob', apiGroup: 'observe.alexeldeib.xyz' });
   const withOwner = (name: string, ownerName: string): KubeObject => ({
-    metadata: { name, namespace: 'ns', resourceVersion: '1', ownerReferences: [{ apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', name: ownerName, uid: 'u', controller: true }] },
+    metadata: {
+      name,
+      namespace: 'ns',
+      resourceVersion: '1',
+      ownerReferences: [
+        {
+          apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
+          kind: 'TraceJob',
+          name: ownerName,
+          uid: 'u',
+          controller: true,
+        },
+      ],
+    },
   });
   const map = keysOf(owner);
   t.deepEqual(map({ type: 'added', object: withOwner('job', 'tj1') }), ['ns/tj1']);
-  t.deepEqual(map({ type: 'modified', object: withOwner('job', 'tj2'), old: withOwner('job', 'tj1') }).sort(), ['ns/tj1', 'ns/tj2']);
+  t.deepEqual(map({ type: 'modified', object: withOwner('job', 'tj2'), old: withOwner('job', 'tj1') }).sort(), [
+    'ns/tj1',
+    'ns/tj2',
+  ]);
   t.deepEqual(map({ type: 'deleted', object: cm('orphan', '1') }), []);
 });
 
 test('controllerOwnerKey needs controller=true and the right kind and group', (t) => {
-  const obj = (refs: NonNullable<KubeObject['metadata']['ownerReferences']>): KubeObject => ({ metadata: { name: 'x', namespace: 'ns', ownerReferences: refs } });
+  const obj = (refs: NonNullable<KubeObject['metadata']['ownerReferences']>): KubeObject => ({
+    metadata: { name: 'x', namespace: 'ns', ownerReferences: refs },
+  });
   const ref = { apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', name: 'tj', uid: 'u' };
   t.is(controllerOwnerKey(obj([{ ...ref, controller: true }]), { kind: 'TraceJob' }), 'ns/tj');
   t.is(controllerOwnerKey(obj([ref]), { kind: 'TraceJob' }), undefined);
   t.is(controllerOwnerKey(obj([{ ...ref, controller: true }]), { kind: 'TraceJob', apiGroup: 'other.io' }), undefined);
   t.is(controllerOwnerKey(obj([{ ...ref, controller: true, kind: 'Job' }]), { kind: 'TraceJob' }), undefined);
-  t.is(controllerOwnerKey(obj([{ apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'u', controller: true }]), { kind: 'Node', apiGroup: '' }), 'ns/n1');
+  t.is(
+    controllerOwnerKey(obj([{ apiVersion: 'v1', kind: 'Node', name: 'n1', uid: 'u', controller: true }]), {
+      kind: 'Node',
+      apiGroup: '',
+    }),
+    'ns/n1',
+  );
   t.deepEqual(splitKey('ns/name'), { namespace: 'ns', name: 'name' });
   t.deepEqual(splitKey('cluster-scoped'), { name: 'cluster-scoped' });
   t.is(objectKey({ metadata: { name: 'node1' } }), 'node1');

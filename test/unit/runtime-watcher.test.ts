@@ -13,7 +13,14 @@ import { ApiError } from '../../src/runtime/api-error.ts';
 import { ExponentialBackoff } from '../../src/runtime/backoff.ts';
 import { FakeClock } from '../../src/runtime/clock.ts';
 import type { KubeObject, ObjectList, RawWatchEvent } from '../../src/runtime/objects.ts';
-import { Watcher, type ListParams, type WatchParams, type WatchTransport, type WatcherEvent, type WatcherState } from '../../src/runtime/watcher.ts';
+import {
+  Watcher,
+  type ListParams,
+  type WatchParams,
+  type WatchTransport,
+  type WatcherEvent,
+  type WatcherState,
+} from '../../src/runtime/watcher.ts';
 
 /** A watch stream the test drives: push events, end it, or fail it. */
 class Stream implements AsyncIterable<RawWatchEvent> {
@@ -103,7 +110,14 @@ function obj(name: string, rv: string, data?: Record<string, string>): KubeObjec
   return { metadata: { name, namespace: 'ns', resourceVersion: rv }, ...(data === undefined ? {} : { data }) };
 }
 
-function setup(options: { prepare?: (transport: FakeTransport) => void; silenceTimeoutMs?: number; transform?: (o: KubeObject) => KubeObject; consumer?: (e: WatcherEvent<KubeObject>) => void } = {}) {
+function setup(
+  options: {
+    prepare?: (transport: FakeTransport) => void;
+    silenceTimeoutMs?: number;
+    transform?: (o: KubeObject) => KubeObject;
+    consumer?: (e: WatcherEvent<KubeObject>) => void;
+  } = {},
+) {
   const clock = new FakeClock();
   const transport = new FakeTransport();
   transport.pages.set('', { metadata: { resourceVersion: '100' }, items: [obj('a', '90'), obj('b', '95')] });
@@ -123,7 +137,11 @@ function setup(options: { prepare?: (transport: FakeTransport) => void; silenceT
   });
   const stop = new AbortController();
   const running = watcher.run((e) => {
-    events.push(e.type === 'sync' ? `sync ${e.objects.map((o) => o.metadata.name).join(',')}` : `${e.type} ${e.object.metadata.name}@${e.object.metadata.resourceVersion}`);
+    events.push(
+      e.type === 'sync'
+        ? `sync ${e.objects.map((o) => o.metadata.name).join(',')}`
+        : `${e.type} ${e.object.metadata.name}@${e.object.metadata.resourceVersion}`,
+    );
     options.consumer?.(e);
   }, stop.signal);
   return { clock, transport, watcher, events, states, stop, running };
@@ -171,7 +189,14 @@ test('an ERROR event with code 410 re-lists at once', async (t) => {
   const h = setup();
   await h.clock.flush();
   h.transport.pages.set('', { metadata: { resourceVersion: '500' }, items: [obj('a', '400')] });
-  h.transport.last.push('ERROR', { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: 'too old resource version: 100 (450)', reason: 'Expired', code: 410 });
+  h.transport.last.push('ERROR', {
+    kind: 'Status',
+    apiVersion: 'v1',
+    status: 'Failure',
+    message: 'too old resource version: 100 (450)',
+    reason: 'Expired',
+    code: 410,
+  });
   await h.clock.flush();
   t.is(h.transport.lists.length, 2);
   t.deepEqual(h.events, ['sync a,b', 'sync a']);
@@ -245,7 +270,12 @@ test('a failing list is retried with backoff until it succeeds, never giving up'
     if (failures-- > 0) throw new Error('connect ECONNREFUSED');
     return { metadata: { resourceVersion: '7' }, items: [] };
   };
-  const watcher = new Watcher({ transport, path: '/p', clock, backoff: new ExponentialBackoff({ initialMs: 1000, maxMs: 4000 }) });
+  const watcher = new Watcher({
+    transport,
+    path: '/p',
+    clock,
+    backoff: new ExponentialBackoff({ initialMs: 1000, maxMs: 4000 }),
+  });
   const stop = new AbortController();
   const events: string[] = [];
   const running = watcher.run((e) => void events.push(e.type), stop.signal);

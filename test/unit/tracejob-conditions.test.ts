@@ -1,12 +1,28 @@
 import test from 'ava';
-import { CONDITION_TYPES, REASONS, findCondition, isConditionTrue, setCondition, toRfc3339 } from '../../src/tracejob/conditions.ts';
+import {
+  CONDITION_TYPES,
+  REASONS,
+  findCondition,
+  isConditionTrue,
+  setCondition,
+  toRfc3339,
+} from '../../src/tracejob/conditions.ts';
 
 const t0 = new Date('2024-01-01T00:00:00.500Z');
 const t1 = new Date('2024-01-01T00:01:00Z');
 
 test('setCondition appends a new condition with the transition time and generation', (t) => {
   const list = setCondition(undefined, { type: 'Accepted', status: 'True', reason: 'Valid', message: 'ok' }, t0, 3);
-  t.deepEqual(list, [{ type: 'Accepted', status: 'True', reason: 'Valid', message: 'ok', lastTransitionTime: '2024-01-01T00:00:00Z', observedGeneration: 3 }]);
+  t.deepEqual(list, [
+    {
+      type: 'Accepted',
+      status: 'True',
+      reason: 'Valid',
+      message: 'ok',
+      lastTransitionTime: '2024-01-01T00:00:00Z',
+      observedGeneration: 3,
+    },
+  ]);
 });
 
 test('setCondition keeps lastTransitionTime when the status does not change, updates it when it does', (t) => {
@@ -26,7 +42,10 @@ test('setCondition keeps other types and their order; caps long messages', (t) =
   let list = setCondition([], { type: 'A', status: 'True', reason: 'R', message: '' }, t0);
   list = setCondition(list, { type: 'B', status: 'True', reason: 'R', message: 'x'.repeat(40000) }, t0);
   list = setCondition(list, { type: 'A', status: 'False', reason: 'R', message: '' }, t1);
-  t.deepEqual(list.map((c) => c.type), ['A', 'B']);
+  t.deepEqual(
+    list.map((c) => c.type),
+    ['A', 'B'],
+  );
   t.is(list[1]?.message.length, 32768);
   t.true(list[1]?.message.endsWith('...'));
 });

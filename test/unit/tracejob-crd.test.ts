@@ -50,7 +50,14 @@ test('names, scope, short name, status subresource', (t) => {
   const spec = obj(crd['spec']);
   t.is(spec['group'], 'observe.alexeldeib.xyz');
   t.is(spec['scope'], 'Namespaced');
-  t.deepEqual(spec['names'], { kind: 'TraceJob', listKind: 'TraceJobList', plural: 'tracejobs', singular: 'tracejob', shortNames: ['tj'], categories: ['tracing'] });
+  t.deepEqual(spec['names'], {
+    kind: 'TraceJob',
+    listKind: 'TraceJobList',
+    plural: 'tracejobs',
+    singular: 'tracejob',
+    shortNames: ['tj'],
+    categories: ['tracing'],
+  });
   t.is((spec['versions'] as JsonValue[]).length, 1);
   const v = version();
   t.is(v['name'], 'v1alpha1');
@@ -61,7 +68,9 @@ test('names, scope, short name, status subresource', (t) => {
 
 test('printer columns: ID, NODE, PHASE, RESULT, AGE by default', (t) => {
   const columns = version()['additionalPrinterColumns'] as Obj[];
-  const byDefault = columns.filter((c) => c['priority'] === undefined).map((c) => [String(c['name']).toUpperCase(), c['jsonPath']]);
+  const byDefault = columns
+    .filter((c) => c['priority'] === undefined)
+    .map((c) => [String(c['name']).toUpperCase(), c['jsonPath']]);
   t.deepEqual(byDefault, [
     ['ID', '.status.id'],
     ['NODE', '.status.node'],
@@ -72,7 +81,7 @@ test('printer columns: ID, NODE, PHASE, RESULT, AGE by default', (t) => {
   t.is(columns.find((c) => c['name'] === 'Age')?.['type'], 'date');
 });
 
-test('the original operator\'s spec fields are all present with their types; program and hostname no longer required', (t) => {
+test("the original operator's spec fields are all present with their types; program and hostname no longer required", (t) => {
   const spec = specSchema();
   const types = Object.fromEntries(Object.entries(obj(spec['properties'])).map(([k, v]) => [k, obj(v)['type']]));
   t.like(types, {
@@ -104,10 +113,16 @@ test('defaults and bounds of the durations and the program', (t) => {
 
 test('CEL rules: exactly one program source, exactly one target, stop cannot be undone', (t) => {
   const rules = specSchema()['x-kubernetes-validations'] as Obj[];
-  t.deepEqual(rules.map((r) => r['rule']), ['has(self.program) != has(self.programFrom)', 'has(self.hostname) != has(self.targetPod)']);
+  t.deepEqual(
+    rules.map((r) => r['rule']),
+    ['has(self.program) != has(self.programFrom)', 'has(self.hostname) != has(self.targetPod)'],
+  );
   for (const r of rules) t.regex(String(r['message']), /set exactly one of/);
   const stopRules = prop(specSchema(), 'stop')['x-kubernetes-validations'] as Obj[];
-  t.deepEqual(stopRules.map((r) => r['rule']), ['self || !oldSelf']);
+  t.deepEqual(
+    stopRules.map((r) => r['rule']),
+    ['self || !oldSelf'],
+  );
 });
 
 test('status: phase enum, conditions as a map list keyed by type, the result and output', (t) => {
@@ -120,9 +135,32 @@ test('status: phase enum, conditions as a map list keyed by type, the result and
   t.deepEqual(condition['required'], ['type', 'status', 'lastTransitionTime', 'reason', 'message']);
   t.deepEqual(prop(condition, 'status')['enum'], ['True', 'False', 'Unknown']);
   t.is(prop(condition, 'lastTransitionTime')['format'], 'date-time');
-  t.deepEqual(Object.keys(obj(status['properties'])), ['id', 'phase', 'conditions', 'observedGeneration', 'node', 'jobName', 'startTime', 'completionTime', 'result', 'output']);
-  t.deepEqual(prop(prop(status, 'result'), 'outcome')['enum'], ['Completed', 'DeadlineReached', 'Stopped', 'CompileError', 'AttachError', 'Error']);
-  t.deepEqual(obj(prop(status, 'output')['properties']) && Object.keys(obj(prop(status, 'output')['properties'])), ['configMapName', 'key', 'bytes', 'truncated']);
+  t.deepEqual(Object.keys(obj(status['properties'])), [
+    'id',
+    'phase',
+    'conditions',
+    'observedGeneration',
+    'node',
+    'jobName',
+    'startTime',
+    'completionTime',
+    'result',
+    'output',
+  ]);
+  t.deepEqual(prop(prop(status, 'result'), 'outcome')['enum'], [
+    'Completed',
+    'DeadlineReached',
+    'Stopped',
+    'CompileError',
+    'AttachError',
+    'Error',
+  ]);
+  t.deepEqual(obj(prop(status, 'output')['properties']) && Object.keys(obj(prop(status, 'output')['properties'])), [
+    'configMapName',
+    'key',
+    'bytes',
+    'truncated',
+  ]);
 });
 
 /** Walks every schema node with its path. */
@@ -134,20 +172,35 @@ function walk(node: Obj, at: string, visit: (node: Obj, at: string) => void): vo
 }
 
 test('structural schema: every node has a type, no $ref/$id/const/anyOf/patternProperties, no additionalProperties beside properties', (t) => {
-  const forbidden = ['$ref', '$id', '$schema', 'const', 'anyOf', 'oneOf', 'allOf', 'patternProperties', 'exclusiveMinimum', 'x-kubernetes-preserve-unknown-fields'];
+  const forbidden = [
+    '$ref',
+    '$id',
+    '$schema',
+    'const',
+    'anyOf',
+    'oneOf',
+    'allOf',
+    'patternProperties',
+    'exclusiveMinimum',
+    'x-kubernetes-preserve-unknown-fields',
+  ];
   let nodes = 0;
   walk(openApi(), 'root', (node, at) => {
     nodes++;
     t.true(typeof node['type'] === 'string', `${at} has no type`);
     for (const key of forbidden) t.false(key in node, `${at} has ${key}`);
-    if (node['properties'] !== undefined) t.false('additionalProperties' in node, `${at} mixes properties and additionalProperties`);
+    if (node['properties'] !== undefined)
+      t.false('additionalProperties' in node, `${at} mixes properties and additionalProperties`);
   });
   t.true(nodes > 50);
 });
 
 test('every field below spec and status has a description (kubectl explain teaches the API)', (t) => {
   const missing: string[] = [];
-  for (const [name, schema] of [['spec', specSchema()], ['status', statusSchema()]] as const) {
+  for (const [name, schema] of [
+    ['spec', specSchema()],
+    ['status', statusSchema()],
+  ] as const) {
     walk(schema, name, (node, at) => {
       if (typeof node['description'] !== 'string' || String(node['description']).length < 10) missing.push(at);
     });
@@ -163,8 +216,12 @@ test('the generated defaults are the ones runtime validation applies (one source
 });
 
 test('toStructural rejects what a structural schema cannot hold, naming the path', (t) => {
-  t.throws(() => toStructural(Type.Object({ a: Type.Union([Type.String(), Type.Integer()]) }), 'x'), { message: /x\.a: only unions of literals/ });
-  t.throws(() => toStructural(Type.Object({ a: Type.Any() }), 'x'), { message: /x\.a: TypeBox kind 'Any' has no structural-schema form/ });
+  t.throws(() => toStructural(Type.Object({ a: Type.Union([Type.String(), Type.Integer()]) }), 'x'), {
+    message: /x\.a: only unions of literals/,
+  });
+  t.throws(() => toStructural(Type.Object({ a: Type.Any() }), 'x'), {
+    message: /x\.a: TypeBox kind 'Any' has no structural-schema form/,
+  });
   t.throws(() => toStructural(Type.String({ $id: 'S' }), 'x'), { message: /keyword '\$id' is not allowed/ });
   t.throws(() => toStructural(Type.Integer({ exclusiveMinimum: 0 }), 'x'), { message: /keyword 'exclusiveMinimum'/ });
   t.throws(() => toStructural(Type.Union([Type.Literal('a'), Type.Literal(1)]), 'x'), { message: /one type/ });
@@ -172,12 +229,15 @@ test('toStructural rejects what a structural schema cannot hold, naming the path
 
 test('toStructural maps literals, unions of literals, records and arrays', (t) => {
   const out: JsonSchemaProps = toStructural(
-    Type.Object({
-      l: Type.Literal('only'),
-      u: Type.Union([Type.Literal(1), Type.Literal(2)], { description: 'd' }),
-      r: Type.Optional(Type.Record(Type.String(), Type.Integer())),
-      a: Type.Array(Type.Boolean(), { maxItems: 2 }),
-    }, { additionalProperties: false }),
+    Type.Object(
+      {
+        l: Type.Literal('only'),
+        u: Type.Union([Type.Literal(1), Type.Literal(2)], { description: 'd' }),
+        r: Type.Optional(Type.Record(Type.String(), Type.Integer())),
+        a: Type.Array(Type.Boolean(), { maxItems: 2 }),
+      },
+      { additionalProperties: false },
+    ),
   );
   t.deepEqual(out, {
     type: 'object',

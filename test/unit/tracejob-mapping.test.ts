@@ -9,7 +9,13 @@ import {
   traceObjectName,
 } from '../../src/tracejob/mapping.ts';
 import { specHash } from '../../src/tracejob/spec-change.ts';
-import { defaultOperatorSettings, validateTraceJob, type OperatorSettings, type ResolvedTarget, type TraceJob } from '../../src/tracejob/validate.ts';
+import {
+  defaultOperatorSettings,
+  validateTraceJob,
+  type OperatorSettings,
+  type ResolvedTarget,
+  type TraceJob,
+} from '../../src/tracejob/validate.ts';
 
 const ID = '16f11776-5b39-494a-8341-718850061edc';
 const NAME = `kubectl-trace-${ID}`;
@@ -109,7 +115,11 @@ test('ConfigMap holds the program at program.bt and nothing else', (t) => {
 });
 
 test('Job: run once, deadline wrapping, no short TTL', (t) => {
-  const { job } = buildTraceObjects(traceJob({ deadline: 120, deadlineGracePeriod: 15 }), nodeTarget, defaultOperatorSettings());
+  const { job } = buildTraceObjects(
+    traceJob({ deadline: 120, deadlineGracePeriod: 15 }),
+    nodeTarget,
+    defaultOperatorSettings(),
+  );
   t.is(job.spec?.backoffLimit, 0);
   t.is(job.spec?.parallelism, 1);
   t.is(job.spec?.completions, 1);
@@ -144,7 +154,9 @@ test('pod: required node affinity on kubernetes.io/hostname with the hostname la
   t.deepEqual(spec.affinity, {
     nodeAffinity: {
       requiredDuringSchedulingIgnoredDuringExecution: {
-        nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['node-a.internal'] }] }],
+        nodeSelectorTerms: [
+          { matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['node-a.internal'] }] },
+        ],
       },
     },
   });
@@ -157,16 +169,26 @@ test('pod: service account: none given -> no token mounted; given -> used', (t) 
   const without = pod(buildTraceObjects(traceJob(), nodeTarget, defaultOperatorSettings()).job);
   t.is(without.serviceAccountName, undefined);
   t.is(without.automountServiceAccountToken, false);
-  const withSa = pod(buildTraceObjects(traceJob({ serviceAccount: 'tracer' }), nodeTarget, defaultOperatorSettings()).job);
+  const withSa = pod(
+    buildTraceObjects(traceJob({ serviceAccount: 'tracer' }), nodeTarget, defaultOperatorSettings()).job,
+  );
   t.is(withSa.serviceAccountName, 'tracer');
   t.is(withSa.automountServiceAccountToken, undefined);
 });
 
 test('container: the runner command contract', (t) => {
-  const c = container(buildTraceObjects(traceJob({ deadline: 60, deadlineGracePeriod: 20 }), nodeTarget, defaultOperatorSettings()).job);
+  const c = container(
+    buildTraceObjects(traceJob({ deadline: 60, deadlineGracePeriod: 20 }), nodeTarget, defaultOperatorSettings()).job,
+  );
   t.is(c.name, NAME);
   t.deepEqual(c.command, ['trace-operator', 'runner']);
-  t.deepEqual(c.args, ['--program=/programs/program.bt', '--deadline=60', '--grace-period=20', '--stop-file=/programs/stop', '--termination-log=/dev/termination-log']);
+  t.deepEqual(c.args, [
+    '--program=/programs/program.bt',
+    '--deadline=60',
+    '--grace-period=20',
+    '--stop-file=/programs/stop',
+    '--termination-log=/dev/termination-log',
+  ]);
   t.is(c.terminationMessagePath, '/dev/termination-log');
   t.is(c.terminationMessagePolicy, 'File');
   t.deepEqual(c.lifecycle, { preStop: { exec: { command: ['trace-operator', 'stop', '--timeout=20'] } } });
@@ -181,11 +203,21 @@ test('container: stdin, tty, privileged, image from settings, pull policy, resou
   t.is(c.image, 'ghcr.io/alexeldeib/trace-operator:v0.1.0');
   t.is(c.imagePullPolicy, 'Always');
   t.deepEqual(c.resources, { requests: { cpu: '100m', memory: '100Mi' }, limits: { cpu: '1', memory: '1Gi' } });
-  const noPolicy: OperatorSettings = { defaultImage: 'registry.local/r:1', defaultInitImage: 'registry.local/i:1', allowedImages: ['registry.local/'] };
+  const noPolicy: OperatorSettings = {
+    defaultImage: 'registry.local/r:1',
+    defaultInitImage: 'registry.local/i:1',
+    allowedImages: ['registry.local/'],
+  };
   const c2 = container(buildTraceObjects(traceJob(), nodeTarget, noPolicy).job);
   t.is(c2.image, 'registry.local/r:1');
   t.is(c2.imagePullPolicy, undefined);
-  const c3 = container(buildTraceObjects(traceJob({ imageNameTag: 'ghcr.io/alexeldeib/trace-operator:v9' }), nodeTarget, defaultOperatorSettings()).job);
+  const c3 = container(
+    buildTraceObjects(
+      traceJob({ imageNameTag: 'ghcr.io/alexeldeib/trace-operator:v9' }),
+      nodeTarget,
+      defaultOperatorSettings(),
+    ).job,
+  );
   t.is(c3.image, 'ghcr.io/alexeldeib/trace-operator:v9');
 });
 
@@ -242,7 +274,11 @@ test('fetchHeaders: an init container prepares headers into emptyDirs; still exa
   for (const m of [...(init?.volumeMounts ?? []), ...(container(job).volumeMounts ?? [])]) {
     if (hostVolumes.has(m.name)) t.true(m.readOnly, m.name);
   }
-  const custom = buildTraceObjects(traceJob({ fetchHeaders: true, initImageNameTag: 'quay.io/iovisor/kubectl-trace-init:v2' }), nodeTarget, defaultOperatorSettings());
+  const custom = buildTraceObjects(
+    traceJob({ fetchHeaders: true, initImageNameTag: 'quay.io/iovisor/kubectl-trace-init:v2' }),
+    nodeTarget,
+    defaultOperatorSettings(),
+  );
   t.is(pod(custom.job).initContainers?.[0]?.image, 'quay.io/iovisor/kubectl-trace-init:v2');
 });
 
@@ -258,13 +294,23 @@ test('pod target: runner gets the pod UID and the container ID without the runti
     '--container-id=0123456789abcdef',
   ]);
   const { job } = buildTraceObjects(tj, podTarget, defaultOperatorSettings());
-  t.deepEqual(pod(job).affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]?.matchExpressions?.[0]?.values, ['node-a.internal']);
+  t.deepEqual(
+    pod(job).affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.nodeSelectorTerms[0]
+      ?.matchExpressions?.[0]?.values,
+    ['node-a.internal'],
+  );
 });
 
 test('programArgs follow -- at the end of the arguments', (t) => {
   const tj = traceJob({ programArgs: ['100', 'nginx worker'] });
   t.deepEqual(runnerArgs(tj, nodeTarget).slice(-3), ['--', '100', 'nginx worker']);
-  t.deepEqual(runnerArgs(tj, podTarget).slice(-5), ['--pod-uid=c2b1e8a4-0000-4000-8000-000000000001', '--container-id=0123456789abcdef', '--', '100', 'nginx worker']);
+  t.deepEqual(runnerArgs(tj, podTarget).slice(-5), [
+    '--pod-uid=c2b1e8a4-0000-4000-8000-000000000001',
+    '--container-id=0123456789abcdef',
+    '--',
+    '100',
+    'nginx worker',
+  ]);
   t.false(runnerArgs(traceJob({ programArgs: [] }), nodeTarget).includes('--'));
 });
 
@@ -272,15 +318,26 @@ test('programFrom: the resolved program is copied into program.bt', (t) => {
   const tj = traceJob({ program: undefined, programFrom: { configMapKeyRef: { name: 'progs', key: 'x.bt' } } });
   const { configMap } = buildTraceObjects(tj, nodeTarget, defaultOperatorSettings(), 'BEGIN { exit(); }');
   t.deepEqual(configMap.data, { 'program.bt': 'BEGIN { exit(); }' });
-  t.throws(() => buildTraceObjects(tj, nodeTarget, defaultOperatorSettings()), { message: /pass the resolved program text/ });
+  t.throws(() => buildTraceObjects(tj, nodeTarget, defaultOperatorSettings()), {
+    message: /pass the resolved program text/,
+  });
 });
 
 test('preconditions: status.id and metadata.uid are required and checked', (t) => {
   const tj = traceJob();
-  t.throws(() => buildTraceObjects({ ...tj, status: {} }, nodeTarget, defaultOperatorSettings()), { message: /no status\.id; assign a UUID/ });
-  t.throws(() => buildTraceObjects({ ...tj, status: { id: '../x' } }, nodeTarget, defaultOperatorSettings()), { message: /invalid status\.id/ });
-  t.throws(() => buildTraceObjects({ ...tj, metadata: { name: 'biolatency' } }, nodeTarget, defaultOperatorSettings()), { message: /no metadata\.uid/ });
-  t.throws(() => buildTraceObjects(tj, { ...nodeTarget, hostnameLabel: '' }, defaultOperatorSettings()), { message: /empty hostname label/ });
+  t.throws(() => buildTraceObjects({ ...tj, status: {} }, nodeTarget, defaultOperatorSettings()), {
+    message: /no status\.id; assign a UUID/,
+  });
+  t.throws(() => buildTraceObjects({ ...tj, status: { id: '../x' } }, nodeTarget, defaultOperatorSettings()), {
+    message: /invalid status\.id/,
+  });
+  t.throws(
+    () => buildTraceObjects({ ...tj, metadata: { name: 'biolatency' } }, nodeTarget, defaultOperatorSettings()),
+    { message: /no metadata\.uid/ },
+  );
+  t.throws(() => buildTraceObjects(tj, { ...nodeTarget, hostnameLabel: '' }, defaultOperatorSettings()), {
+    message: /empty hostname label/,
+  });
 });
 
 test('deterministic: the same input gives equal output, and the input is not modified', (t) => {

@@ -5,19 +5,38 @@ import type { TraceResult } from '../../src/tracejob/result.ts';
 
 const NAME = 'kubectl-trace-16f11776-5b39-494a-8341-718850061edc';
 
-function job(conditions: { type: string; reason?: string; message?: string; at?: string }[] = [], status: Partial<{ startTime: string; completionTime: string }> = {}): V1Job {
+function job(
+  conditions: { type: string; reason?: string; message?: string; at?: string }[] = [],
+  status: Partial<{ startTime: string; completionTime: string }> = {},
+): V1Job {
   // Times as strings, as a raw watch delivers them.
   return {
     metadata: { name: NAME },
     status: {
       ...(status.startTime === undefined ? {} : { startTime: status.startTime as unknown as Date }),
       ...(status.completionTime === undefined ? {} : { completionTime: status.completionTime as unknown as Date }),
-      conditions: conditions.map((c) => ({ type: c.type, status: 'True', reason: c.reason, message: c.message, lastTransitionTime: (c.at ?? '2024-01-01T00:10:00Z') as unknown as Date })),
+      conditions: conditions.map((c) => ({
+        type: c.type,
+        status: 'True',
+        reason: c.reason,
+        message: c.message,
+        lastTransitionTime: (c.at ?? '2024-01-01T00:10:00Z') as unknown as Date,
+      })),
     },
   };
 }
 
-function pod(opts: { phase?: string; nodeName?: string; state?: V1ContainerState; init?: V1ContainerState; scheduled?: { status: string; reason?: string; message?: string }; reason?: string; message?: string } = {}): V1Pod {
+function pod(
+  opts: {
+    phase?: string;
+    nodeName?: string;
+    state?: V1ContainerState;
+    init?: V1ContainerState;
+    scheduled?: { status: string; reason?: string; message?: string };
+    reason?: string;
+    message?: string;
+  } = {},
+): V1Pod {
   return {
     metadata: { name: `${NAME}-abcde` },
     spec: { containers: [{ name: NAME }], ...(opts.nodeName === undefined ? {} : { nodeName: opts.nodeName }) },
@@ -26,13 +45,38 @@ function pod(opts: { phase?: string; nodeName?: string; state?: V1ContainerState
       ...(opts.reason === undefined ? {} : { reason: opts.reason }),
       ...(opts.message === undefined ? {} : { message: opts.message }),
       ...(opts.scheduled === undefined ? {} : { conditions: [{ type: 'PodScheduled', ...opts.scheduled }] }),
-      ...(opts.init === undefined ? {} : { initContainerStatuses: [{ name: 'kubectl-trace-init', image: 'init:1', imageID: '', ready: false, restartCount: 0, state: opts.init }] }),
-      ...(opts.state === undefined ? {} : { containerStatuses: [{ name: NAME, image: 'runner:1', imageID: '', ready: true, restartCount: 0, state: opts.state }] }),
+      ...(opts.init === undefined
+        ? {}
+        : {
+            initContainerStatuses: [
+              {
+                name: 'kubectl-trace-init',
+                image: 'init:1',
+                imageID: '',
+                ready: false,
+                restartCount: 0,
+                state: opts.init,
+              },
+            ],
+          }),
+      ...(opts.state === undefined
+        ? {}
+        : {
+            containerStatuses: [
+              { name: NAME, image: 'runner:1', imageID: '', ready: true, restartCount: 0, state: opts.state },
+            ],
+          }),
     },
   };
 }
 
-const result = (outcome: TraceResult['outcome'], extra: Partial<TraceResult> = {}): TraceResult => ({ outcome, exitCode: outcome === 'CompileError' ? 1 : 0, maps: [], truncated: false, ...extra });
+const result = (outcome: TraceResult['outcome'], extra: Partial<TraceResult> = {}): TraceResult => ({
+  outcome,
+  exitCode: outcome === 'CompileError' ? 1 : 0,
+  maps: [],
+  truncated: false,
+  ...extra,
+});
 
 function condition(state: DerivedState, type: string) {
   return state.conditions.find((c) => c.type === type);
@@ -59,7 +103,16 @@ test('Job without a pod: Pending, waiting for the Job controller', (t) => {
 });
 
 test('Unschedulable pod: Pending with Scheduled=False and the scheduler message', (t) => {
-  const s = deriveTraceState({ job: job(), pod: pod({ scheduled: { status: 'False', reason: 'Unschedulable', message: "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity." } }) });
+  const s = deriveTraceState({
+    job: job(),
+    pod: pod({
+      scheduled: {
+        status: 'False',
+        reason: 'Unschedulable',
+        message: "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity.",
+      },
+    }),
+  });
   t.is(s.phase, 'Pending');
   t.like(condition(s, 'Scheduled'), { status: 'False', reason: 'Unschedulable' });
   t.regex(condition(s, 'Scheduled')?.message ?? '', /didn't match Pod's node affinity.*Check the node exists/);
@@ -68,31 +121,66 @@ test('Unschedulable pod: Pending with Scheduled=False and the scheduler message'
 
 for (const reason of ['ImagePullBackOff', 'ErrImagePull', 'InvalidImageName', 'CreateContainerConfigError']) {
   test(`container waiting with ${reason}: Pending, Running=False with that reason and what to check`, (t) => {
-    const s = deriveTraceState({ job: job(), pod: pod({ nodeName: 'node-a', scheduled: { status: 'True' }, state: { waiting: { reason, message: 'pull access denied' } } }) });
+    const s = deriveTraceState({
+      job: job(),
+      pod: pod({
+        nodeName: 'node-a',
+        scheduled: { status: 'True' },
+        state: { waiting: { reason, message: 'pull access denied' } },
+      }),
+    });
     t.is(s.phase, 'Pending');
     t.is(s.node, 'node-a');
     t.like(condition(s, 'Scheduled'), { status: 'True', reason: 'Scheduled' });
     t.like(condition(s, 'Running'), { status: 'False', reason });
-    t.regex(condition(s, 'Running')?.message ?? '', new RegExp(`trace container cannot start \\(${reason}\\) with image runner:1: pull access denied\\. Check spec\\.imageNameTag`));
+    t.regex(
+      condition(s, 'Running')?.message ?? '',
+      new RegExp(
+        `trace container cannot start \\(${reason}\\) with image runner:1: pull access denied\\. Check spec\\.imageNameTag`,
+      ),
+    );
   });
 }
 
 test('init container image problem names the init image field', (t) => {
-  const s = deriveTraceState({ job: job(), pod: pod({ nodeName: 'node-a', init: { waiting: { reason: 'ErrImagePull' } }, state: { waiting: { reason: 'PodInitializing' } } }) });
+  const s = deriveTraceState({
+    job: job(),
+    pod: pod({
+      nodeName: 'node-a',
+      init: { waiting: { reason: 'ErrImagePull' } },
+      state: { waiting: { reason: 'PodInitializing' } },
+    }),
+  });
   t.like(condition(s, 'Running'), { status: 'False', reason: 'ErrImagePull' });
-  t.regex(condition(s, 'Running')?.message ?? '', /init container \(it fetches kernel headers\) cannot start \(ErrImagePull\) with image init:1\. Check spec\.initImageNameTag/);
+  t.regex(
+    condition(s, 'Running')?.message ?? '',
+    /init container \(it fetches kernel headers\) cannot start \(ErrImagePull\) with image init:1\. Check spec\.initImageNameTag/,
+  );
 });
 
 test('initializing and creating: Pending with Initializing / ContainerCreating', (t) => {
-  const init = deriveTraceState({ job: job(), pod: pod({ nodeName: 'node-a', init: { running: {} }, state: { waiting: { reason: 'PodInitializing' } } }) });
+  const init = deriveTraceState({
+    job: job(),
+    pod: pod({ nodeName: 'node-a', init: { running: {} }, state: { waiting: { reason: 'PodInitializing' } } }),
+  });
   t.like(condition(init, 'Running'), { status: 'False', reason: 'Initializing' });
-  const creating = deriveTraceState({ job: job(), pod: pod({ nodeName: 'node-a', state: { waiting: { reason: 'ContainerCreating' } } }) });
+  const creating = deriveTraceState({
+    job: job(),
+    pod: pod({ nodeName: 'node-a', state: { waiting: { reason: 'ContainerCreating' } } }),
+  });
   t.is(creating.phase, 'Pending');
   t.like(condition(creating, 'Running'), { status: 'False', reason: 'ContainerCreating' });
 });
 
 test('running container: Running, node and start time (Date or string)', (t) => {
-  const s = deriveTraceState({ job: job(), pod: pod({ phase: 'Running', nodeName: 'node-a', state: { running: { startedAt: new Date('2024-01-01T00:00:05.250Z') } } }) });
+  const s = deriveTraceState({
+    job: job(),
+    pod: pod({
+      phase: 'Running',
+      nodeName: 'node-a',
+      state: { running: { startedAt: new Date('2024-01-01T00:00:05.250Z') } },
+    }),
+  });
   t.is(s.phase, 'Running');
   t.is(s.node, 'node-a');
   t.is(s.startTime, '2024-01-01T00:00:05Z');
@@ -102,9 +190,27 @@ test('running container: Running, node and start time (Date or string)', (t) => 
 });
 
 test('Job Complete: Succeeded with the runner outcome as reason and times', (t) => {
-  const ended = pod({ phase: 'Succeeded', nodeName: 'node-a', state: { terminated: { exitCode: 0, startedAt: '2024-01-01T00:00:05Z' as unknown as Date, finishedAt: '2024-01-01T00:01:05Z' as unknown as Date } } });
-  for (const [outcome, reason] of [['DeadlineReached', 'DeadlineReached'], ['Stopped', 'Stopped'], ['Completed', 'Completed']] as const) {
-    const s = deriveTraceState({ job: job([{ type: 'Complete' }], { completionTime: '2024-01-01T00:01:06Z' }), pod: ended, result: result(outcome) });
+  const ended = pod({
+    phase: 'Succeeded',
+    nodeName: 'node-a',
+    state: {
+      terminated: {
+        exitCode: 0,
+        startedAt: '2024-01-01T00:00:05Z' as unknown as Date,
+        finishedAt: '2024-01-01T00:01:05Z' as unknown as Date,
+      },
+    },
+  });
+  for (const [outcome, reason] of [
+    ['DeadlineReached', 'DeadlineReached'],
+    ['Stopped', 'Stopped'],
+    ['Completed', 'Completed'],
+  ] as const) {
+    const s = deriveTraceState({
+      job: job([{ type: 'Complete' }], { completionTime: '2024-01-01T00:01:06Z' }),
+      pod: ended,
+      result: result(outcome),
+    });
     t.is(s.phase, 'Succeeded');
     t.true(s.finished);
     t.like(condition(s, 'Succeeded'), { status: 'True', reason });
@@ -114,25 +220,41 @@ test('Job Complete: Succeeded with the runner outcome as reason and times', (t) 
     t.is(s.startTime, '2024-01-01T00:00:05Z');
     t.is(s.completionTime, '2024-01-01T00:01:05Z');
   }
-  const noResult = deriveTraceState({ job: job([{ type: 'Complete' }], { startTime: '2024-01-01T00:00:00Z', completionTime: '2024-01-01T00:01:06Z' }) });
+  const noResult = deriveTraceState({
+    job: job([{ type: 'Complete' }], { startTime: '2024-01-01T00:00:00Z', completionTime: '2024-01-01T00:01:06Z' }),
+  });
   t.like(condition(noResult, 'Succeeded'), { reason: 'Completed' });
   t.is(noResult.startTime, '2024-01-01T00:00:00Z');
   t.is(noResult.completionTime, '2024-01-01T00:01:06Z');
 });
 
-test('runner result times win over the pod\'s', (t) => {
-  const s = deriveTraceState({ job: job([{ type: 'Complete' }]), result: result('Completed', { startedAt: '2024-01-01T00:00:07Z', finishedAt: '2024-01-01T00:00:09Z' }) });
+test("runner result times win over the pod's", (t) => {
+  const s = deriveTraceState({
+    job: job([{ type: 'Complete' }]),
+    result: result('Completed', { startedAt: '2024-01-01T00:00:07Z', finishedAt: '2024-01-01T00:00:09Z' }),
+  });
   t.is(s.startTime, '2024-01-01T00:00:07Z');
   t.is(s.completionTime, '2024-01-01T00:00:09Z');
 });
 
-test('CompileError and AttachError from the runner: Failed with that reason and bpftrace\'s message', (t) => {
-  const failedJob = job([{ type: 'Failed', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }]);
-  const s = deriveTraceState({ job: failedJob, result: result('CompileError', { message: 'stdin:1:1-4: ERROR: syntax error', exitCode: 1 }) });
+test("CompileError and AttachError from the runner: Failed with that reason and bpftrace's message", (t) => {
+  const failedJob = job([
+    { type: 'Failed', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' },
+  ]);
+  const s = deriveTraceState({
+    job: failedJob,
+    result: result('CompileError', { message: 'stdin:1:1-4: ERROR: syntax error', exitCode: 1 }),
+  });
   t.is(s.phase, 'Failed');
   t.like(condition(s, 'Failed'), { status: 'True', reason: 'CompileError' });
-  t.regex(condition(s, 'Failed')?.message ?? '', /bpftrace rejected the program; fix spec.program: stdin:1:1-4: ERROR: syntax error \(exit code 1\)/);
-  const a = deriveTraceState({ job: failedJob, result: result('AttachError', { message: 'ERROR: kprobe not supported', exitCode: 1 }) });
+  t.regex(
+    condition(s, 'Failed')?.message ?? '',
+    /bpftrace rejected the program; fix spec.program: stdin:1:1-4: ERROR: syntax error \(exit code 1\)/,
+  );
+  const a = deriveTraceState({
+    job: failedJob,
+    result: result('AttachError', { message: 'ERROR: kprobe not supported', exitCode: 1 }),
+  });
   t.like(condition(a, 'Failed'), { reason: 'AttachError' });
   const e = deriveTraceState({ job: failedJob, result: result('Error', { exitCode: 2 }) });
   t.like(condition(e, 'Failed'), { reason: 'TraceError' });
@@ -152,7 +274,16 @@ test('OOMKilled container: Failed OOMKilled', (t) => {
 });
 
 test('Job DeadlineExceeded: Failed DeadlineExceeded, suggesting a longer grace period', (t) => {
-  const s = deriveTraceState({ job: job([{ type: 'Failed', reason: 'DeadlineExceeded', message: 'Job was active longer than specified deadline', at: '2024-01-01T01:00:30Z' }]) });
+  const s = deriveTraceState({
+    job: job([
+      {
+        type: 'Failed',
+        reason: 'DeadlineExceeded',
+        message: 'Job was active longer than specified deadline',
+        at: '2024-01-01T01:00:30Z',
+      },
+    ]),
+  });
   t.like(condition(s, 'Failed'), { reason: 'DeadlineExceeded' });
   t.regex(condition(s, 'Failed')?.message ?? '', /deadlineGracePeriod/);
   t.is(s.completionTime, '2024-01-01T01:00:30Z');
@@ -160,25 +291,47 @@ test('Job DeadlineExceeded: Failed DeadlineExceeded, suggesting a longer grace p
 
 test('BackoffLimitExceeded: Failed with the exit code and termination message', (t) => {
   const s = deriveTraceState({
-    job: job([{ type: 'Failed', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }]),
-    pod: pod({ phase: 'Failed', nodeName: 'node-a', state: { terminated: { exitCode: 3, reason: 'Error', message: 'runner: cannot read /programs/program.bt\n' } } }),
+    job: job([
+      { type: 'Failed', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' },
+    ]),
+    pod: pod({
+      phase: 'Failed',
+      nodeName: 'node-a',
+      state: { terminated: { exitCode: 3, reason: 'Error', message: 'runner: cannot read /programs/program.bt\n' } },
+    }),
   });
   t.like(condition(s, 'Failed'), { reason: 'BackoffLimitExceeded' });
-  t.regex(condition(s, 'Failed')?.message ?? '', /backoff limit\. The trace container exited with code 3 \(Error\): runner: cannot read \/programs\/program\.bt\./);
+  t.regex(
+    condition(s, 'Failed')?.message ?? '',
+    /backoff limit\. The trace container exited with code 3 \(Error\): runner: cannot read \/programs\/program\.bt\./,
+  );
 });
 
 test('evicted pod: Failed Evicted', (t) => {
-  const s = deriveTraceState({ job: job(), pod: pod({ phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' }) });
+  const s = deriveTraceState({
+    job: job(),
+    pod: pod({ phase: 'Failed', reason: 'Evicted', message: 'The node was low on resource: memory.' }),
+  });
   t.like(condition(s, 'Failed'), { reason: 'Evicted' });
   t.regex(condition(s, 'Failed')?.message ?? '', /low on resource: memory/);
 });
 
 test('pod finished before the Job status caught up: terminal from the pod', (t) => {
-  const ok = deriveTraceState({ job: job(), pod: pod({ phase: 'Succeeded', nodeName: 'n', state: { terminated: { exitCode: 0 } } }) });
+  const ok = deriveTraceState({
+    job: job(),
+    pod: pod({ phase: 'Succeeded', nodeName: 'n', state: { terminated: { exitCode: 0 } } }),
+  });
   t.is(ok.phase, 'Succeeded');
-  const bad = deriveTraceState({ job: job(), pod: pod({ phase: 'Succeeded', nodeName: 'n' }), result: result('CompileError') });
+  const bad = deriveTraceState({
+    job: job(),
+    pod: pod({ phase: 'Succeeded', nodeName: 'n' }),
+    result: result('CompileError'),
+  });
   t.is(bad.phase, 'Failed');
-  const failed = deriveTraceState({ job: job(), pod: pod({ phase: 'Failed', nodeName: 'n', state: { terminated: { exitCode: 1 } } }) });
+  const failed = deriveTraceState({
+    job: job(),
+    pod: pod({ phase: 'Failed', nodeName: 'n', state: { terminated: { exitCode: 1 } } }),
+  });
   t.is(failed.phase, 'Failed');
   t.like(condition(failed, 'Failed'), { reason: 'PodFailed' });
 });
@@ -192,7 +345,11 @@ test('timeString normalizes Date and string, drops invalid', (t) => {
 });
 
 test('ttlExpiry: completionTime + ttl for finished traces only', (t) => {
-  const tj = (ttl: number | undefined, phase: 'Running' | 'Succeeded' | 'Failed', completionTime?: string): Parameters<typeof ttlExpiry>[0] => ({
+  const tj = (
+    ttl: number | undefined,
+    phase: 'Running' | 'Succeeded' | 'Failed',
+    completionTime?: string,
+  ): Parameters<typeof ttlExpiry>[0] => ({
     apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
     kind: 'TraceJob',
     metadata: { name: 'x' },

@@ -14,28 +14,49 @@ const tj = (spec: TraceJob['spec']): TraceJob => ({
 const fromRef = tj({ hostname: 'n', programFrom: { configMapKeyRef: { name: 'progs', key: 'opens.bt' } } });
 
 test('resolveProgram: inline program wins without a ConfigMap', (t) => {
-  t.deepEqual(resolveProgram(tj({ hostname: 'n', program: 'BEGIN { exit(); }' }), undefined), { ok: true, program: 'BEGIN { exit(); }' });
+  t.deepEqual(resolveProgram(tj({ hostname: 'n', program: 'BEGIN { exit(); }' }), undefined), {
+    ok: true,
+    program: 'BEGIN { exit(); }',
+  });
 });
 
 test('resolveProgram: reads the referenced key', (t) => {
-  t.deepEqual(resolveProgram(fromRef, { data: { 'opens.bt': 'tracepoint:syscalls:sys_enter_openat { }' } }), { ok: true, program: 'tracepoint:syscalls:sys_enter_openat { }' });
+  t.deepEqual(resolveProgram(fromRef, { data: { 'opens.bt': 'tracepoint:syscalls:sys_enter_openat { }' } }), {
+    ok: true,
+    program: 'tracepoint:syscalls:sys_enter_openat { }',
+  });
 });
 
 test('resolveProgram: missing ConfigMap, missing key, empty and oversized values', (t) => {
   const noCm = resolveProgram(fromRef, undefined);
-  t.deepEqual(noCm.ok ? undefined : [noCm.error.field, noCm.error.reason], ['spec.programFrom.configMapKeyRef.name', PROGRAM_REASONS.ProgramConfigMapNotFound]);
-  t.regex(noCm.ok ? '' : noCm.error.message, /ConfigMap progs .* does not exist in namespace ns1; create it or fix the name/);
+  t.deepEqual(noCm.ok ? undefined : [noCm.error.field, noCm.error.reason], [
+    'spec.programFrom.configMapKeyRef.name',
+    PROGRAM_REASONS.ProgramConfigMapNotFound,
+  ]);
+  t.regex(
+    noCm.ok ? '' : noCm.error.message,
+    /ConfigMap progs .* does not exist in namespace ns1; create it or fix the name/,
+  );
 
   const noKey = resolveProgram(fromRef, { data: { 'a.bt': 'x', 'b.bt': 'y' } });
-  t.deepEqual(noKey.ok ? undefined : [noKey.error.field, noKey.error.reason], ['spec.programFrom.configMapKeyRef.key', PROGRAM_REASONS.ProgramKeyNotFound]);
+  t.deepEqual(noKey.ok ? undefined : [noKey.error.field, noKey.error.reason], [
+    'spec.programFrom.configMapKeyRef.key',
+    PROGRAM_REASONS.ProgramKeyNotFound,
+  ]);
   t.regex(noKey.ok ? '' : noKey.error.message, /no data key "opens\.bt"; its keys are: a\.bt, b\.bt/);
   const noData = resolveProgram(fromRef, {});
   t.regex(noData.ok ? '' : noData.error.message, /it has no data keys/);
 
   const empty = resolveProgram(fromRef, { data: { 'opens.bt': '   ' } });
-  t.deepEqual(empty.ok ? undefined : [empty.error.field, empty.error.reason], ['spec.programFrom.configMapKeyRef.key', 'EmptyProgram']);
+  t.deepEqual(empty.ok ? undefined : [empty.error.field, empty.error.reason], [
+    'spec.programFrom.configMapKeyRef.key',
+    'EmptyProgram',
+  ]);
   const big = resolveProgram(fromRef, { data: { 'opens.bt': 'x'.repeat(256 * 1024 + 1) } });
-  t.deepEqual(big.ok ? undefined : [big.error.field, big.error.reason], ['spec.programFrom.configMapKeyRef.key', 'ProgramTooLarge']);
+  t.deepEqual(big.ok ? undefined : [big.error.field, big.error.reason], [
+    'spec.programFrom.configMapKeyRef.key',
+    'ProgramTooLarge',
+  ]);
   const neither = resolveProgram(tj({ hostname: 'n' }), undefined);
   t.is(neither.ok ? undefined : neither.error.reason, 'MissingProgram');
 });
@@ -72,11 +93,28 @@ test('buildOutputConfigMap: owned, named kubectl-trace-<id>-output, not labelled
   t.is(outputConfigMapName(ID), `kubectl-trace-${ID}-output`);
   t.is(configMap.metadata?.name, `kubectl-trace-${ID}-output`);
   t.is(configMap.metadata?.namespace, 'ns1');
-  t.deepEqual(configMap.metadata?.labels, { 'observe.alexeldeib.xyz/trace-id': ID, 'app.kubernetes.io/managed-by': 'trace-operator' });
+  t.deepEqual(configMap.metadata?.labels, {
+    'observe.alexeldeib.xyz/trace-id': ID,
+    'app.kubernetes.io/managed-by': 'trace-operator',
+  });
   t.deepEqual(configMap.metadata?.annotations, { 'observe.alexeldeib.xyz/tracejob': 'opens' });
-  t.deepEqual(configMap.metadata?.ownerReferences, [{ apiVersion: 'observe.alexeldeib.xyz/v1alpha1', kind: 'TraceJob', name: 'opens', uid: 'uid-9', controller: true, blockOwnerDeletion: true }]);
+  t.deepEqual(configMap.metadata?.ownerReferences, [
+    {
+      apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
+      kind: 'TraceJob',
+      name: 'opens',
+      uid: 'uid-9',
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ]);
   t.deepEqual(configMap.data, { 'output.txt': 'out\n' });
-  t.deepEqual(reference, { configMapName: `kubectl-trace-${ID}-output`, key: 'output.txt', bytes: 4, truncated: false });
+  t.deepEqual(reference, {
+    configMapName: `kubectl-trace-${ID}-output`,
+    key: 'output.txt',
+    bytes: 4,
+    truncated: false,
+  });
   const big = buildOutputConfigMap(fromRef, 'y'.repeat(2000), 1000);
   t.true(big.reference.truncated);
   t.is(big.reference.bytes, 2000);

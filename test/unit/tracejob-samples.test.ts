@@ -16,7 +16,9 @@ const samplesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '.
 const ID = '0b7f8d52-3a43-4d7e-9a53-8b7f6a1d2c3e';
 
 async function sampleFiles(): Promise<string[]> {
-  return (await readdir(samplesDir)).filter((f) => f.startsWith('observe_v1alpha1_tracejob') && f.endsWith('.yaml')).sort();
+  return (await readdir(samplesDir))
+    .filter((f) => f.startsWith('observe_v1alpha1_tracejob') && f.endsWith('.yaml'))
+    .sort();
 }
 
 async function documents(file: string): Promise<Record<string, unknown>[]> {
@@ -24,14 +26,16 @@ async function documents(file: string): Promise<Record<string, unknown>[]> {
   return parseAllDocuments(text).map((d) => d.toJS() as Record<string, unknown>);
 }
 
-test('there are at least four samples, including the original operator\'s file name', async (t) => {
+test("there are at least four samples, including the original operator's file name", async (t) => {
   const files = await sampleFiles();
   t.true(files.length >= 4, files.join(', '));
   t.true(files.includes('observe_v1alpha1_tracejob.yaml'));
 });
 
 test('the kustomization lists every sample and nothing else', async (t) => {
-  const kustomization = parse(await readFile(path.join(samplesDir, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+  const kustomization = parse(await readFile(path.join(samplesDir, 'kustomization.yaml'), 'utf8')) as {
+    resources: string[];
+  };
   t.deepEqual([...kustomization.resources].sort(), await sampleFiles());
 });
 
@@ -68,12 +72,27 @@ test('every sample validates with the default settings and maps to a ConfigMap a
       const tj: TraceJob = result.traceJob;
       t.notRegex(JSON.stringify(tj.spec), /kprobe:/, `${file} must attach without kprobes`);
       const ref = tj.spec.programFrom?.configMapKeyRef;
-      const program = resolveProgram(tj, ref === undefined ? undefined : (configMaps.find((c) => (c['metadata'] as { name: string }).name === ref.name) as { data?: Record<string, string> }));
+      const program = resolveProgram(
+        tj,
+        ref === undefined
+          ? undefined
+          : (configMaps.find((c) => (c['metadata'] as { name: string }).name === ref.name) as {
+              data?: Record<string, string>;
+            }),
+      );
       t.true(program.ok, `${file}: ${JSON.stringify(program)}`);
       if (!program.ok) continue;
-      const target: ResolvedTarget = tj.spec.targetPod === undefined
-        ? { kind: 'node', nodeName: 'kwok-node-0', hostnameLabel: 'kwok-node-0' }
-        : { kind: 'pod', nodeName: 'kwok-node-0', hostnameLabel: 'kwok-node-0', podUID: 'p', containerName: tj.spec.targetPod.container ?? 'app', containerID: 'containerd://c' };
+      const target: ResolvedTarget =
+        tj.spec.targetPod === undefined
+          ? { kind: 'node', nodeName: 'kwok-node-0', hostnameLabel: 'kwok-node-0' }
+          : {
+              kind: 'pod',
+              nodeName: 'kwok-node-0',
+              hostnameLabel: 'kwok-node-0',
+              podUID: 'p',
+              containerName: tj.spec.targetPod.container ?? 'app',
+              containerID: 'containerd://c',
+            };
       const { configMap, job } = buildTraceObjects(tj, target, defaultOperatorSettings(), program.program);
       t.is(configMap.data?.['program.bt'], program.program, file);
       t.is(job.spec?.template.spec?.containers.length, 1, file);

@@ -1,14 +1,36 @@
 import test from 'ava';
 import type { V1Job } from '@kubernetes/client-node';
-import { SPEC_HASH_ANNOTATION_KEY, specAppliedCondition, specChangedAfterStart, specHash } from '../../src/tracejob/spec-change.ts';
+import {
+  SPEC_HASH_ANNOTATION_KEY,
+  specAppliedCondition,
+  specChangedAfterStart,
+  specHash,
+} from '../../src/tracejob/spec-change.ts';
 import type { TraceJobSpec } from '../../src/tracejob/schema.ts';
 
-const spec: TraceJobSpec = { program: 'BEGIN { }', hostname: 'n1', deadline: 60, deadlineGracePeriod: 30, fetchHeaders: false, stop: false };
+const spec: TraceJobSpec = {
+  program: 'BEGIN { }',
+  hostname: 'n1',
+  deadline: 60,
+  deadlineGracePeriod: 30,
+  fetchHeaders: false,
+  stop: false,
+};
 const jobFor = (s: TraceJobSpec): V1Job => ({ metadata: { annotations: { [SPEC_HASH_ANNOTATION_KEY]: specHash(s) } } });
 
 test('specHash is short, stable and independent of key order and undefined fields', (t) => {
   t.regex(specHash(spec), /^[0-9a-f]{16}$/);
-  t.is(specHash(spec), specHash({ stop: false, fetchHeaders: false, deadlineGracePeriod: 30, deadline: 60, hostname: 'n1', program: 'BEGIN { }' }));
+  t.is(
+    specHash(spec),
+    specHash({
+      stop: false,
+      fetchHeaders: false,
+      deadlineGracePeriod: 30,
+      deadline: 60,
+      hostname: 'n1',
+      program: 'BEGIN { }',
+    }),
+  );
   t.is(specHash(spec), specHash({ ...spec, targetPod: undefined }));
 });
 
@@ -38,7 +60,11 @@ test('specChangedAfterStart and the SpecApplied condition', (t) => {
   t.false(specChangedAfterStart(spec, { metadata: {} }), 'a Job without the annotation counts as unchanged');
   t.false(specChangedAfterStart(spec, jobFor(spec)));
   t.true(specChangedAfterStart({ ...spec, deadline: 120 }, jobFor(spec)));
-  t.like(specAppliedCondition({ ...spec, deadline: 120 }, jobFor(spec)), { type: 'SpecApplied', status: 'False', reason: 'SpecChangedAfterStart' });
+  t.like(specAppliedCondition({ ...spec, deadline: 120 }, jobFor(spec)), {
+    type: 'SpecApplied',
+    status: 'False',
+    reason: 'SpecChangedAfterStart',
+  });
   t.regex(specAppliedCondition({ ...spec, deadline: 120 }, jobFor(spec)).message, /Create a new TraceJob/);
   t.like(specAppliedCondition(spec, jobFor(spec)), { type: 'SpecApplied', status: 'True', reason: 'SpecApplied' });
 });
