@@ -9,13 +9,13 @@ import type { OperatorSettings } from '../tracejob/index.ts';
 import { createCaches } from './caches.ts';
 import { KubeEventRecorder } from './events.ts';
 import { reconcileTraceJob } from './reconcile.ts';
+import type { TraceJobReconcilerDeps } from './reconcile-deps.ts';
 import { Controller } from '../runtime/controller.ts';
 import { EndpointServer, eventLoopCheck } from '../runtime/health.ts';
 import { KubeClient, loadKubeConfig } from '../runtime/kube-client.ts';
 import { LeaderElector, defaultIdentity } from '../runtime/leader.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { RuntimeMetrics } from '../runtime/metrics.ts';
-import { splitKey } from '../runtime/objects.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import { runResync } from '../runtime/resync.ts';
 import { traceJobApi } from './tracejob-kube-api.ts';
@@ -60,7 +60,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
   metrics.observeQueue(CONTROLLER_NAME, queue);
   caches.onChange((key) => queue.add(key));
 
-  const context = {
+  const deps: TraceJobReconcilerDeps = {
     caches: caches.view,
     api: traceJobApi(client),
     events: new KubeEventRecorder({ client, logger: logger.child({ component: 'events' }), instance: identity }),
@@ -104,10 +104,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
         queue,
         concurrency: options.concurrency,
         waitFor: caches.gates(),
-        reconcile: (key) => {
-          const { namespace, name } = splitKey(key);
-          return reconcileTraceJob(namespace ?? '', name, context);
-        },
+        reconcile: (_key, ctx) => reconcileTraceJob(deps, ctx),
         metrics,
         logger: logger.child({ controller: CONTROLLER_NAME }),
       });

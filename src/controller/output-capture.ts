@@ -30,12 +30,12 @@ function terminationMessageOf(pod: V1Pod): string | undefined {
 }
 
 /** Reads the result and text of a terminated trace pod. Never throws for a missing log; the reason is returned. */
-export async function captureOutput(api: TraceJobApi, pod: V1Pod): Promise<CapturedOutput> {
+export async function captureOutput(api: TraceJobApi, pod: V1Pod, signal?: AbortSignal): Promise<CapturedOutput> {
   const namespace = pod.metadata?.namespace ?? '';
   const name = pod.metadata?.name ?? '';
   const container = pod.spec?.containers[0]?.name ?? '';
   const termination = terminationMessageOf(pod);
-  const log = await api.readPodLog(namespace, name, container, LOG_TAIL_LINES);
+  const log = await api.readPodLog(namespace, name, container, LOG_TAIL_LINES, signal);
   if ('error' in log) {
     const fromTermination = termination === undefined ? undefined : parseTerminationMessage(termination)?.result;
     return { ...(fromTermination === undefined ? {} : { result: fromTermination }), logError: log.error };

@@ -1,9 +1,12 @@
-// What the TraceJob reconciler reads and writes, as two small interfaces:
-// the caches it reads from (kept current by watches) and the API calls it
-// makes. The manager implements them over the watch stores and the API
-// client; keeping them narrow documents exactly which I/O a reconcile does.
+// What the TraceJob reconciler reads and writes, as small interfaces: the
+// caches it reads from (kept current by watches), the API calls it makes and
+// the Events it records, bundled as TraceJobReconcilerDeps. The manager
+// implements them over the watch stores and the API client; keeping them
+// narrow documents exactly which I/O a reconcile does. (The per-reconcile
+// key, id, logger and abort signal are the runtime's ReconcileContext.)
 import type { V1ConfigMap, V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
-import type { TraceJob } from '../tracejob/index.ts';
+import type { OperatorSettings, TraceJob } from '../tracejob/index.ts';
+import type { TraceJobMetrics } from './tracejob-metrics.ts';
 
 /** Read-only views of the watch caches. */
 export interface TraceJobCaches {
@@ -19,27 +22,32 @@ export interface TraceJobCaches {
 /** Result of a create that tolerates the object already existing (idempotent create). */
 export type CreateOutcome = 'created' | 'exists';
 
-/** API calls, each one request; errors carry the HTTP status (see ApiError in the runtime client). */
+/**
+ * API calls, each one request; errors carry the HTTP status (see ApiError in
+ * the runtime client). Every call takes the reconcile's abort signal, so a
+ * reconcile cancelled at shutdown stops waiting on the API server.
+ */
 export interface TraceJobApi {
-  getNode(name: string): Promise<V1Node | undefined>;
-  listNodesWithHostname(hostname: string): Promise<V1Node[]>;
-  getPod(namespace: string, name: string): Promise<V1Pod | undefined>;
-  getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
-  getJob(namespace: string, name: string): Promise<V1Job | undefined>;
-  createConfigMap(configMap: V1ConfigMap): Promise<CreateOutcome>;
-  createJob(job: V1Job): Promise<CreateOutcome>;
-  mergePatchConfigMap(namespace: string, name: string, patch: object): Promise<void>;
+  getNode(name: string, signal?: AbortSignal): Promise<V1Node | undefined>;
+  listNodesWithHostname(hostname: string, signal?: AbortSignal): Promise<V1Node[]>;
+  getPod(namespace: string, name: string, signal?: AbortSignal): Promise<V1Pod | undefined>;
+  getConfigMap(namespace: string, name: string, signal?: AbortSignal): Promise<V1ConfigMap | undefined>;
+  getJob(namespace: string, name: string, signal?: AbortSignal): Promise<V1Job | undefined>;
+  createConfigMap(configMap: V1ConfigMap, signal?: AbortSignal): Promise<CreateOutcome>;
+  createJob(job: V1Job, signal?: AbortSignal): Promise<CreateOutcome>;
+  mergePatchConfigMap(namespace: string, name: string, patch: object, signal?: AbortSignal): Promise<void>;
   /** Replaces status through the /status subresource with optimistic locking; returns the stored object. */
-  replaceStatus(traceJob: TraceJob): Promise<TraceJob>;
+  replaceStatus(traceJob: TraceJob, signal?: AbortSignal): Promise<TraceJob>;
   /** The last lines of a pod's container log, or undefined with the reason when logs cannot be read. */
   readPodLog(
     namespace: string,
     pod: string,
     container: string,
     tailLines: number,
+    signal?: AbortSignal,
   ): Promise<{ text: string } | { error: string }>;
   /** Deletes the TraceJob if it still has this uid (a precondition, so a re-created namesake survives). */
-  deleteTraceJob(namespace: string, name: string, uid: string): Promise<void>;
+  deleteTraceJob(namespace: string, name: string, uid: string, signal?: AbortSignal): Promise<void>;
 }
 
 export type EventType = 'Normal' | 'Warning';
@@ -47,4 +55,23 @@ export type EventType = 'Normal' | 'Warning';
 /** Records Kubernetes Events about a TraceJob. */
 export interface EventRecorder {
   event(traceJob: TraceJob, type: EventType, reason: string, message: string): void;
+}
+
+/** Everything the TraceJob reconciler works with besides the TraceJob's key (named apart from the runtime's ReconcileContext). */
+export interface TraceJobReconcilerDeps {
+  caches: TraceJobCaches;
+  api: TraceJobApi;
+  events: EventRecorder;
+  settings: OperatorSettings;
+  /** Namespaces TraceJobs may run in; undefined allows all. */
+  allowedNamespaces?: ReadonlySet<string> | undefined;
+  newId: () => string;
+  now: () => Date;
+  metrics?: TraceJobMetrics;
+  /**
+   * Failed log reads per TraceJob uid: a finished pod's log is read again a
+   * few times before the trace is finished without its text (a kubelet can
+   * be briefly unreachable; the pod and its log stay until the Job goes).
+   */
+  logReadFailures?: Map<string, number>;
 }

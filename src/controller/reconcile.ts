@@ -35,26 +35,15 @@ import {
   type ValidationError,
 } from '../tracejob/index.ts';
 import { captureOutput, isTerminated } from './output-capture.ts';
-import { Action } from '../runtime/controller.ts';
-import type { EventRecorder, EventType, TraceJobApi, TraceJobCaches } from './reconcile-deps.ts';
-import type { TraceJobMetrics } from './tracejob-metrics.ts';
+import { Action, type ReconcileContext } from '../runtime/controller.ts';
+import type { Logger } from '../runtime/logger.ts';
+import { splitKey } from '../runtime/objects.ts';
+import type { EventType, TraceJobReconcilerDeps } from './reconcile-deps.ts';
 
-export interface ReconcileContext {
-  caches: TraceJobCaches;
-  api: TraceJobApi;
-  events: EventRecorder;
-  settings: OperatorSettings;
-  /** Namespaces TraceJobs may run in; undefined allows all. */
-  allowedNamespaces?: ReadonlySet<string> | undefined;
-  newId: () => string;
-  now: () => Date;
-  metrics?: TraceJobMetrics;
-  /**
-   * Failed log reads per TraceJob uid: a finished pod's log is read again a
-   * few times before the trace is finished without its text (a kubelet can
-   * be briefly unreachable; the pod and its log stay until the Job goes).
-   */
-  logReadFailures?: Map<string, number>;
+/** One reconcile: the dependencies plus the runtime's per-reconcile logger (bound to key and reconcileID) and signal. */
+interface Scope extends TraceJobReconcilerDeps {
+  readonly log: Logger;
+  readonly signal: AbortSignal;
 }
 
 /** How often, and how far apart, a finished pod's log is read before giving up on the text. */
@@ -114,43 +103,44 @@ class StatusDraft {
 }
 
 /** Writes the draft when it differs from what is stored, then emits its events. Returns the stored object. */
-async function commit(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDraft): Promise<TraceJob> {
+async function commit(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<TraceJob> {
   draft.observed();
   let stored = traceJob;
   if (stableJson(draft.status) !== stableJson(traceJob.status ?? {})) {
-    stored = await ctx.api.replaceStatus({ ...traceJob, status: draft.status });
+    stored = await r.api.replaceStatus({ ...traceJob, status: draft.status }, r.signal);
   }
-  for (const e of draft.events) ctx.events.event(stored, e.type, e.reason, e.message);
+  for (const e of draft.events) r.events.event(stored, e.type, e.reason, e.message);
   return stored;
 }
 
 /** Rejects a TraceJob that has not started: phase Failed, condition Accepted=False, a Warning Event. */
 async function reject(
-  ctx: ReconcileContext,
+  r: Scope,
   traceJob: TraceJob,
   draft: StatusDraft,
   errors: readonly ValidationError[],
 ): Promise<Action> {
   const first = errors[0];
+  if (traceJob.status?.phase !== 'Failed') r.log.info('rejecting TraceJob', { reason: first?.reason });
   draft.status.phase = 'Failed';
   draft.condition(
     { type: C.Accepted, status: 'False', reason: first?.reason ?? 'Invalid', message: formatValidationErrors(errors) },
     'Warning',
   );
-  await commit(ctx, traceJob, draft);
+  await commit(r, traceJob, draft);
   // A rejected TraceJob is looked at again when its spec changes (a watch event), not before.
   return Action.awaitChange();
 }
 
 async function resolveTarget(
-  ctx: ReconcileContext,
+  r: Scope,
   traceJob: TraceJob,
 ): Promise<{ target?: ResolvedTarget; error?: ValidationError; retry?: boolean }> {
   const spec = traceJob.spec;
   if (spec.targetPod !== undefined) {
-    const pod = await ctx.api.getPod(traceJob.metadata.namespace ?? '', spec.targetPod.name);
+    const pod = await r.api.getPod(traceJob.metadata.namespace ?? '', spec.targetPod.name, r.signal);
     const nodeName = pod?.spec?.nodeName;
-    const node = nodeName === undefined || nodeName === '' ? undefined : await ctx.api.getNode(nodeName);
+    const node = nodeName === undefined || nodeName === '' ? undefined : await r.api.getNode(nodeName, r.signal);
     const resolution = resolvePodTarget(spec.targetPod, pod, node);
     if (resolution.ok) return { target: resolution.target };
     // A pod that is still starting may become traceable; one that ended or does not exist will not.
@@ -158,16 +148,16 @@ async function resolveTarget(
     return { error: resolution.error, retry: starting };
   }
   const hostname = spec.hostname ?? '';
-  let node = await ctx.api.getNode(hostname);
-  if (node === undefined) node = (await ctx.api.listNodesWithHostname(hostname))[0];
+  let node = await r.api.getNode(hostname, r.signal);
+  if (node === undefined) node = (await r.api.listNodesWithHostname(hostname, r.signal))[0];
   const resolution = resolveNodeTarget(hostname, node);
   return resolution.ok ? { target: resolution.target } : { error: resolution.error };
 }
 
 /** Creates the program ConfigMap and the Job of a TraceJob that has an id and has not started. */
-async function start(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDraft): Promise<Action> {
+async function start(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<Action> {
   const namespace = traceJob.metadata.namespace ?? '';
-  const resolved = await resolveTarget(ctx, traceJob);
+  const resolved = await resolveTarget(r, traceJob);
   if (resolved.target === undefined) {
     const error = resolved.error ?? {
       field: 'spec',
@@ -185,24 +175,25 @@ async function start(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDra
         },
         'Normal',
       );
-      await commit(ctx, traceJob, draft);
+      await commit(r, traceJob, draft);
       return Action.requeue(POD_TARGET_RETRY_MS);
     }
-    return reject(ctx, traceJob, draft, [error]);
+    return reject(r, traceJob, draft, [error]);
   }
   let programText: string | undefined;
   if (traceJob.spec.programFrom !== undefined) {
     const ref = traceJob.spec.programFrom.configMapKeyRef;
-    const program = resolveProgram(traceJob, await ctx.api.getConfigMap(namespace, ref.name));
-    if (!program.ok) return reject(ctx, traceJob, draft, [program.error]);
+    const program = resolveProgram(traceJob, await r.api.getConfigMap(namespace, ref.name, r.signal));
+    if (!program.ok) return reject(r, traceJob, draft, [program.error]);
     programText = program.program;
   }
 
-  const objects = buildTraceObjects(traceJob, resolved.target, ctx.settings, programText);
-  await ctx.api.createConfigMap(objects.configMap);
-  if ((await ctx.api.createJob(objects.job)) === 'created') ctx.metrics?.started();
+  const objects = buildTraceObjects(traceJob, resolved.target, r.settings, programText);
+  await r.api.createConfigMap(objects.configMap, r.signal);
+  if ((await r.api.createJob(objects.job, r.signal)) === 'created') r.metrics?.started();
 
   const name = objects.job.metadata?.name ?? '';
+  r.log.info('created trace Job', { job: name, node: resolved.target.nodeName, id: traceJob.status?.id });
   draft.status.jobName = name;
   draft.status.node = resolved.target.nodeName;
   draft.status.phase = 'Pending';
@@ -221,7 +212,7 @@ async function start(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDra
     },
     'Normal',
   );
-  await commit(ctx, traceJob, draft);
+  await commit(r, traceJob, draft);
   return Action.awaitChange();
 }
 
@@ -230,37 +221,37 @@ function newestPod(pods: readonly V1Pod[]): V1Pod | undefined {
 }
 
 /** Follows a started trace: phase and conditions from its Job and pod, output capture, stop requests, spec drift. */
-async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDraft): Promise<Action> {
+async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<Action> {
   const namespace = traceJob.metadata.namespace ?? '';
   const id = traceJob.status?.id ?? '';
   const jobName = traceJob.status?.jobName ?? traceObjectName(id);
-  let job: V1Job | undefined = ctx.caches.job(namespace, jobName);
+  let job: V1Job | undefined = r.caches.job(namespace, jobName);
   // The cache may not have seen a Job created moments ago; ask the API server before calling it deleted.
-  if (job === undefined) job = await ctx.api.getJob(namespace, jobName);
-  const pod = newestPod(ctx.caches.podsOfTrace(namespace, id));
+  if (job === undefined) job = await r.api.getJob(namespace, jobName, r.signal);
+  const pod = newestPod(r.caches.podsOfTrace(namespace, id));
 
   reportSpecDrift(traceJob, job, draft);
   if (isFinished(traceJob.status) && traceJob.status?.completionTime !== undefined) {
-    return ttlAction(ctx, await commit(ctx, traceJob, draft));
+    return ttlAction(r, await commit(r, traceJob, draft));
   }
 
   let result = traceJob.status?.result;
   if (pod !== undefined && isTerminated(pod)) {
-    const captured = await captureOutput(ctx.api, pod);
+    const captured = await captureOutput(r.api, pod, r.signal);
     const uid = traceJob.metadata.uid ?? '';
-    if (captured.text === undefined && ctx.logReadFailures !== undefined) {
-      const failures = (ctx.logReadFailures.get(uid) ?? 0) + 1;
-      ctx.logReadFailures.set(uid, failures);
+    if (captured.text === undefined && r.logReadFailures !== undefined) {
+      const failures = (r.logReadFailures.get(uid) ?? 0) + 1;
+      r.logReadFailures.set(uid, failures);
       if (failures < LOG_READ_ATTEMPTS) return Action.requeue(LOG_READ_RETRY_MS * failures);
     }
-    ctx.logReadFailures?.delete(uid);
+    r.logReadFailures?.delete(uid);
     result = captured.result ?? result;
     if (captured.result !== undefined) draft.status.result = captured.result;
     if (captured.text !== undefined) {
       const output = buildOutputConfigMap(traceJob, captured.text);
-      await ctx.api.createConfigMap(output.configMap);
+      await r.api.createConfigMap(output.configMap, r.signal);
       draft.status.output = output.reference;
-      ctx.metrics?.captured('kept');
+      r.metrics?.captured('kept');
       draft.condition({
         type: OUTPUT_CAPTURED,
         status: 'True',
@@ -268,7 +259,7 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
         message: `The text output is kept in ConfigMap ${output.reference.configMapName}${output.reference.truncated ? ' (truncated to its end)' : ''}.`,
       });
     } else {
-      ctx.metrics?.captured('logs-unavailable');
+      r.metrics?.captured('logs-unavailable');
       draft.condition(
         {
           type: OUTPUT_CAPTURED,
@@ -286,7 +277,7 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
   if (derived.node !== undefined) draft.status.node = derived.node;
   if (derived.startTime !== undefined) draft.status.startTime = derived.startTime;
   if (derived.completionTime !== undefined) draft.status.completionTime = derived.completionTime;
-  else if (derived.finished) draft.status.completionTime = toRfc3339(ctx.now());
+  else if (derived.finished) draft.status.completionTime = toRfc3339(r.now());
   for (const update of derived.conditions) {
     const announce =
       update.type === C.Succeeded ||
@@ -299,16 +290,16 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
     );
   }
 
-  if (!derived.finished && traceJob.spec.stop === true) await requestStop(ctx, traceJob, draft);
-  const stored = await commit(ctx, traceJob, draft);
-  return derived.finished ? ttlAction(ctx, stored) : Action.awaitChange();
+  if (!derived.finished && traceJob.spec.stop === true) await requestStop(r, traceJob, draft);
+  const stored = await commit(r, traceJob, draft);
+  return derived.finished ? ttlAction(r, stored) : Action.awaitChange();
 }
 
-async function requestStop(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDraft): Promise<void> {
+async function requestStop(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<void> {
   const namespace = traceJob.metadata.namespace ?? '';
   const name = traceObjectName(traceJob.status?.id ?? '');
-  if (!isStopRequested(ctx.caches.configMap(namespace, name))) {
-    await ctx.api.mergePatchConfigMap(namespace, name, stopRequestPatch(ctx.now()));
+  if (!isStopRequested(r.caches.configMap(namespace, name))) {
+    await r.api.mergePatchConfigMap(namespace, name, stopRequestPatch(r.now()), r.signal);
   }
   draft.condition(
     {
@@ -330,61 +321,73 @@ function reportSpecDrift(traceJob: TraceJob, job: V1Job | undefined, draft: Stat
 }
 
 /** Deletes a finished TraceJob once its time-to-live has passed, or says when to look again. */
-async function ttlAction(ctx: ReconcileContext, traceJob: TraceJob): Promise<Action> {
+async function ttlAction(r: Scope, traceJob: TraceJob): Promise<Action> {
   const expiry = ttlExpiry(traceJob);
   if (expiry === undefined) return Action.awaitChange();
-  const remaining = expiry.getTime() - ctx.now().getTime();
+  const remaining = expiry.getTime() - r.now().getTime();
   if (remaining > 0) return Action.requeue(remaining);
-  ctx.events.event(
+  r.log.info('deleting TraceJob: its time-to-live after finishing has passed');
+  r.events.event(
     traceJob,
     'Normal',
     'Expired',
     `Deleting the TraceJob ${traceJob.spec.ttlSecondsAfterFinished ?? 0}s after its trace finished (spec.ttlSecondsAfterFinished).`,
   );
-  await ctx.api.deleteTraceJob(traceJob.metadata.namespace ?? '', traceJob.metadata.name, traceJob.metadata.uid ?? '');
+  await r.api.deleteTraceJob(
+    traceJob.metadata.namespace ?? '',
+    traceJob.metadata.name,
+    traceJob.metadata.uid ?? '',
+    r.signal,
+  );
   return Action.awaitChange();
 }
 
-/** Reconciles the TraceJob `namespace/name`. */
-export async function reconcileTraceJob(namespace: string, name: string, ctx: ReconcileContext): Promise<Action> {
-  let traceJob = ctx.caches.traceJob(namespace, name);
+/**
+ * Reconciles the TraceJob named by `ctx.key` ("namespace/name"). The runtime's
+ * context brings the logger (bound to key and reconcileID) and the signal
+ * every API call takes.
+ */
+export async function reconcileTraceJob(deps: TraceJobReconcilerDeps, ctx: ReconcileContext): Promise<Action> {
+  const { namespace = '', name } = splitKey(ctx.key);
+  const r: Scope = { ...deps, log: ctx.log, signal: ctx.signal };
+  let traceJob = r.caches.traceJob(namespace, name);
   // A TraceJob being deleted is left to the garbage collector, which removes what it owns.
   if (traceJob === undefined || (traceJob.metadata as { deletionTimestamp?: unknown }).deletionTimestamp !== undefined)
     return Action.awaitChange();
   const started = traceJob.status?.jobName !== undefined && traceJob.status.jobName !== '';
-  if (started) return follow(ctx, traceJob, new StatusDraft(traceJob, ctx.now()));
+  if (started) return follow(r, traceJob, new StatusDraft(traceJob, r.now()));
 
   // A rejected TraceJob stays rejected until its spec changes: a resync or a
   // restart must not start it behind its owner's back (say, once a missing node appears).
   if (traceJob.status?.phase === 'Failed' && traceJob.status.observedGeneration === traceJob.metadata.generation)
     return Action.awaitChange();
 
-  const draft = new StatusDraft(traceJob, ctx.now());
-  if (ctx.allowedNamespaces !== undefined && !ctx.allowedNamespaces.has(namespace)) {
-    return reject(ctx, traceJob, draft, [
+  const draft = new StatusDraft(traceJob, r.now());
+  if (r.allowedNamespaces !== undefined && !r.allowedNamespaces.has(namespace)) {
+    return reject(r, traceJob, draft, [
       {
         field: 'metadata.namespace',
         reason: 'NamespaceNotAllowed',
-        message: `the operator does not run traces in namespace ${namespace}; create the TraceJob in one of: ${[...ctx.allowedNamespaces].sort().join(', ')}`,
+        message: `the operator does not run traces in namespace ${namespace}; create the TraceJob in one of: ${[...r.allowedNamespaces].sort().join(', ')}`,
       },
     ]);
   }
-  const validation = validateTraceJob(traceJob, ctx.settings);
-  if (!validation.ok) return reject(ctx, traceJob, draft, validation.errors);
+  const validation = validateTraceJob(traceJob, r.settings);
+  if (!validation.ok) return reject(r, traceJob, draft, validation.errors);
   // The validated object carries the defaults (deadline, grace period) the mapping needs.
   const valid: TraceJob = { ...validation.traceJob, metadata: traceJob.metadata, status: traceJob.status };
 
   if (traceJob.status?.id === undefined || traceJob.status.id === '') {
     // Persist the id before creating anything, so a crash here cannot leave objects no TraceJob points to.
-    draft.status.id = ctx.newId();
+    draft.status.id = r.newId();
     draft.status.phase = 'Pending';
     draft.condition({ type: C.Accepted, status: 'True', reason: REASONS.Valid, message: 'The spec is valid.' });
-    traceJob = await commit(ctx, traceJob, draft);
+    traceJob = await commit(r, traceJob, draft);
     return start(
-      ctx,
+      r,
       { ...valid, metadata: traceJob.metadata, status: traceJob.status },
-      new StatusDraft(traceJob, ctx.now()),
+      new StatusDraft(traceJob, r.now()),
     );
   }
-  return start(ctx, valid, draft);
+  return start(r, valid, draft);
 }

@@ -52,31 +52,43 @@ function namespaceOf(obj: { metadata?: { namespace?: string | undefined } | unde
 }
 
 export function traceJobApi(client: KubeClient): TraceJobApi {
+  const opts = (signal: AbortSignal | undefined): { signal?: AbortSignal } => (signal === undefined ? {} : { signal });
   return {
-    getNode: (name) => orUndefined(client.get<V1Node>(core('nodes', undefined, name))),
-    listNodesWithHostname: async (hostname) =>
-      (await client.list<V1Node>(core('nodes'), { labelSelector: `${HOSTNAME_LABEL_KEY}=${hostname}` })).items,
-    getPod: (namespace, name) => orUndefined(client.get<V1Pod>(core('pods', namespace, name))),
-    getConfigMap: (namespace, name) => orUndefined(client.get<V1ConfigMap>(core('configmaps', namespace, name))),
-    getJob: (namespace, name) => orUndefined(client.get<V1Job>(jobs(namespace, name))),
-    createConfigMap: (configMap) =>
-      createIfAbsent(client.create(core('configmaps', namespaceOf(configMap)), configMap)),
-    createJob: (job) => createIfAbsent(client.create(jobs(namespaceOf(job)), job)),
-    mergePatchConfigMap: async (namespace, name, patch) => {
-      await client.patch(core('configmaps', namespace, name), patch, 'merge');
+    getNode: (name, signal) => orUndefined(client.get<V1Node>(core('nodes', undefined, name), opts(signal))),
+    listNodesWithHostname: async (hostname, signal) =>
+      (await client.list<V1Node>(core('nodes'), { labelSelector: `${HOSTNAME_LABEL_KEY}=${hostname}` }, opts(signal)))
+        .items,
+    getPod: (namespace, name, signal) => orUndefined(client.get<V1Pod>(core('pods', namespace, name), opts(signal))),
+    getConfigMap: (namespace, name, signal) =>
+      orUndefined(client.get<V1ConfigMap>(core('configmaps', namespace, name), opts(signal))),
+    getJob: (namespace, name, signal) => orUndefined(client.get<V1Job>(jobs(namespace, name), opts(signal))),
+    createConfigMap: (configMap, signal) =>
+      createIfAbsent(client.create(core('configmaps', namespaceOf(configMap)), configMap, opts(signal))),
+    createJob: (job, signal) => createIfAbsent(client.create(jobs(namespaceOf(job)), job, opts(signal))),
+    mergePatchConfigMap: async (namespace, name, patch, signal) => {
+      await client.patch(core('configmaps', namespace, name), patch, 'merge', opts(signal));
     },
-    replaceStatus: (traceJob) =>
-      client.replaceStatus<TraceJob>(traceJobPath(traceJob.metadata.namespace, traceJob.metadata.name), traceJob),
-    readPodLog: async (namespace, pod, container, tailLines) => {
+    replaceStatus: (traceJob, signal) =>
+      client.replaceStatus<TraceJob>(
+        traceJobPath(traceJob.metadata.namespace, traceJob.metadata.name),
+        traceJob,
+        opts(signal),
+      ),
+    readPodLog: async (namespace, pod, container, tailLines, signal) => {
       try {
-        return { text: await client.getLog(core('pods', namespace, pod), { container, tailLines }) };
+        return { text: await client.getLog(core('pods', namespace, pod), { container, tailLines }, opts(signal)) };
       } catch (error) {
+        if (signal?.aborted === true) throw error;
         return { error: error instanceof Error ? error.message : String(error) };
       }
     },
-    deleteTraceJob: async (namespace, name, uid) => {
+    deleteTraceJob: async (namespace, name, uid, signal) => {
       await orUndefined(
-        client.delete(traceJobPath(namespace, name), { preconditions: { uid }, propagationPolicy: 'Background' }),
+        client.delete(traceJobPath(namespace, name), {
+          preconditions: { uid },
+          propagationPolicy: 'Background',
+          ...opts(signal),
+        }),
       );
     },
   };

@@ -12,11 +12,10 @@
 //   function isPanic(err): boolean                           a programming error (TypeError, ReferenceError, ...)
 //   interface ReconcileContext { key, reconcileID, signal, log, retries }
 //   type Reconciler = (key, ctx) => Action | Promise<Action>
-//   type ErrorPolicy = (key, error, ctx) => Action | undefined
 //   interface ReadinessGate { name: string; ready(signal): Promise<void> }   e.g. a Store
 //   class Controller
-//     new Controller({ name, queue, reconcile, errorPolicy?, concurrency = 4, waitFor = [],
-//                      cacheSyncTimeoutMs = 120_000, shutdownTimeoutMs = 30_000, reconcileTimeoutMs?,
+//     new Controller({ name, queue, reconcile, concurrency = 4, waitFor = [],
+//                      cacheSyncTimeoutMs = 120_000, shutdownTimeoutMs = 30_000,
 //                      clock?, logger?, metrics?, newReconcileID? })
 //     run(signal): Promise<void>     waits for the gates, runs workers until signal aborts, then drains
 //     activeWorkers(): number
@@ -27,7 +26,7 @@
 //   Action.requeue(ms > 0)     forget(key), addAfter(key, ms)                 result="requeue_after"
 //   Action.requeue()           addRateLimited(key)                            result="requeue"
 //   throws TerminalError       forget(key), no retry; error logged + counted  result="error"
-//   throws anything else       addRateLimited(key) (or errorPolicy's Action)  result="error"
+//   throws anything else       addRateLimited(key)                            result="error"
 //   a panic (see isPanic)      as an error, plus reconcile_panics_total and the stack in the log
 //
 // Guarantees
@@ -40,7 +39,6 @@
 // - When `signal` aborts, run() stops taking keys, shuts the queue down and
 //   waits for in-flight reconciles; after `shutdownTimeoutMs` it aborts their
 //   `ctx.signal`, waits one more second at most, and returns anyway.
-// - `ctx.signal` also aborts after `reconcileTimeoutMs` when that is set.
 import { randomUUID } from 'node:crypto';
 import { realClock, type Clock } from './clock.ts';
 import { nopLogger, type Logger } from './logger.ts';
@@ -91,7 +89,7 @@ export interface ReconcileContext {
   key: string;
   /** A fresh UUID per reconcile, for correlating log lines. */
   reconcileID: string;
-  /** Aborts when the controller is shutting down past its grace period, or the reconcile timed out. */
+  /** Aborts when the controller is shutting down past its grace period. */
   signal: AbortSignal;
   /** Bound to controller, key and reconcileID. */
   log: Logger;
@@ -100,8 +98,6 @@ export interface ReconcileContext {
 }
 
 export type Reconciler = (key: string, ctx: ReconcileContext) => Action | Promise<Action>;
-/** Decides what to do after a non-terminal error; `undefined` means the default rate-limited retry. */
-export type ErrorPolicy = (key: string, error: unknown, ctx: ReconcileContext) => Action | undefined;
 
 /** Something that must be ready before workers start (a Store satisfies it). */
 export interface ReadinessGate {
@@ -115,13 +111,11 @@ export interface ControllerOptions {
   name: string;
   queue: WorkQueue;
   reconcile: Reconciler;
-  errorPolicy?: ErrorPolicy;
   /** Concurrent reconciles, 1..MAX_CONCURRENCY (default 4). */
   concurrency?: number;
   waitFor?: readonly ReadinessGate[];
   cacheSyncTimeoutMs?: number;
   shutdownTimeoutMs?: number;
-  reconcileTimeoutMs?: number;
   clock?: Clock;
   logger?: Logger;
   metrics?: RuntimeMetrics;
@@ -141,12 +135,10 @@ export class Controller {
   readonly #name: string;
   readonly #queue: WorkQueue;
   readonly #reconcile: Reconciler;
-  readonly #errorPolicy: ErrorPolicy | undefined;
   readonly #concurrency: number;
   readonly #waitFor: readonly ReadinessGate[];
   readonly #cacheSyncTimeoutMs: number;
   readonly #shutdownTimeoutMs: number;
-  readonly #reconcileTimeoutMs: number | undefined;
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #metricsSource: RuntimeMetrics | undefined;
@@ -165,12 +157,10 @@ export class Controller {
     this.#name = options.name;
     this.#queue = options.queue;
     this.#reconcile = options.reconcile;
-    this.#errorPolicy = options.errorPolicy;
     this.#concurrency = concurrency;
     this.#waitFor = options.waitFor ?? [];
     this.#cacheSyncTimeoutMs = options.cacheSyncTimeoutMs ?? 120_000;
     this.#shutdownTimeoutMs = options.shutdownTimeoutMs ?? 30_000;
-    this.#reconcileTimeoutMs = options.reconcileTimeoutMs;
     this.#clock = options.clock ?? realClock;
     this.#log = (options.logger ?? nopLogger).child({ controller: options.name });
     this.#metricsSource = options.metrics;
@@ -273,20 +263,10 @@ export class Controller {
   async #process(key: string, hardStop: AbortSignal): Promise<void> {
     const reconcileID = this.#newID();
     const log = this.#log.child({ key, reconcileID });
-    const signals = [hardStop];
-    const timeout = new AbortController();
-    const timerDone = new AbortController();
-    if (this.#reconcileTimeoutMs !== undefined) {
-      signals.push(timeout.signal);
-      this.#clock.sleep(this.#reconcileTimeoutMs, timerDone.signal).then(
-        () => timeout.abort(new Error(`reconcile of ${key} timed out after ${this.#reconcileTimeoutMs}ms`)),
-        () => {},
-      );
-    }
     const ctx: ReconcileContext = {
       key,
       reconcileID,
-      signal: AbortSignal.any(signals),
+      signal: hardStop,
       log,
       retries: this.#queue.numRequeues(key),
     };
@@ -308,21 +288,13 @@ export class Controller {
       } else {
         const panic = isPanic(error);
         if (panic) this.#metrics.panic();
-        let action: Action | undefined;
-        try {
-          action = this.#errorPolicy?.(key, error, ctx);
-        } catch (policyError: unknown) {
-          log.error('error policy threw; using the default retry', { err: policyError });
-        }
-        if (action === undefined) this.#queue.addRateLimited(key);
-        else this.#apply(key, action);
+        this.#queue.addRateLimited(key);
         log.error(panic ? 'observed a panic in reconcile; recovered, will retry' : 'reconcile failed; will retry', {
           err: error instanceof Error ? error : String(error),
           retries: ctx.retries,
         });
       }
     } finally {
-      timerDone.abort();
       this.#active--;
       this.#metrics.activeWorkers(-1);
       this.#metrics.reconciled(result, (this.#clock.now() - started) / 1000);

@@ -15,7 +15,6 @@
 //   }
 //   class EndpointServer
 //     new EndpointServer(options)            starts nothing
-//     addHealthz(name, check) / addReadyz(name, check)
 //     listen(signal): Promise<{ host: string; port: number }>   closes gracefully when signal aborts
 //     closed(): Promise<void>                resolves once the server has closed
 //   function eventLoopCheck({ maxLagMs = 5000, intervalMs = 500, signal }): Check
@@ -114,8 +113,8 @@ interface CheckOutcome {
 /** One HTTP server for probes and/or metrics. */
 export class EndpointServer {
   readonly #address: { host?: string; port: number };
-  readonly #healthz: Map<string, Check> | undefined;
-  readonly #readyz: Map<string, Check> | undefined;
+  readonly #healthz: ReadonlyMap<string, Check> | undefined;
+  readonly #readyz: ReadonlyMap<string, Check> | undefined;
   readonly #metrics: MetricsSource | undefined;
   readonly #checkTimeoutMs: number;
   readonly #log: Logger;
@@ -129,16 +128,6 @@ export class EndpointServer {
     this.#metrics = options.metrics;
     this.#checkTimeoutMs = options.checkTimeoutMs ?? 5000;
     this.#log = options.logger ?? nopLogger;
-  }
-
-  addHealthz(name: string, check: Check): void {
-    if (this.#healthz === undefined) throw new Error('this server does not serve /healthz');
-    this.#healthz.set(name, check);
-  }
-
-  addReadyz(name: string, check: Check): void {
-    if (this.#readyz === undefined) throw new Error('this server does not serve /readyz');
-    this.#readyz.set(name, check);
   }
 
   closed(): Promise<void> {

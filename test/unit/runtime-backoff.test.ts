@@ -7,7 +7,8 @@ import {
   MaxOfRateLimiter,
   defaultControllerRateLimiter,
 } from '../../src/runtime/backoff.ts';
-import { FakeClock, realClock } from '../../src/runtime/clock.ts';
+import { realClock } from '../../src/runtime/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 
 test('exponential backoff doubles up to the cap and resets', (t) => {
   const b = new ExponentialBackoff({ initialMs: 100, maxMs: 1000 });

@@ -2,7 +2,7 @@
 // error/terminal/panic/requeue semantics, readiness gate and shutdown.
 import test from 'ava';
 import { ItemExponentialRateLimiter } from '../../src/runtime/backoff.ts';
-import { FakeClock } from '../../src/runtime/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import {
   Action,
   Controller,
@@ -221,30 +221,6 @@ test('requeue() without a delay is rate limited', async (t) => {
   t.is(await metric(h.metrics, 'controller_runtime_reconcile_total{controller="test",result="requeue"}'), 2);
   h.stop.abort();
   await h.running;
-});
-
-test('an errorPolicy can choose the retry', async (t) => {
-  const clock = new FakeClock();
-  const queue = new WorkQueue({ clock });
-  const at: number[] = [];
-  const controller = new Controller({
-    name: 'p',
-    queue,
-    clock,
-    reconcile: () => {
-      at.push(clock.now());
-      throw new Error('conflict');
-    },
-    errorPolicy: (_key, error) =>
-      error instanceof Error && error.message === 'conflict' && at.length < 2 ? Action.requeue(2000) : undefined,
-  });
-  const stop = new AbortController();
-  const running = controller.run(stop.signal);
-  queue.add('k');
-  await clock.advance(2000);
-  t.deepEqual(at, [0, 2000]);
-  stop.abort();
-  await running;
 });
 
 test('workers wait for the readiness gates; a gate that never syncs fails run() naming it', async (t) => {

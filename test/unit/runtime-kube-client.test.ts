@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiError, isTooManyRequests } from '../../src/runtime/api-error.ts';
-import { FakeClock } from '../../src/runtime/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import { KubeClient, resourcePath } from '../../src/runtime/kube-client.ts';
 import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
 

@@ -5,7 +5,7 @@
 // the real Lease API in test/integration/runtime-leader.test.ts.
 import test from 'ava';
 import { ApiError } from '../../src/runtime/api-error.ts';
-import { FakeClock } from '../../src/runtime/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import {
   LeaderElector,
   microTime,

@@ -1,6 +1,6 @@
 // Structured JSON logs: one object per line, levels, bound fields, errors.
 import test from 'ava';
-import { FakeClock } from '../../src/runtime/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import { createLogger, nopLogger, parseLogLevel } from '../../src/runtime/logger.ts';
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: { write(chunk: string): boolean } } {

@@ -1,6 +1,6 @@
 // Metric names and labels match controller-runtime / client-go, zero-filled.
 import test from 'ava';
-import { FakeClock } from '../../src/runtime/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
 import { WorkQueue } from '../../src/runtime/queue.ts';
 

@@ -2,7 +2,7 @@
 // scheduling, rate limiting and shutdown, and its metric hooks.
 import test from 'ava';
 import { ItemExponentialRateLimiter } from '../../src/runtime/backoff.ts';
-import { FakeClock } from '../../src/runtime/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import { WorkQueue, type QueueMetricsSink } from '../../src/runtime/queue.ts';
 
 function setup(): { clock: FakeClock; queue: WorkQueue } {

@@ -1,6 +1,6 @@
 // Periodic resync on fake time.
 import test from 'ava';
-import { FakeClock } from '../../src/runtime/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import { runResync } from '../../src/runtime/resync.ts';
 
 test('every period (with jitter) every key is enqueued again, until aborted', async (t) => {

@@ -11,7 +11,7 @@
 import test from 'ava';
 import { ApiError } from '../../src/runtime/api-error.ts';
 import { ExponentialBackoff } from '../../src/runtime/backoff.ts';
-import { FakeClock } from '../../src/runtime/clock.ts';
+import { FakeClock } from '../support/fake-clock.ts';
 import type { KubeObject, ObjectList, RawWatchEvent } from '../../src/runtime/objects.ts';
 import {
   Watcher,
