@@ -7,6 +7,8 @@
 // Guarantees: status.id is persisted before anything is created; a trace
 // whose Job was created is never started again (a vanished Job is reported);
 // the output of a finished pod is read before the terminal phase is written.
+// A status write that loses the optimistic-lock race (409) is requeued at
+// once and logged at debug: the cache lagged a write, nothing failed.
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   buildOutputConfigMap,
@@ -35,6 +37,7 @@ import {
   type ValidationError,
 } from '../tracejob/index.ts';
 import { captureOutput, isTerminated } from './output-capture.ts';
+import { isConflict } from '../runtime/api-error.ts';
 import { Action, type ReconcileContext } from '../runtime/controller.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { splitKey } from '../runtime/objects.ts';
@@ -102,12 +105,28 @@ class StatusDraft {
   }
 }
 
+/**
+ * A status write lost the optimistic-lock race (409 Conflict): the cached
+ * TraceJob is older than the stored one. The normal outcome of a cache that
+ * lags a write, not an error: the reconcile is run again on fresh data.
+ */
+class StatusConflict extends Error {
+  constructor(cause: unknown) {
+    super('the TraceJob changed since it was read; reconciling again', { cause });
+    this.name = 'StatusConflict';
+  }
+}
+
 /** Writes the draft when it differs from what is stored, then emits its events. Returns the stored object. */
 async function commit(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<TraceJob> {
   draft.observed();
   let stored = traceJob;
   if (stableJson(draft.status) !== stableJson(traceJob.status ?? {})) {
-    stored = await r.api.replaceStatus({ ...traceJob, status: draft.status }, r.signal);
+    try {
+      stored = await r.api.replaceStatus({ ...traceJob, status: draft.status }, r.signal);
+    } catch (error) {
+      throw isConflict(error) ? new StatusConflict(error) : error;
+    }
   }
   for (const e of draft.events) r.events.event(stored, e.type, e.reason, e.message);
   return stored;
@@ -350,6 +369,19 @@ async function ttlAction(r: Scope, traceJob: TraceJob): Promise<Action> {
 export async function reconcileTraceJob(deps: TraceJobReconcilerDeps, ctx: ReconcileContext): Promise<Action> {
   const { namespace = '', name } = splitKey(ctx.key);
   const r: Scope = { ...deps, log: ctx.log, signal: ctx.signal };
+  try {
+    return await reconcileOnce(r, namespace, name);
+  } catch (error) {
+    if (!(error instanceof StatusConflict)) throw error;
+    r.log.debug('status write conflicted (409): requeued to reconcile on the newer TraceJob', {
+      retries: ctx.retries,
+    });
+    r.metrics?.statusConflict();
+    return Action.requeue();
+  }
+}
+
+async function reconcileOnce(r: Scope, namespace: string, name: string): Promise<Action> {
   let traceJob = r.caches.traceJob(namespace, name);
   // A TraceJob being deleted is left to the garbage collector, which removes what it owns.
   if (traceJob === undefined || (traceJob.metadata as { deletionTimestamp?: unknown }).deletionTimestamp !== undefined)

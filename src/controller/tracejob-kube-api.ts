@@ -2,7 +2,7 @@
 // tolerate AlreadyExists, gets that turn NotFound into undefined.
 import type { V1ConfigMap, V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, HOSTNAME_LABEL_KEY, PLURAL, type TraceJob } from '../tracejob/index.ts';
-import { isAlreadyExists, isNotFound } from '../runtime/api-error.ts';
+import { isAlreadyExists, isConflict, isNotFound } from '../runtime/api-error.ts';
 import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
 import type { CreateOutcome, TraceJobApi } from './reconcile-deps.ts';
 
@@ -31,6 +31,15 @@ async function orUndefined<T>(request: Promise<T>): Promise<T | undefined> {
     return await request;
   } catch (error) {
     if (isNotFound(error)) return undefined;
+    throw error;
+  }
+}
+
+async function ignoreConflict<T>(request: Promise<T>): Promise<T | undefined> {
+  try {
+    return await orUndefined(request);
+  } catch (error) {
+    if (isConflict(error)) return undefined;
     throw error;
   }
 }
@@ -83,7 +92,8 @@ export function traceJobApi(client: KubeClient): TraceJobApi {
       }
     },
     deleteTraceJob: async (namespace, name, uid, signal) => {
-      await orUndefined(
+      // 404: already gone; 409: the uid precondition failed, a namesake was created since: leave it.
+      await ignoreConflict(
         client.delete(traceJobPath(namespace, name), {
           preconditions: { uid },
           propagationPolicy: 'Background',

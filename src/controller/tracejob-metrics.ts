@@ -1,6 +1,6 @@
 // TraceJob-specific metrics, next to controller-runtime's: how many TraceJobs
 // are in each phase (read from the cache at scrape time, so it is never stale),
-// and counters of traces started and of outputs captured.
+// and counters of traces started, of outputs captured and of status write conflicts.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TraceJob } from '../tracejob/index.ts';
 
@@ -9,6 +9,8 @@ const PHASES = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
 export interface TraceJobMetrics {
   started(): void;
   captured(outcome: 'kept' | 'logs-unavailable'): void;
+  /** A status write answered 409 Conflict (the cache lagged a write); the reconcile was requeued. */
+  statusConflict(): void;
 }
 
 export function registerTraceJobMetrics(registry: Registry, traceJobs: () => Iterable<TraceJob>): TraceJobMetrics {
@@ -37,10 +39,16 @@ export function registerTraceJobMetrics(registry: Registry, traceJobs: () => Ite
     labelNames: ['outcome'],
     registers: [registry],
   });
+  const conflicts = new Counter({
+    name: 'trace_operator_status_conflicts_total',
+    help: 'TraceJob status writes answered 409 Conflict (an older cached copy); each is requeued at once.',
+    registers: [registry],
+  });
   captured.inc({ outcome: 'kept' }, 0);
   captured.inc({ outcome: 'logs-unavailable' }, 0);
   return {
     started: () => started.inc(),
     captured: (outcome) => captured.inc({ outcome }),
+    statusConflict: () => conflicts.inc(),
   };
 }
