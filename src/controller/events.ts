@@ -1,8 +1,12 @@
 // Kubernetes Events about TraceJobs (core/v1, what `kubectl describe` and
-// `kubectl get events` show). Recording never blocks or fails a reconcile:
-// the write happens in the background and a failure is only logged. A repeat
-// of the same event for the same object within a short window updates the
-// count of the first one instead of creating another, as client-go does.
+// `kubectl get events` show). Recording never blocks, delays or fails a
+// reconcile: `event()` puts the Event on a bounded queue that a few senders
+// drain in the background (so Events never take more than SENDERS of the
+// client's connections from reconciles); when the queue is full the Event is
+// dropped and counted in the log, as client-go's broadcaster drops on a full
+// channel. A failure is only logged. A repeat of the same event for the same
+// object within a short window updates the count of the first one instead of
+// creating another, as client-go does.
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { API_GROUP_VERSION, KIND, type TraceJob } from '../tracejob/index.ts';
@@ -13,6 +17,16 @@ import type { EventRecorder, EventType } from './reconcile-deps.ts';
 const COMPONENT = 'trace-operator';
 const REPEAT_WINDOW_MS = 10 * 60_000;
 const MAX_REMEMBERED = 4096;
+/** Events waiting to be written; more are dropped (the conditions hold the same facts). */
+export const MAX_QUEUED_EVENTS = 1000;
+const SENDERS = 2;
+
+interface Pending {
+  traceJob: TraceJob;
+  type: EventType;
+  reason: string;
+  message: string;
+}
 
 interface Recorded {
   name: string;
@@ -27,6 +41,9 @@ export class KubeEventRecorder implements EventRecorder {
   readonly #instance: string;
   readonly #now: () => Date;
   readonly #recent = new Map<string, Recorded>();
+  readonly #queue: Pending[] = [];
+  #sending = 0;
+  #dropped = 0;
 
   constructor(options: { client: KubeClient; logger: Logger; instance: string; now?: () => Date }) {
     this.#client = options.client;
@@ -36,13 +53,46 @@ export class KubeEventRecorder implements EventRecorder {
   }
 
   event(traceJob: TraceJob, type: EventType, reason: string, message: string): void {
-    this.#record(traceJob, type, reason, message).catch((error: unknown) => {
-      this.#log.warn('could not record event', {
-        reason,
-        tracejob: `${traceJob.metadata.namespace ?? ''}/${traceJob.metadata.name}`,
-        error: error instanceof Error ? error.message : String(error),
-      });
+    if (this.#queue.length >= MAX_QUEUED_EVENTS) {
+      if (this.#dropped++ % 100 === 0)
+        this.#log.warn('event queue full: dropping events (the TraceJob conditions still say it)', {
+          dropped: this.#dropped,
+          queued: this.#queue.length,
+        });
+      return;
+    }
+    // Only what the Event needs, not the whole TraceJob (which may hold a long program).
+    const { name, namespace, uid, resourceVersion } = traceJob.metadata;
+    this.#queue.push({
+      traceJob: { metadata: { name, namespace, uid, resourceVersion } } as TraceJob,
+      type,
+      reason,
+      message,
     });
+    if (this.#sending < SENDERS) void this.#drain();
+  }
+
+  /** Events not yet written. */
+  pending(): number {
+    return this.#queue.length + this.#sending;
+  }
+
+  async #drain(): Promise<void> {
+    this.#sending++;
+    try {
+      for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+        const { traceJob, type, reason, message } = next;
+        await this.#record(traceJob, type, reason, message).catch((error: unknown) => {
+          this.#log.warn('could not record event', {
+            reason,
+            tracejob: `${traceJob.metadata.namespace ?? ''}/${traceJob.metadata.name}`,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        });
+      }
+    } finally {
+      this.#sending--;
+    }
   }
 
   async #record(traceJob: TraceJob, type: EventType, reason: string, message: string): Promise<void> {

@@ -4,7 +4,6 @@
 //
 // Every replica watches (so a standby is warm and /readyz means "caches
 // synced"); only the Lease holder runs reconciles, so only it writes.
-import { randomUUID } from 'node:crypto';
 import type { OperatorSettings } from '../tracejob/index.ts';
 import { createCaches } from './caches.ts';
 import { KubeEventRecorder } from './events.ts';
@@ -66,10 +65,10 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
     events: new KubeEventRecorder({ client, logger: logger.child({ component: 'events' }), instance: identity }),
     settings: options.settings,
     allowedNamespaces: options.allowedNamespaces,
-    newId: randomUUID,
     now: () => new Date(),
     metrics: traceJobMetrics,
     logReadFailures: new Map<string, number>(),
+    statusWrites: new Map(),
   };
 
   const run = new AbortController();

@@ -65,7 +65,6 @@ export interface TraceJobReconcilerDeps {
   settings: OperatorSettings;
   /** Namespaces TraceJobs may run in; undefined allows all. */
   allowedNamespaces?: ReadonlySet<string> | undefined;
-  newId: () => string;
   now: () => Date;
   metrics?: TraceJobMetrics;
   /**
@@ -74,4 +73,10 @@ export interface TraceJobReconcilerDeps {
    * be briefly unreachable; the pod and its log stay until the Job goes).
    */
   logReadFailures?: Map<string, number>;
+  /**
+   * Per TraceJob uid, the resourceVersion our last status write replaced and
+   * when: a reconcile that still reads that version waits for the cache
+   * instead of writing again (and getting a 409).
+   */
+  statusWrites?: Map<string, { from: string; at: number }>;
 }

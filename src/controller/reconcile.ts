@@ -4,9 +4,18 @@
 // deterministic names, create-if-absent, and a status write only when the
 // status actually changes (a restart over settled TraceJobs writes nothing).
 //
-// Guarantees: status.id is persisted before anything is created; a trace
-// whose Job was created is never started again (a vanished Job is reported);
-// the output of a finished pod is read before the terminal phase is written.
+// The create path is three writes: the program ConfigMap, the Job, and one
+// status write (id, Job name, phase, conditions) announced by one Event.
+// status.id is the TraceJob's metadata.uid (a UUID, unique and stable) unless
+// a status already holds an id, which is never changed. Nothing needs
+// persisting before the creates: every name derives from the id, so a crash
+// between the writes leaves objects the next reconcile finds again
+// (create-if-absent), never an orphan or a duplicate (they are owned by the
+// TraceJob, too).
+//
+// Guarantees: a trace whose Job was created is never started again (a
+// vanished Job is reported); the output of a finished pod is read before the
+// terminal phase is written.
 // A status write that loses the optimistic-lock race (409) is requeued at
 // once and logged at debug: the cache lagged a write, nothing failed.
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
@@ -117,6 +126,34 @@ class StatusConflict extends Error {
   }
 }
 
+/** How long to wait for the cache to show our own status write before reconciling on what it has. */
+const CACHE_LAG_RETRY_MS = 100;
+const CACHE_LAG_MAX_MS = 5_000;
+const MAX_REMEMBERED_WRITES = 10_000;
+
+function rememberWrite(r: Scope, before: TraceJob): void {
+  const uid = before.metadata.uid;
+  const from = before.metadata.resourceVersion;
+  if (r.statusWrites === undefined || uid === undefined || from === undefined) return;
+  if (r.statusWrites.size >= MAX_REMEMBERED_WRITES) r.statusWrites.delete(r.statusWrites.keys().next().value ?? '');
+  r.statusWrites.set(uid, { from, at: r.now().getTime() });
+}
+
+/**
+ * True when the cached TraceJob is still the version our last status write
+ * replaced: a reconcile on it would redo that write and get a 409. (A
+ * reconcile queued by our own Job's watch event often runs that early.)
+ */
+function cacheLagsOwnWrite(r: Scope, traceJob: TraceJob): boolean {
+  const uid = traceJob.metadata.uid;
+  const written = uid === undefined ? undefined : r.statusWrites?.get(uid);
+  if (uid === undefined || written === undefined) return false;
+  if (traceJob.metadata.resourceVersion === written.from && r.now().getTime() - written.at < CACHE_LAG_MAX_MS)
+    return true;
+  r.statusWrites?.delete(uid);
+  return false;
+}
+
 /** Writes the draft when it differs from what is stored, then emits its events. Returns the stored object. */
 async function commit(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<TraceJob> {
   draft.observed();
@@ -127,6 +164,7 @@ async function commit(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
     } catch (error) {
       throw isConflict(error) ? new StatusConflict(error) : error;
     }
+    rememberWrite(r, traceJob);
   }
   for (const e of draft.events) r.events.event(stored, e.type, e.reason, e.message);
   return stored;
@@ -208,11 +246,14 @@ async function start(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<
   }
 
   const objects = buildTraceObjects(traceJob, resolved.target, r.settings, programText);
-  await r.api.createConfigMap(objects.configMap, r.signal);
-  if ((await r.api.createJob(objects.job, r.signal)) === 'created') r.metrics?.started();
-
   const name = objects.job.metadata?.name ?? '';
-  r.log.info('created trace Job', { job: name, node: resolved.target.nodeName, id: traceJob.status?.id });
+  // After a crash (or a cache that lags our own status write) the objects may exist: no second POST then.
+  if (r.caches.configMap(namespace, name) === undefined) await r.api.createConfigMap(objects.configMap, r.signal);
+  if (r.caches.job(namespace, name) === undefined && (await r.api.createJob(objects.job, r.signal)) === 'created') {
+    r.metrics?.started();
+    r.log.info('created trace Job', { job: name, node: resolved.target.nodeName, id: traceJob.status?.id });
+  }
+
   draft.status.jobName = name;
   draft.status.node = resolved.target.nodeName;
   draft.status.phase = 'Pending';
@@ -231,6 +272,9 @@ async function start(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<
     },
     'Normal',
   );
+  // What following the new Job would say until the Job controller acts, so that reconcile writes nothing.
+  for (const update of deriveTraceState({ job: objects.job, pod: undefined, jobCreated: true }).conditions)
+    draft.condition(update);
   await commit(r, traceJob, draft);
   return Action.awaitChange();
 }
@@ -298,11 +342,8 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
   if (derived.completionTime !== undefined) draft.status.completionTime = derived.completionTime;
   else if (derived.finished) draft.status.completionTime = toRfc3339(r.now());
   for (const update of derived.conditions) {
-    const announce =
-      update.type === C.Succeeded ||
-      update.type === C.Failed ||
-      update.type === C.JobCreated ||
-      (update.type === C.Running && update.status === 'True');
+    // One Event per transition a person reads: the start (above) and the end; running is a condition only.
+    const announce = update.type === C.Succeeded || update.type === C.Failed || update.type === C.JobCreated;
     draft.condition(
       update,
       announce ? (update.type === C.Failed || update.status === 'False' ? 'Warning' : 'Normal') : undefined,
@@ -382,10 +423,11 @@ export async function reconcileTraceJob(deps: TraceJobReconcilerDeps, ctx: Recon
 }
 
 async function reconcileOnce(r: Scope, namespace: string, name: string): Promise<Action> {
-  let traceJob = r.caches.traceJob(namespace, name);
+  const traceJob = r.caches.traceJob(namespace, name);
   // A TraceJob being deleted is left to the garbage collector, which removes what it owns.
   if (traceJob === undefined || (traceJob.metadata as { deletionTimestamp?: unknown }).deletionTimestamp !== undefined)
     return Action.awaitChange();
+  if (cacheLagsOwnWrite(r, traceJob)) return Action.requeue(CACHE_LAG_RETRY_MS);
   const started = traceJob.status?.jobName !== undefined && traceJob.status.jobName !== '';
   if (started) return follow(r, traceJob, new StatusDraft(traceJob, r.now()));
 
@@ -409,17 +451,19 @@ async function reconcileOnce(r: Scope, namespace: string, name: string): Promise
   // The validated object carries the defaults (deadline, grace period) the mapping needs.
   const valid: TraceJob = { ...validation.traceJob, metadata: traceJob.metadata, status: traceJob.status };
 
-  if (traceJob.status?.id === undefined || traceJob.status.id === '') {
-    // Persist the id before creating anything, so a crash here cannot leave objects no TraceJob points to.
-    draft.status.id = r.newId();
-    draft.status.phase = 'Pending';
-    draft.condition({ type: C.Accepted, status: 'True', reason: REASONS.Valid, message: 'The spec is valid.' });
-    traceJob = await commit(r, traceJob, draft);
-    return start(
-      r,
-      { ...valid, metadata: traceJob.metadata, status: traceJob.status },
-      new StatusDraft(traceJob, r.now()),
-    );
-  }
-  return start(r, valid, draft);
+  const id = traceIdOf(traceJob);
+  if (id === undefined)
+    return reject(r, traceJob, draft, [
+      { field: 'metadata.uid', reason: 'Invalid', message: 'the TraceJob has no metadata.uid to derive its id from' },
+    ]);
+  draft.status.id = id;
+  return start(r, { ...valid, status: { ...traceJob.status, id } }, draft);
+}
+
+/** The trace id: the one already in the status (kept, never changed), else the TraceJob's uid. */
+function traceIdOf(traceJob: TraceJob): string | undefined {
+  const existing = traceJob.status?.id;
+  if (existing !== undefined && existing !== '') return existing;
+  const uid = traceJob.metadata.uid;
+  return uid === undefined || uid === '' ? undefined : uid;
 }
