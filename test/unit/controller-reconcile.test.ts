@@ -1,0 +1,368 @@
+// Every branch of the TraceJob reconciler (src/controller/reconcile.ts) on
+// in-memory fakes of its narrow dependencies and a hand-moved clock: start,
+// follow, capture with and without logs, stop, TTL, reject, spec drift, and
+// the 409 and cache-lag paths. What needs the real API server is in
+// test/integration/controller-*.test.ts.
+import test from 'ava';
+import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
+import { reconcileTraceJob } from '../../src/controller/reconcile.ts';
+import { formatResultLine, formatTerminationMessage } from '../../src/runner/result-format.ts';
+import {
+  SPEC_HASH_ANNOTATION_KEY,
+  STOP_KEY,
+  TRACE_ID_LABEL_KEY,
+  findCondition,
+  traceObjectName,
+  type TraceJob,
+  type TraceResult,
+} from '../../src/tracejob/index.ts';
+import { harness, NAMESPACE, newTraceJob, node, UID, type Harness } from '../support/reconciler-fakes.ts';
+
+const JOB = traceObjectName(UID);
+
+/** Runs one reconcile of team-a/trace. */
+const reconcile = (h: Harness, reconcileID?: string) => reconcileTraceJob(h.deps, h.ctx(reconcileID));
+
+/** A TraceJob started by a first reconcile; the records of that reconcile cleared. */
+async function started(h: Harness, spec: Partial<TraceJob['spec']> = {}): Promise<TraceJob> {
+  h.cluster.put(newTraceJob(spec));
+  await reconcile(h);
+  h.cluster.clearRecords();
+  const tj = h.cluster.stored();
+  if (tj === undefined) throw new Error('no TraceJob');
+  return tj;
+}
+
+function setJobStatus(h: Harness, status: V1Job['status']): void {
+  const job = h.cluster.jobs.get(`${NAMESPACE}/${JOB}`);
+  if (job === undefined) throw new Error('no Job');
+  job.status = status;
+}
+
+function tracePod(phase: string, state: V1ContainerState): V1Pod {
+  return {
+    metadata: {
+      name: `${JOB}-abcde`,
+      namespace: NAMESPACE,
+      labels: { [TRACE_ID_LABEL_KEY]: UID },
+      creationTimestamp: '2024-01-01T00:00:01Z' as unknown as Date,
+    },
+    spec: { nodeName: 'node-a', containers: [{ name: JOB }] },
+    status: {
+      phase,
+      containerStatuses: [
+        { name: JOB, image: 'runner:1', imageID: '', ready: phase === 'Running', restartCount: 0, state },
+      ],
+    },
+  };
+}
+
+const RESULT: TraceResult = {
+  outcome: 'Completed',
+  exitCode: 0,
+  startedAt: '2024-01-01T00:00:02Z',
+  finishedAt: '2024-01-01T00:00:05Z',
+  maps: [],
+  truncated: false,
+};
+const NONCE = '0123456789abcdef0123456789abcdef';
+
+/** A finished trace pod whose termination message holds RESULT. */
+function finishedPod(): V1Pod {
+  return tracePod('Succeeded', {
+    terminated: {
+      exitCode: 0,
+      reason: 'Completed',
+      message: formatTerminationMessage(RESULT, NONCE),
+      startedAt: '2024-01-01T00:00:02Z' as unknown as Date,
+      finishedAt: '2024-01-01T00:00:05Z' as unknown as Date,
+    },
+  });
+}
+
+function completeJob(h: Harness): void {
+  setJobStatus(h, {
+    succeeded: 1,
+    conditions: [{ type: 'Complete', status: 'True', lastTransitionTime: '2024-01-01T00:00:06Z' as unknown as Date }],
+  });
+}
+
+test('start: a new TraceJob gets its ConfigMap, its Job and one status write, announced by one Event', async (t) => {
+  const h = harness();
+  h.cluster.put(newTraceJob());
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  t.deepEqual(
+    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
+    ['create ConfigMap', 'create Job', 'status TraceJob'],
+  );
+  const tj = h.cluster.stored();
+  t.is(tj?.status?.id, UID, 'the id is the TraceJob uid');
+  t.is(tj?.status?.jobName, JOB);
+  t.is(tj?.status?.node, 'node-a');
+  t.is(tj?.status?.phase, 'Pending');
+  t.is(findCondition(tj?.status?.conditions, 'Accepted')?.status, 'True');
+  t.is(findCondition(tj?.status?.conditions, 'JobCreated')?.status, 'True');
+  t.deepEqual(
+    h.cluster.events.map((e) => `${e.type} ${e.reason}`),
+    ['Normal Created'],
+  );
+  t.regex(h.cluster.events[0]?.message ?? '', new RegExp(`kubectl trace attach ${UID}`));
+  t.true(h.cluster.jobs.has(`${NAMESPACE}/${JOB}`));
+  t.true(h.cluster.configMaps.has(`${NAMESPACE}/${JOB}`));
+  t.true(
+    h.logs.some((l) => l.msg === 'created trace Job' && l.fields['reconcileID'] === 'rid-1'),
+    'the reconciler logs with the reconcile id',
+  );
+  t.true(
+    h.cluster.signals.length > 0 && h.cluster.signals.every((s) => s === h.ctx().signal),
+    'every API call got the reconcile signal',
+  );
+});
+
+test('start: an id already in the status is kept, and names derive from it', async (t) => {
+  const h = harness();
+  const existing = '7f1d3a2c-55aa-4e0b-8a6e-0c9f1b2d3e4f';
+  h.cluster.put(newTraceJob({}, { id: existing }));
+  await reconcile(h);
+  const tj = h.cluster.stored();
+  t.is(tj?.status?.id, existing);
+  t.is(tj?.status?.jobName, traceObjectName(existing));
+  t.true(h.cluster.jobs.has(`${NAMESPACE}/${traceObjectName(existing)}`));
+  t.false(h.cluster.jobs.has(`${NAMESPACE}/${JOB}`), 'no Job named after the uid');
+});
+
+test('start after a crash between the creates: no second POST, no duplicate, one status write', async (t) => {
+  const h = harness();
+  h.cluster.put(newTraceJob());
+  await reconcile(h);
+  // As if the manager died before its status write: the objects exist, the status does not say so,
+  // and a new manager process remembers no writes of its own.
+  h.cluster.put(newTraceJob());
+  h.deps.statusWrites?.clear();
+  h.cluster.clearRecords();
+  await reconcile(h);
+  t.deepEqual(
+    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
+    ['status TraceJob'],
+  );
+  t.is(h.cluster.jobs.size, 1);
+  t.is(h.cluster.stored()?.status?.jobName, JOB);
+});
+
+test('follow: the reconcile the new Job triggers writes nothing; a running pod sets Running without an Event', async (t) => {
+  const h = harness();
+  await started(h);
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  t.deepEqual(h.cluster.writes, [], 'nothing changed since the start');
+
+  setJobStatus(h, { active: 1, startTime: '2024-01-01T00:00:01Z' as unknown as Date });
+  h.cluster.pods = [tracePod('Running', { running: { startedAt: '2024-01-01T00:00:02Z' as unknown as Date } })];
+  await reconcile(h);
+  const tj = h.cluster.stored();
+  t.is(tj?.status?.phase, 'Running');
+  t.is(tj?.status?.startTime, '2024-01-01T00:00:02Z');
+  t.is(findCondition(tj?.status?.conditions, 'Running')?.status, 'True');
+  t.is(h.cluster.count('status'), 1);
+  t.deepEqual(h.cluster.events, [], 'running is a condition, not an Event');
+
+  h.cluster.clearRecords();
+  await reconcile(h);
+  t.deepEqual(h.cluster.writes, [], 'a settled TraceJob is not written again');
+});
+
+test('follow: a Job deleted behind the operator fails the trace (never started twice)', async (t) => {
+  const h = harness();
+  await started(h);
+  h.cluster.jobs.clear();
+  await reconcile(h);
+  const tj = h.cluster.stored();
+  t.is(tj?.status?.phase, 'Failed');
+  t.is(findCondition(tj?.status?.conditions, 'JobCreated')?.reason, 'JobDeleted');
+  t.is(h.cluster.count('create', 'Job'), 0);
+});
+
+test('capture with logs: the text goes to an output ConfigMap, the result to the status, one Event', async (t) => {
+  const h = harness();
+  await started(h);
+  completeJob(h);
+  h.cluster.pods = [finishedPod()];
+  h.cluster.logs.set(`${JOB}-abcde`, { text: `hello\n${formatResultLine(RESULT, NONCE)}\n` });
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  const tj = h.cluster.stored();
+  t.is(tj?.status?.phase, 'Succeeded');
+  t.deepEqual(tj?.status?.result, RESULT);
+  t.is(findCondition(tj?.status?.conditions, 'OutputCaptured')?.status, 'True');
+  const outputName = tj?.status?.output?.configMapName ?? '';
+  const output = h.cluster.configMaps.get(`${NAMESPACE}/${outputName}`);
+  t.truthy(output);
+  t.regex(Object.values(output?.data ?? {}).join(''), /hello/);
+  t.notRegex(
+    Object.values(output?.data ?? {}).join(''),
+    /TRACE_OPERATOR_RESULT/,
+    'the result line is not kept as text',
+  );
+  t.deepEqual(
+    h.cluster.events.map((e) => `${e.type} ${e.reason}`),
+    ['Normal Completed'],
+  );
+  t.is(tj?.status?.completionTime, '2024-01-01T00:00:05Z');
+});
+
+test('capture without logs: read again twice, then finished with the termination result and LogsUnavailable', async (t) => {
+  const h = harness();
+  await started(h);
+  completeJob(h);
+  h.cluster.pods = [finishedPod()];
+  h.cluster.logs.set(`${JOB}-abcde`, { error: 'kubelet unreachable' });
+  t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: 1000 });
+  t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: 2000 });
+  t.deepEqual(h.cluster.writes, [], 'nothing written while retrying');
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  const tj = h.cluster.stored();
+  t.is(tj?.status?.phase, 'Succeeded');
+  t.deepEqual(tj?.status?.result, RESULT, 'the result comes from the termination message');
+  const captured = findCondition(tj?.status?.conditions, 'OutputCaptured');
+  t.is(captured?.status, 'False');
+  t.is(captured?.reason, 'LogsUnavailable');
+  t.regex(captured?.message ?? '', /kubelet unreachable/);
+  t.true(h.cluster.events.some((e) => e.type === 'Warning' && e.reason === 'LogsUnavailable'));
+  t.is(h.cluster.count('create', 'ConfigMap'), 0, 'no output ConfigMap without text');
+});
+
+test('stop: spec.stop patches the program ConfigMap once and says so', async (t) => {
+  const h = harness();
+  const tj = await started(h);
+  h.cluster.put({ ...tj, spec: { ...tj.spec, stop: true }, metadata: { ...tj.metadata, generation: 2 } });
+  await reconcile(h);
+  t.is(h.cluster.patches.length, 1);
+  t.truthy((h.cluster.patches[0]?.patch as { data?: Record<string, string> }).data?.[STOP_KEY]);
+  const stored = h.cluster.stored();
+  t.is(findCondition(stored?.status?.conditions, 'StopRequested')?.status, 'True');
+  t.true(h.cluster.events.some((e) => e.reason === 'StopRequested'));
+
+  h.cluster.clearRecords();
+  await reconcile(h);
+  t.is(h.cluster.patches.length, 0, 'a stop request already in the ConfigMap is not sent again');
+});
+
+test('TTL: a finished TraceJob is requeued until its time-to-live passes, then deleted by uid', async (t) => {
+  const h = harness();
+  await started(h, { ttlSecondsAfterFinished: 60 });
+  completeJob(h);
+  h.cluster.pods = [finishedPod()];
+  h.cluster.logs.set(`${JOB}-abcde`, { text: 'hello\n' });
+  // Finished at 00:00:05 (the result), so the TTL runs out at 00:01:05.
+  h.time.ms = Date.parse('2024-01-01T00:00:10Z');
+  t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: 55_000 });
+  t.is(h.cluster.count('delete'), 0);
+  h.time.advance(30_000);
+  t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: 25_000 });
+  h.time.advance(25_000);
+  h.cluster.clearRecords();
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  t.deepEqual(
+    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
+    ['delete TraceJob'],
+  );
+  t.is(h.cluster.stored(), undefined);
+  t.true(h.cluster.events.some((e) => e.reason === 'Expired'));
+});
+
+test('reject: an invalid spec fails with Accepted=False and a Warning, creates nothing, and stays rejected', async (t) => {
+  const h = harness();
+  h.cluster.put(newTraceJob({ program: '' }));
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  const tj = h.cluster.stored();
+  t.is(tj?.status?.phase, 'Failed');
+  t.is(findCondition(tj?.status?.conditions, 'Accepted')?.status, 'False');
+  t.is(h.cluster.count('create'), 0);
+  t.true(h.cluster.events.some((e) => e.type === 'Warning'));
+
+  h.cluster.clearRecords();
+  await reconcile(h);
+  t.deepEqual(h.cluster.writes, [], 'a resync does not write a rejected TraceJob again');
+});
+
+test('reject: a node that does not exist, and a namespace the operator may not run in', async (t) => {
+  const missing = harness();
+  missing.cluster.put(newTraceJob({ hostname: 'nowhere' }));
+  await reconcile(missing);
+  t.is(findCondition(missing.cluster.stored()?.status?.conditions, 'Accepted')?.reason, 'NodeNotFound');
+  t.is(missing.cluster.count('create'), 0);
+
+  const scoped = harness({ allowedNamespaces: new Set(['tracing']) });
+  scoped.cluster.put(newTraceJob());
+  await reconcile(scoped);
+  const accepted = findCondition(scoped.cluster.stored()?.status?.conditions, 'Accepted');
+  t.is(accepted?.reason, 'NamespaceNotAllowed');
+  t.regex(accepted?.message ?? '', /tracing/);
+});
+
+test('start: a node found by its hostname label rather than its name', async (t) => {
+  const h = harness();
+  h.cluster.nodes.set('ip-10-0-0-7', node('ip-10-0-0-7', 'worker-7'));
+  h.cluster.put(newTraceJob({ hostname: 'worker-7' }));
+  await reconcile(h);
+  t.is(h.cluster.stored()?.status?.node, 'ip-10-0-0-7');
+});
+
+test('drift: a spec changed after the Job was created gets SpecApplied=False and a Warning, once', async (t) => {
+  const h = harness();
+  const tj = await started(h);
+  const job = h.cluster.jobs.get(`${NAMESPACE}/${JOB}`);
+  t.truthy(job?.metadata?.annotations?.[SPEC_HASH_ANNOTATION_KEY]);
+  h.cluster.put({
+    ...tj,
+    spec: { ...tj.spec, program: 'BEGIN { exit(); }' },
+    metadata: { ...tj.metadata, generation: 2 },
+  });
+  await reconcile(h);
+  const applied = findCondition(h.cluster.stored()?.status?.conditions, 'SpecApplied');
+  t.is(applied?.status, 'False');
+  t.is(h.cluster.events.filter((e) => e.type === 'Warning').length, 1);
+  t.is(h.cluster.count('create', 'Job'), 0, 'a started trace is never started again');
+
+  h.cluster.clearRecords();
+  await reconcile(h);
+  t.deepEqual(h.cluster.events, [], 'no second Warning for the same drift');
+});
+
+test('a 409 on the status write requeues at once, counted and logged at debug with the reconcile id', async (t) => {
+  const h = harness();
+  h.cluster.put(newTraceJob());
+  // The cache holds an older copy than the API server.
+  const cached = newTraceJob();
+  h.cluster.staleTraceJob = cached;
+  const stored = h.cluster.stored();
+  if (stored !== undefined) stored.metadata.resourceVersion = '2';
+  t.deepEqual(await reconcile(h, 'rid-409'), { type: 'requeue' });
+  t.is(h.conflicts(), 1);
+  const line = h.logs.find((l) => l.msg.includes('409'));
+  t.is(line?.level, 'debug');
+  t.is(line?.fields['reconcileID'], 'rid-409');
+  t.false(h.logs.some((l) => l.level === 'error'));
+});
+
+test('a reconcile that still reads the version its own status write replaced waits instead of writing', async (t) => {
+  const h = harness();
+  h.cluster.put(newTraceJob());
+  const before = structuredClone(h.cluster.stored());
+  await reconcile(h);
+  h.cluster.clearRecords();
+  h.cluster.staleTraceJob = before;
+  t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: 100 });
+  t.deepEqual(h.cluster.writes, []);
+  h.cluster.staleTraceJob = undefined;
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  t.deepEqual(h.cluster.writes, []);
+});
+
+test('a TraceJob being deleted, or gone, is left alone', async (t) => {
+  const h = harness();
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  const tj = newTraceJob();
+  (tj.metadata as { deletionTimestamp?: string }).deletionTimestamp = '2024-01-01T00:00:00Z';
+  h.cluster.put(tj);
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  t.deepEqual(h.cluster.writes, []);
+});
