@@ -6,7 +6,9 @@
 // TraceJobs only through /status, where the API server keeps them as stored).
 // Watches are cluster-wide, or one per namespace when the watch scope is
 // limited (each with its own store, since a re-list replaces a store whole).
-// Also maps every change to the key of the TraceJob it belongs to.
+// Also maps every change to the key of the TraceJob it belongs to. Nodes are
+// cached cluster-wide (node-cache.ts), trimmed to name, labels, Ready and
+// InternalIPs, so resolving spec.hostname needs no request.
 import type { V1ConfigMap, V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   API_GROUP,
@@ -26,6 +28,7 @@ import { controllerOwnerKey, type KubeObject, type ObjectMeta } from '../runtime
 import { resourcePath } from '../runtime/kube-client.ts';
 import { Store, type StoreChange } from '../runtime/store.ts';
 import { Watcher, type WatchTransport } from '../runtime/watcher.ts';
+import { createNodeCache, type NodeCache } from './node-cache.ts';
 import type { TraceJobCaches } from './reconcile-deps.ts';
 
 /** Only objects the operator created: the kubectl-trace id label plus managed-by. */
@@ -206,6 +209,8 @@ export interface WatchedCaches {
   traceJobs: { list(): Iterable<Cached<TraceJob>>; keys(): Iterable<string> };
   /** The reconciler's read interface over the stores. */
   view: TraceJobCaches;
+  /** The cluster's Nodes (for other controllers too, e.g. matching an alert's address to a node). */
+  nodes: NodeCache;
   /** Calls `enqueue` with the TraceJob key of every change that may need a reconcile. */
   onChange(enqueue: (key: string) => void): void;
   /** Runs all watches until the signal aborts. */
@@ -259,6 +264,7 @@ export function createCaches(options: CacheOptions): WatchedCaches {
   });
   const owned = [jobs, pods, configMaps] as ScopedStores<KubeObject>[];
   const all = [traceJobs as unknown as ScopedStores<KubeObject>, ...owned];
+  const nodes = createNodeCache({ transport, logger, watchdogMs });
 
   return {
     traceJobs,
@@ -267,7 +273,10 @@ export function createCaches(options: CacheOptions): WatchedCaches {
       job: (namespace, name) => jobs.get(namespace, name),
       podsOfTrace: (namespace, id) => pods.byIndex(namespace, 'traceId', id).sort(byCreationDescending),
       configMap: (namespace, name) => configMaps.get(namespace, name),
+      node: (name) => nodes.cache.byName(name),
+      nodeByHostname: (hostname) => nodes.cache.byHostname(hostname),
     },
+    nodes: nodes.cache,
     onChange(enqueue) {
       traceJobs.subscribe((change) => {
         // Status writes (the operator's own) do not change the generation and need no reconcile.
@@ -282,11 +291,12 @@ export function createCaches(options: CacheOptions): WatchedCaches {
       }
     },
     async run(signal) {
-      await Promise.all(
-        all.flatMap((s) => s.watchers).map(([watcher, store]) => watcher.run((event) => store.apply(event), signal)),
-      );
+      await Promise.all([
+        ...all.flatMap((s) => s.watchers).map(([watcher, store]) => watcher.run((event) => store.apply(event), signal)),
+        nodes.watcher.run((event) => nodes.store.apply(event), signal),
+      ]);
     },
-    hasSynced: () => all.every((s) => s.hasSynced()),
-    gates: () => all.flatMap((s) => s.gates()),
+    hasSynced: () => all.every((s) => s.hasSynced()) && nodes.store.hasSynced(),
+    gates: () => [...all.flatMap((s) => s.gates()), nodes.store],
   };
 }

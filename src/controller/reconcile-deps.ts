@@ -17,6 +17,10 @@ export interface TraceJobCaches {
   podsOfTrace(namespace: string, id: string): V1Pod[];
   /** A trace ConfigMap (program or output) by name; its data holds only small keys such as the stop request. */
   configMap(namespace: string, name: string): V1ConfigMap | undefined;
+  /** A Node by name (trimmed: name, labels, Ready, InternalIPs). */
+  node(name: string): V1Node | undefined;
+  /** The Node named `hostname`, else the one whose kubernetes.io/hostname label is `hostname`. */
+  nodeByHostname(hostname: string): V1Node | undefined;
 }
 
 /** Result of a create that tolerates the object already existing (idempotent create). */

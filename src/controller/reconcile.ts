@@ -195,9 +195,13 @@ async function resolveTarget(
 ): Promise<{ target?: ResolvedTarget; error?: ValidationError; retry?: boolean }> {
   const spec = traceJob.spec;
   if (spec.targetPod !== undefined) {
+    // The target pod is anyone's, so not cached: one GET when the trace starts.
     const pod = await r.api.getPod(traceJob.metadata.namespace ?? '', spec.targetPod.name, r.signal);
     const nodeName = pod?.spec?.nodeName;
-    const node = nodeName === undefined || nodeName === '' ? undefined : await r.api.getNode(nodeName, r.signal);
+    const node =
+      nodeName === undefined || nodeName === ''
+        ? undefined
+        : (r.caches.node(nodeName) ?? (await r.api.getNode(nodeName, r.signal)));
     const resolution = resolvePodTarget(spec.targetPod, pod, node);
     if (resolution.ok) return { target: resolution.target };
     // A pod that is still starting may become traceable; one that ended or does not exist will not.
@@ -205,7 +209,9 @@ async function resolveTarget(
     return { error: resolution.error, retry: starting };
   }
   const hostname = spec.hostname ?? '';
-  let node = await r.api.getNode(hostname, r.signal);
+  // From the Node cache; only a miss (a Node added a moment ago, or none) asks the API server before rejecting.
+  let node = r.caches.nodeByHostname(hostname);
+  if (node === undefined) node = await r.api.getNode(hostname, r.signal);
   if (node === undefined) node = (await r.api.listNodesWithHostname(hostname, r.signal))[0];
   const resolution = resolveNodeTarget(hostname, node);
   return resolution.ok ? { target: resolution.target } : { error: resolution.error };

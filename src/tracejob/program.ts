@@ -1,5 +1,6 @@
 // Resolving spec.programFrom: the controller reads the referenced ConfigMap
-// from its cache and this pure function checks and extracts the program,
+// with one GET when the trace starts (a user's ConfigMap, so not in its
+// caches) and this pure function checks and extracts the program,
 // with the same rules as an inline spec.program.
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { TraceJob } from './schema.ts';

@@ -1,7 +1,8 @@
 // The resolved target of a trace: the node it runs on and, for pod targets,
 // the container whose PID the runner substitutes for $container_pid. The
-// controller reads the Node (and Pod) from its cache and calls these pure
-// functions; the mapping takes their result.
+// controller reads the Node from its Node cache, and a target Pod with one
+// GET when the trace starts (anyone's pod, so not cached), and calls these
+// pure functions; the mapping takes their result.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { HOSTNAME_LABEL_KEY } from './constants.ts';
 import type { TraceJobSpec } from './schema.ts';

@@ -111,14 +111,29 @@ export class FakeCluster implements TraceJobCaches, TraceJobApi, EventRecorder {
   configMap(namespace: string, name: string): V1ConfigMap | undefined {
     return this.configMaps.get(key(namespace, name));
   }
+  /** Nodes the cache has (the API server has `nodes`); the same by default. */
+  cachedNodes: Map<string, V1Node> | undefined;
+  node(name: string): V1Node | undefined {
+    return (this.cachedNodes ?? this.nodes).get(name);
+  }
+  nodeByHostname(hostname: string): V1Node | undefined {
+    const nodes = [...(this.cachedNodes ?? this.nodes).values()];
+    return (
+      nodes.find((n) => n.metadata?.name === hostname) ??
+      nodes.find((n) => n.metadata?.labels?.['kubernetes.io/hostname'] === hostname)
+    );
+  }
 
   // TraceJobApi
+  readonly nodeReads: string[] = [];
   async getNode(name: string, signal?: AbortSignal): Promise<V1Node | undefined> {
     this.signals.push(signal);
+    this.nodeReads.push(name);
     return this.nodes.get(name);
   }
   async listNodesWithHostname(hostname: string, signal?: AbortSignal): Promise<V1Node[]> {
     this.signals.push(signal);
+    this.nodeReads.push(`label=${hostname}`);
     return [...this.nodes.values()].filter((n) => n.metadata?.labels?.['kubernetes.io/hostname'] === hostname);
   }
   async getPod(namespace: string, name: string): Promise<V1Pod | undefined> {

@@ -298,12 +298,22 @@ test('reject: a node that does not exist, and a namespace the operator may not r
   t.regex(accepted?.message ?? '', /tracing/);
 });
 
-test('start: a node found by its hostname label rather than its name', async (t) => {
+test('start: the node comes from the cache (by name or hostname label), with no request', async (t) => {
   const h = harness();
   h.cluster.nodes.set('ip-10-0-0-7', node('ip-10-0-0-7', 'worker-7'));
   h.cluster.put(newTraceJob({ hostname: 'worker-7' }));
   await reconcile(h);
   t.is(h.cluster.stored()?.status?.node, 'ip-10-0-0-7');
+  t.deepEqual(h.cluster.nodeReads, [], 'no live GET or list of Nodes on the happy path');
+});
+
+test('start: a node the cache has not seen yet is looked up on the API server before the trace is rejected', async (t) => {
+  const h = harness();
+  h.cluster.cachedNodes = new Map();
+  h.cluster.put(newTraceJob());
+  await reconcile(h);
+  t.deepEqual(h.cluster.nodeReads, ['node-a']);
+  t.is(h.cluster.stored()?.status?.jobName, JOB);
 });
 
 test('drift: a spec changed after the Job was created gets SpecApplied=False and a Warning, once', async (t) => {

@@ -116,6 +116,7 @@ test("the manager's ClusterRole is exactly the requests the manager makes", (t) 
     'core pods/log get',
     'core nodes get',
     'core nodes list',
+    'core nodes watch',
     'core events create',
     'core events patch',
   ].sort();
