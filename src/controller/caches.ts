@@ -1,9 +1,13 @@
 // The watch caches the TraceJob controller reads: TraceJobs, and the Jobs,
 // Pods and ConfigMaps the operator made (selected by label, so nothing else
 // in the cluster is cached). Each object is trimmed to what reconcile reads
-// before it is stored: no program text, no pod specs beyond names, and no
-// managedFields (about 40% of a TraceJob's JSON; the operator writes
-// TraceJobs only through /status, where the API server keeps them as stored).
+// before it is stored (the watcher applies the transform to each object of a
+// list page or watch event, so an untrimmed object never reaches a store):
+// no program text, no pod specs beyond names, of pod and Job status only
+// what deriving the trace's phase reads, and no managedFields nor kubectl's
+// last-applied-configuration (together often more than half of a TraceJob's
+// JSON; the operator writes TraceJobs only through /status, where the API
+// server ignores everything but status).
 // Watches are cluster-wide, or one per namespace when the watch scope is
 // limited (each with its own store, since a re-list replaces a store whole).
 // Also maps every change to the key of the TraceJob it belongs to. Nodes are
@@ -63,8 +67,14 @@ function trimMeta(meta: ObjectMeta): ObjectMeta {
   };
 }
 
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
 function trimTraceJob(obj: KubeObject): Cached<TraceJob> {
   const { managedFields: _dropped, ...metadata } = obj.metadata as ObjectMeta & { managedFields?: unknown };
+  if (metadata.annotations?.[LAST_APPLIED] !== undefined) {
+    const { [LAST_APPLIED]: _copy, ...annotations } = metadata.annotations;
+    metadata.annotations = annotations;
+  }
   return { ...obj, metadata } as Cached<TraceJob>;
 }
 
@@ -80,9 +90,24 @@ function trimConfigMap(obj: KubeObject): Cached<V1ConfigMap> {
   } as Cached<V1ConfigMap>;
 }
 
+type ContainerStatus = NonNullable<NonNullable<V1Pod['status']>['containerStatuses']>[number];
+
+/** State, restarts and readiness: no image ids, container ids, resources or mounts. */
+function trimContainerStatus(c: ContainerStatus): ContainerStatus {
+  return {
+    name: c.name,
+    ready: c.ready,
+    restartCount: c.restartCount,
+    started: c.started,
+    state: c.state,
+    lastState: c.lastState,
+  } as ContainerStatus;
+}
+
 function trimPod(obj: KubeObject): Cached<V1Pod> {
   const pod = obj as V1Pod & KubeObject;
   const spec = pod.spec;
+  const status = pod.status;
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -91,13 +116,47 @@ function trimPod(obj: KubeObject): Cached<V1Pod> {
       nodeName: spec?.nodeName,
       containers: (spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image })),
     },
-    status: pod.status,
+    status:
+      status === undefined
+        ? undefined
+        : {
+            phase: status.phase,
+            reason: status.reason,
+            message: status.message,
+            startTime: status.startTime,
+            conditions: status.conditions?.map(({ type, status: s, reason, message, lastTransitionTime }) => ({
+              type,
+              status: s,
+              reason,
+              message,
+              lastTransitionTime,
+            })),
+            containerStatuses: status.containerStatuses?.map(trimContainerStatus),
+            initContainerStatuses: status.initContainerStatuses?.map(trimContainerStatus),
+          },
   } as Cached<V1Pod>;
 }
 
 function trimJob(obj: KubeObject): Cached<V1Job> {
-  const job = obj as V1Job & KubeObject;
-  return { apiVersion: 'batch/v1', kind: 'Job', metadata: trimMeta(obj.metadata), status: job.status } as Cached<V1Job>;
+  const status = (obj as V1Job & KubeObject).status;
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: trimMeta(obj.metadata),
+    status:
+      status === undefined
+        ? undefined
+        : {
+            active: status.active,
+            ready: status.ready,
+            succeeded: status.succeeded,
+            failed: status.failed,
+            terminating: status.terminating,
+            startTime: status.startTime,
+            completionTime: status.completionTime,
+            conditions: status.conditions,
+          },
+  } as Cached<V1Job>;
 }
 
 function byCreationDescending(a: KubeObject, b: KubeObject): number {

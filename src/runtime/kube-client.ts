@@ -9,7 +9,8 @@
 // a bad line is an error.
 //
 // API
-//   function loadKubeConfig({ kubeconfig?, context?, inCluster? }): KubeConfig
+//   function loadKubeConfig({ kubeconfig?, context?, inCluster? }): ClusterConnection   (kube-config.ts; loads
+//            client-node only for exec/auth-provider plugins, proxies and merged files)
 //   function resourcePath({ group?, version, plural, namespace?, name?, subresource? }): string
 //            "/api/v1/namespaces/ns/configmaps/x", "/apis/batch/v1/jobs", ...
 //   type PatchType = 'merge' | 'strategic' | 'json' | 'apply'
@@ -35,7 +36,7 @@
 // server's Status, message); network failures throw an Error naming the
 // request with the socket error as `cause`. Retries and request counting:
 // see RestTransport.
-import { KubeConfig } from '@kubernetes/client-node';
+import { loadClusterConnection, type ClusterConnection } from './kube-config.ts';
 import type { KubeObject, ObjectList, RawWatchEvent, Status } from './objects.ts';
 import { RestTransport, type Query, type RequestOptions, type RestTransportOptions } from './rest-transport.ts';
 import type { ListParams, WatchParams, WatchTransport } from './watcher.ts';
@@ -81,33 +82,20 @@ export interface KubeClientOptions extends RestTransportOptions {
 }
 
 export interface LoadKubeConfigOptions {
-  /** Path of a kubeconfig file; otherwise in-cluster or client-node's default search (KUBECONFIG, ~/.kube/config, in-cluster). */
+  /** Path of a kubeconfig file; otherwise $KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
   kubeconfig?: string;
   context?: string;
   inCluster?: boolean;
 }
 
-/** Loads a KubeConfig from a file, the in-cluster service account, or client-node's defaults. */
-export function loadKubeConfig(options: LoadKubeConfigOptions = {}): KubeConfig {
-  const kc = new KubeConfig();
-  if (options.kubeconfig !== undefined) kc.loadFromFile(options.kubeconfig);
-  else if (options.inCluster === true) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  if (options.context !== undefined) {
-    if (kc.getContextObject(options.context) === null)
-      throw new Error(
-        `kubeconfig has no context '${options.context}' (known: ${kc
-          .getContexts()
-          .map((c) => c.name)
-          .join(', ')})`,
-      );
-    kc.setCurrentContext(options.context);
-  }
-  if (kc.getCurrentCluster() === null)
+/** Loads the API server connection from a kubeconfig or the in-cluster service account (see kube-config.ts). */
+export function loadKubeConfig(options: LoadKubeConfigOptions = {}): ClusterConnection {
+  const connection = loadClusterConnection(options);
+  if (connection.getCurrentCluster() === null)
     throw new Error(
       'kubeconfig has no current cluster: pass --kubeconfig or set KUBECONFIG, or run in a pod with a service account',
     );
-  return kc;
+  return connection;
 }
 
 /** The REST path of a resource collection, object or subresource. */

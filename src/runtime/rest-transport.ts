@@ -1,5 +1,6 @@
 // The HTTP layer under KubeClient: one keep-alive connection pool per API
-// server, credentials from client-node's KubeConfig, retries that cannot
+// server, credentials from a ClusterConnection (kube-config.ts, or
+// client-node's KubeConfig, which has the same two methods), retries that cannot
 // duplicate a write, and a count of every attempt in
 // rest_client_requests_total. It knows paths and bytes, not resources.
 //
@@ -14,12 +15,12 @@
 //   this pool (node:https keep-alive)           802–997 creates/s  676/s         ~0.6 ms
 //   undici fetch with one pooled Agent          560–656/s          437/s         ~1.2 ms
 //   client-node CoreV1Api.createNamespacedConfigMap  143–163/s     120/s         ~5.2 ms
-// So `KubeConfig` (client-node 2.x, as design.md asks) does all the config
-// work — kubeconfig files, in-cluster service account, exec/OIDC/token-file
-// auth, TLS material, proxies — and requests go over one keep-alive
+// So a ClusterConnection does the config work — kubeconfig files, the
+// in-cluster service account, TLS material; client-node's KubeConfig,
+// loaded only when needed, for exec/OIDC plugins and proxies — and requests go over one keep-alive
 // `node:https` Agent sized for concurrency, plus a second, unbounded agent
 // for long-running streams (watches) so they never take a request slot. No
-// dependency beyond client-node.
+// dependency beyond client-node, and that only for plugins.
 //
 // API
 //   type Query = Record<string, string | number | boolean | undefined>
@@ -42,7 +43,7 @@
 // "<error>" when no response came.
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterConnection } from './kube-config.ts';
 import { ApiError, reasonForStatus } from './api-error.ts';
 import { realClock, type Clock } from './clock.ts';
 import { nopLogger, type Logger } from './logger.ts';
@@ -67,7 +68,7 @@ export interface RequestOptions {
 }
 
 export interface RestTransportOptions {
-  kubeConfig: KubeConfig;
+  kubeConfig: ClusterConnection;
   metrics?: RuntimeMetrics;
   /** Keep-alive connections for ordinary requests (default 32). */
   maxSockets?: number;
@@ -126,7 +127,7 @@ function retryAfterMs(headers: http.IncomingHttpHeaders): number {
 
 /** Sends requests to one API server over a keep-alive pool. */
 export class RestTransport {
-  readonly #kc: KubeConfig;
+  readonly #kc: ClusterConnection;
   readonly #metrics: RuntimeMetrics | undefined;
   readonly #maxSockets: number;
   readonly #timeoutMs: number;

@@ -131,7 +131,9 @@ test('a partitioned leader steps down (its signal aborts) before the other can t
   const proxy = new TcpProxy({ host: server.hostname, port: Number(server.port) });
   await proxy.start();
   t.teardown(() => proxy.stop());
-  const base = loadKubeConfig({ kubeconfig: kubeconfigPath });
+  // client-node's KubeConfig, to rewrite the server (a ClusterConnection is opaque); RestTransport takes either.
+  const base = new KubeConfig();
+  base.loadFromFile(kubeconfigPath);
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: base.clusters.map((c) => ({ ...c, server: `https://127.0.0.1:${proxy.port}` })),

@@ -32,7 +32,9 @@ interface ConfigMap extends KubeObject {
 }
 
 function kubeConfigFor(server: string): KubeConfig {
-  const base = loadKubeConfig({ kubeconfig: kubeconfigPath });
+  // client-node's KubeConfig, to rewrite the server (a ClusterConnection is opaque); RestTransport takes either.
+  const base = new KubeConfig();
+  base.loadFromFile(kubeconfigPath);
   const kc = new KubeConfig();
   kc.loadFromOptions({
     clusters: base.clusters.map((c) => ({ ...c, server })),
