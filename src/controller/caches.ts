@@ -8,6 +8,8 @@
 // last-applied-configuration (together often more than half of a TraceJob's
 // JSON; the operator writes TraceJobs only through /status, where the API
 // server ignores everything but status).
+// Lists are streamed (a watch with sendInitialEvents: one object per event,
+// never a whole page body) where the API server serves that, else paginated.
 // Watches are cluster-wide, or one per namespace when the watch scope is
 // limited (each with its own store, since a re-list replaces a store whole).
 // Also maps every change to the key of the TraceJob it belongs to. Nodes are
@@ -224,6 +226,7 @@ class ScopedStores<T extends KubeObject> {
         ...(resource.labelSelector === undefined ? {} : { labelSelector: resource.labelSelector }),
         ...(resource.transform === undefined ? {} : { transform: resource.transform }),
         ...(watchdogMs === undefined ? {} : { silenceTimeoutMs: watchdogMs }),
+        streamingList: true,
         logger: logger.child({ watch: resource.name, namespace: namespace === ALL ? '*' : namespace }),
       });
       this.#stores.set(namespace, store);

@@ -86,6 +86,7 @@ export function createNodeCache(options: {
     transport: options.transport,
     path: resourcePath({ version: 'v1', plural: 'nodes' }),
     transform: trimNode,
+    streamingList: true,
     ...(options.watchdogMs === undefined ? {} : { silenceTimeoutMs: options.watchdogMs }),
     logger: options.logger.child({ watch: 'nodes' }),
   });

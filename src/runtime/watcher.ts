@@ -8,7 +8,7 @@
 //                                        (KubeClient implements it; tests may fake it)
 //   type WatcherState = 'listing' | 'watching' | 'backoff' | 'stopped'
 //   class Watcher<T extends KubeObject = KubeObject>
-//     new Watcher({ transport, path, labelSelector?, fieldSelector?, pageSize = 500,
+//     new Watcher({ transport, path, labelSelector?, fieldSelector?, pageSize = 500, streamingList = false,
 //                   timeoutSeconds = [300, 600], silenceTimeoutMs = 150_000, backoff?, clock?,
 //                   random?, transform?, logger?, onState? })
 //     run(consumer, signal): Promise<void>   resolves only when signal aborts
@@ -18,6 +18,11 @@
 //
 // States
 //   listing  → paginated LIST (limit/continue), then emit { type: 'sync', objects } → watching(rv of the list)
+//              with streamingList: instead a WATCH ?sendInitialEvents=true&resourceVersionMatch=NotOlderThan
+//              (the API server's streaming list, KEP-3157): the objects arrive one event at a time, are
+//              transformed and collected, and the BOOKMARK annotated k8s.io/initial-events-end emits the
+//              sync; the same stream then goes on as an ordinary watch. No list body is ever held whole.
+//              A server that refuses the parameters (4xx) is listed in pages from then on.
 //   watching → WATCH ?resourceVersion=rv&allowWatchBookmarks=true&timeoutSeconds=<random in range>;
 //              each event updates rv and is emitted; bookmarks only update rv
 //     stream ended by the server (timeout) → watching(rv) at once
@@ -55,10 +60,16 @@ export interface ListParams {
 export interface WatchParams {
   labelSelector?: string;
   fieldSelector?: string;
-  resourceVersion: string;
+  /** Omitted for a streaming list (sendInitialEvents), which starts from the newest state. */
+  resourceVersion?: string;
   allowWatchBookmarks: boolean;
   timeoutSeconds: number;
+  sendInitialEvents?: boolean;
+  resourceVersionMatch?: 'NotOlderThan';
 }
+
+/** The annotation on the bookmark that ends a streaming list's initial events. */
+export const INITIAL_EVENTS_END_ANNOTATION = 'k8s.io/initial-events-end';
 
 /**
  * How the watcher talks to the API server. Errors should be ApiErrors where
@@ -78,6 +89,8 @@ export interface WatcherOptions<T extends KubeObject> {
   labelSelector?: string;
   fieldSelector?: string;
   pageSize?: number;
+  /** List through a watch with sendInitialEvents=true (falls back to pages if the server refuses). */
+  streamingList?: boolean;
   /** Server-side watch timeout, picked uniformly in [min, max] seconds for each watch. */
   timeoutSeconds?: readonly [number, number];
   /** Restart a watch that has delivered nothing (not even a bookmark) for this long. */
@@ -132,13 +145,25 @@ async function* abortableIterable<R>(
   }
 }
 
+/** A 4xx other than 410/429 on a streaming list: the server does not support (or allow) it. */
+function refusesStreamingList(error: unknown): boolean {
+  return (
+    error instanceof ApiError &&
+    error.status >= 400 &&
+    error.status < 500 &&
+    error.status !== 410 &&
+    error.status !== 429
+  );
+}
+
 /** A watch that ends this quickly without a single event counts as a failure (backs off). */
 const SHORT_WATCH_MS = 1000;
 
 type Next =
   | { kind: 'list' }
+  | { kind: 'stream' }
   | { kind: 'watch'; rv: string }
-  | { kind: 'backoff'; then: { kind: 'list' } | { kind: 'watch'; rv: string } };
+  | { kind: 'backoff'; then: { kind: 'list' } | { kind: 'stream' } | { kind: 'watch'; rv: string } };
 
 class WatchdogFired extends Error {
   constructor(silentMs: number) {
@@ -154,6 +179,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
   readonly #labelSelector: string | undefined;
   readonly #fieldSelector: string | undefined;
   readonly #pageSize: number;
+  #streamingList: boolean;
   readonly #timeoutRange: readonly [number, number];
   readonly #silenceMs: number;
   readonly #backoff: Backoff;
@@ -172,6 +198,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
     this.#labelSelector = options.labelSelector;
     this.#fieldSelector = options.fieldSelector;
     this.#pageSize = options.pageSize ?? 500;
+    this.#streamingList = options.streamingList ?? false;
     this.#timeoutRange = options.timeoutSeconds ?? [300, 600];
     this.#silenceMs = options.silenceTimeoutMs ?? 150_000;
     this.#clock = options.clock ?? realClock;
@@ -206,12 +233,15 @@ export class Watcher<T extends KubeObject = KubeObject> {
   }
 
   async run(consumer: WatcherConsumer<T>, signal: AbortSignal): Promise<void> {
-    let next: Next = { kind: 'list' };
+    let next: Next = this.#listStep();
     try {
       while (!signal.aborted) {
         switch (next.kind) {
           case 'list':
-            next = await this.#list(consumer, signal);
+            next = this.#streamingList ? { kind: 'stream' } : await this.#list(consumer, signal);
+            break;
+          case 'stream':
+            next = await this.#watch(undefined, consumer, signal);
             break;
           case 'watch':
             next = await this.#watch(next.rv, consumer, signal);
@@ -233,6 +263,10 @@ export class Watcher<T extends KubeObject = KubeObject> {
     } finally {
       this.#setState('stopped');
     }
+  }
+
+  #listStep(): Next {
+    return this.#streamingList ? { kind: 'stream' } : { kind: 'list' };
   }
 
   #setState(state: WatcherState): void {
@@ -295,9 +329,13 @@ export class Watcher<T extends KubeObject = KubeObject> {
     }
   }
 
-  async #watch(rv: string, consumer: WatcherConsumer<T>, signal: AbortSignal): Promise<Next> {
-    this.#setState('watching');
-    this.#stats.watches++;
+  /** Watches from `rv`; with `rv` undefined, a streaming list first (initial events, then the sync). */
+  async #watch(rv: string | undefined, consumer: WatcherConsumer<T>, signal: AbortSignal): Promise<Next> {
+    // Objects of a streaming list not yet emitted; undefined once the sync is out (or for a plain watch).
+    let initial: T[] | undefined = rv === undefined ? [] : undefined;
+    this.#setState(initial === undefined ? 'watching' : 'listing');
+    if (initial === undefined) this.#stats.watches++;
+    else this.#stats.lists++;
     const [min, max] = this.#timeoutRange;
     const timeoutSeconds = Math.round(min + (max - min) * this.#random());
     const watchAbort = new AbortController();
@@ -308,14 +346,19 @@ export class Watcher<T extends KubeObject = KubeObject> {
     const watchdog = this.#watchdog(() => lastActivity, watchAbort, watchdogStop.signal);
     const started = this.#clock.now();
     let events = 0;
-    let current = rv;
+    let current = rv ?? '';
+    // Where to go when this stream fails: before its sync, list again; after, resume from `current`.
+    const resume = (): { kind: 'list' } | { kind: 'watch'; rv: string } =>
+      initial === undefined ? { kind: 'watch', rv: current } : { kind: 'list' };
     try {
       const stream = this.#transport.watch(
         this.#path,
         {
           ...(this.#labelSelector === undefined ? {} : { labelSelector: this.#labelSelector }),
           ...(this.#fieldSelector === undefined ? {} : { fieldSelector: this.#fieldSelector }),
-          resourceVersion: rv,
+          ...(rv === undefined
+            ? { sendInitialEvents: true, resourceVersionMatch: 'NotOlderThan' as const }
+            : { resourceVersion: rv }),
           allowWatchBookmarks: true,
           timeoutSeconds,
         },
@@ -336,12 +379,28 @@ export class Watcher<T extends KubeObject = KubeObject> {
         if (event.type === 'BOOKMARK') {
           if (eventRv !== undefined && eventRv !== '') current = eventRv;
           this.#rv = current;
+          if (initial !== undefined && event.object.metadata.annotations?.[INITIAL_EVENTS_END_ANNOTATION] === 'true') {
+            const objects = initial;
+            initial = undefined;
+            try {
+              await consumer({ type: 'sync', objects });
+            } catch (error: unknown) {
+              return this.#consumerFailed(error);
+            }
+            this.#backoff.reset();
+            this.#setState('watching');
+            this.#log.debug('listed (streaming)', { objects: objects.length, resourceVersion: current });
+          }
           continue;
         }
         const obj = this.#accept(event.object);
         if (eventRv !== undefined && eventRv !== '') current = eventRv;
         this.#rv = current;
         if (obj === undefined) continue;
+        if (initial !== undefined) {
+          if (event.type === 'ADDED') initial.push(obj);
+          continue;
+        }
         try {
           await consumer({
             type: event.type === 'ADDED' ? 'added' : event.type === 'MODIFIED' ? 'modified' : 'deleted',
@@ -352,7 +411,14 @@ export class Watcher<T extends KubeObject = KubeObject> {
         }
         this.#backoff.reset();
       }
-      if (signal.aborted) return { kind: 'watch', rv: current };
+      if (signal.aborted) return resume();
+      if (initial !== undefined) {
+        this.#stats.errors++;
+        this.#log.warn('streaming list ended before its initial events did; listing again after backoff', {
+          events,
+        });
+        return { kind: 'backoff', then: { kind: 'list' } };
+      }
       if (events === 0 && this.#clock.now() - started < SHORT_WATCH_MS) {
         this.#stats.errors++;
         this.#log.warn('watch ended at once without events; backing off', { resourceVersion: current });
@@ -361,14 +427,19 @@ export class Watcher<T extends KubeObject = KubeObject> {
       this.#log.debug('watch ended; resuming', { resourceVersion: current, events });
       return { kind: 'watch', rv: current };
     } catch (error: unknown) {
-      if (signal.aborted) return { kind: 'watch', rv: current };
+      if (signal.aborted) return resume();
       if (watchAbort.signal.aborted && watchAbort.signal.reason instanceof WatchdogFired) {
         this.#stats.watchdogRestarts++;
         this.#log.warn('watch was silent too long; restarting it', {
           silenceTimeoutMs: this.#silenceMs,
           resourceVersion: current,
         });
-        return { kind: 'watch', rv: current };
+        return resume();
+      }
+      if (initial !== undefined && refusesStreamingList(error)) {
+        this.#streamingList = false;
+        this.#log.info('the API server does not serve streaming lists; listing in pages', { err: error });
+        return { kind: 'list' };
       }
       if (isGone(error)) {
         this.#stats.relistsOnGone++;
@@ -378,7 +449,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
       }
       this.#stats.errors++;
       this.#log.warn('watch failed; will resume after backoff', { err: error, resourceVersion: current });
-      return { kind: 'backoff', then: { kind: 'watch', rv: current } };
+      return { kind: 'backoff', then: resume() };
     } finally {
       signal.removeEventListener('abort', onOuterAbort);
       watchdogStop.abort();

@@ -116,6 +116,7 @@ function setup(
     silenceTimeoutMs?: number;
     transform?: (o: KubeObject) => KubeObject;
     consumer?: (e: WatcherEvent<KubeObject>) => void;
+    streamingList?: boolean;
   } = {},
 ) {
   const clock = new FakeClock();
@@ -134,6 +135,7 @@ function setup(
     onState: (s) => states.push(s),
     ...(options.silenceTimeoutMs === undefined ? {} : { silenceTimeoutMs: options.silenceTimeoutMs }),
     ...(options.transform === undefined ? {} : { transform: options.transform }),
+    ...(options.streamingList === undefined ? {} : { streamingList: options.streamingList }),
   });
   const stop = new AbortController();
   const running = watcher.run((e) => {
@@ -399,4 +401,66 @@ test('run() resolves promptly when aborted in any state', async (t) => {
     await h.running; // even a list that ignores its signal does not hold run() up
     t.is(h.watcher.state(), 'stopped');
   }
+});
+
+test('a streaming list: initial events collected into one sync at the end bookmark, then the same stream watches', async (t) => {
+  const h = setup({ streamingList: true, transform: (o) => ({ metadata: o.metadata }) });
+  await h.clock.flush();
+  t.deepEqual(h.transport.lists, [], 'no LIST request');
+  t.deepEqual(h.transport.last.params, {
+    sendInitialEvents: true,
+    resourceVersionMatch: 'NotOlderThan',
+    allowWatchBookmarks: true,
+    timeoutSeconds: 450,
+  });
+  t.is(h.watcher.state(), 'listing');
+  h.transport.last.push('ADDED', obj('a', '90', { big: 'x' }));
+  h.transport.last.push('ADDED', obj('b', '95'));
+  await h.clock.flush();
+  t.deepEqual(h.events, [], 'nothing emitted before the initial events end');
+  h.transport.last.push('BOOKMARK', {
+    metadata: { resourceVersion: '100', annotations: { 'k8s.io/initial-events-end': 'true' } },
+  });
+  h.transport.last.push('ADDED', obj('c', '101'));
+  await h.clock.flush();
+  t.deepEqual(h.events, ['sync a,b', 'added c@101']);
+  t.is(h.watcher.state(), 'watching');
+  t.is(h.transport.streams.length, 1, 'one request for list and watch');
+  h.transport.last.end();
+  await h.clock.flush();
+  t.is(h.transport.last.params.resourceVersion, '101', 'resumes as an ordinary watch');
+  h.stop.abort();
+  await h.running;
+});
+
+test('a streaming list the server refuses falls back to pages for good; one cut short is listed again', async (t) => {
+  const refused = setup({
+    streamingList: true,
+    prepare: (transport) => {
+      transport.watchError = new ApiError({
+        status: 422,
+        reason: 'Invalid',
+        message: 'sendInitialEvents is forbidden',
+        method: 'WATCH',
+        path: '/api/v1/namespaces/ns/configmaps',
+      });
+    },
+  });
+  await refused.clock.flush();
+  t.deepEqual(refused.events, ['sync a,b']);
+  t.is(refused.transport.lists.length, 1);
+  t.is(refused.transport.last.params.resourceVersion, '100');
+  refused.stop.abort();
+  await refused.running;
+
+  const cut = setup({ streamingList: true });
+  await cut.clock.flush();
+  cut.transport.last.push('ADDED', obj('a', '90'));
+  cut.transport.last.end();
+  await cut.clock.advance(2_000);
+  t.deepEqual(cut.events, [], 'a partial initial list is never emitted');
+  t.is(cut.transport.streams.length, 2, 'streamed again after the backoff');
+  t.is(cut.transport.last.params.sendInitialEvents, true);
+  cut.stop.abort();
+  await cut.running;
 });
