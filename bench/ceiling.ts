@@ -3,16 +3,16 @@
 // close the operator comes to what the API server allows.
 //
 // It learns of TraceJobs from one watch (the operator has to learn of them
-// somehow too) and, `--concurrency` at a time, for each: PUT status with the
-// id (design.md: the id is persisted before anything is created), POST the
-// ConfigMap, POST the Job (the operator's own mapping, so the objects and the
-// Job controller's work downstream are the same), PUT status naming the Job.
-// No caches of owned objects, no work queue, no validation, no Node lookups
-// (nodes are read once), no Events.
+// somehow too) and, `--concurrency` at a time, for each makes the three
+// writes of the operator's create path: POST the ConfigMap, POST the Job
+// (the operator's own mapping, with the id derived from metadata.uid as the
+// operator does, so the objects and the Job controller's work downstream are
+// the same), PUT status with the id and naming the Job. No caches of owned
+// objects, no work queue, no validation, no Node lookups (nodes are read
+// once), no Events.
 //
 // Usage (bench/run.ts starts it): node bench/ceiling.ts --kubeconfig=F --selector=LABELS --concurrency=8
 // Prints "ready" once its watch runs; on SIGTERM prints one JSON line of counts and exits.
-import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { V1Node } from '@kubernetes/client-node';
 import { isAlreadyExists } from '../src/runtime/api-error.ts';
@@ -76,15 +76,15 @@ async function handle(traceJob: TraceJob): Promise<void> {
     now,
     generation,
   );
-  const withId = await client.replaceStatus<TraceJob>(path, {
+  const withId: TraceJob = {
     ...traceJob,
     status: {
-      id: randomUUID(),
+      id: traceJob.metadata.uid ?? '',
       phase: 'Pending',
       conditions: accepted,
       ...(generation === undefined ? {} : { observedGeneration: generation }),
     },
-  });
+  };
   const hostname = traceJob.spec.hostname ?? '';
   const resolution = resolveNodeTarget(hostname, findNodeByHostname(nodes, hostname));
   if (!resolution.ok) throw new Error(resolution.error.message);

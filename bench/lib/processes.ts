@@ -71,6 +71,8 @@ export class ManagerProcess {
     leaseName: string;
     onSpawn?: (pid: number) => void;
     nodeOptions?: readonly string[];
+    /** The CLI to run: dist/cli.js as the image runs it, or src/cli.ts (the default). */
+    cli?: string;
   }): Promise<ManagerProcess> {
     const [leaseNamespace] = options.namespaces;
     if (leaseNamespace === undefined) throw new Error('the manager needs at least one namespace');
@@ -78,7 +80,7 @@ export class ManagerProcess {
       // The inspector only so that liveHeap() can force a GC before reading the heap; nothing attaches otherwise.
       '--inspect=127.0.0.1:0',
       ...(options.nodeOptions ?? []),
-      CLI,
+      options.cli ?? CLI,
       'manager',
       `--kubeconfig=${options.kubeconfig}`,
       `--watch-namespaces=${options.namespaces.join(',')}`,

@@ -181,6 +181,32 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
         }),
       ]),
     );
+    out.push(
+      '',
+      'Writes per TraceJob by kind (from the harness watches; create path = until the status names the Job)',
+    );
+    const kindRows: string[][] = [
+      ['N', 'client', 'create path', 'status→named', 'ConfigMap', 'Job', 'status after', 'Event new+count'],
+    ];
+    for (const s of sizes) {
+      for (const r of [s.operator, s.ceiling, s.ceilingAfter]) {
+        if (r === undefined) continue;
+        const per = Math.max(1, r.created);
+        const cm = r.watch.configMaps / per;
+        const job = r.watch.jobs / per;
+        kindRows.push([
+          String(s.n),
+          r.kind,
+          formatNumber(r.statusWrites.toReconciled + cm + job, 2),
+          formatNumber(r.statusWrites.toReconciled, 2),
+          formatNumber(cm, 2),
+          formatNumber(job, 2),
+          formatNumber(r.statusWrites.after, 2),
+          `${formatNumber(r.watch.eventsCreated / per, 2)}+${formatNumber(r.watch.eventsUpdated / per, 2)}`,
+        ]);
+      }
+    }
+    out.push(renderTable(kindRows));
     const lat = (l: Record<string, { meanSeconds: number }>): string =>
       ['PUT', 'POST', 'GET']
         .filter((v) => l[v] !== undefined)

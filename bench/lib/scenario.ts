@@ -35,6 +35,8 @@ export interface ScenarioOptions {
   steadySeconds: number;
   /** Seconds after a restart's initial reconciles in which its writes are counted. */
   restartQuietSeconds: number;
+  /** The manager's CLI (a compiled dist/cli.js, as the image runs it); src/cli.ts when unset. */
+  managerCli?: string;
   /** Node flags for one more restart (e.g. --max-old-space-size=256); none by default. */
   restartNodeOptions?: readonly string[];
   /** Skip the ceiling client's bursts (experiments on the operator alone). */
@@ -77,6 +79,8 @@ export interface BurstResult {
   /** CPU while creating, and from the last create until all were reconciled. */
   cpu: { create: CpuSplit; drain: CpuSplit; whole: CpuSplit };
   watch: WatchCounts;
+  /** Mean TraceJob status writes per TraceJob until the one naming the Job (the create path's), and after it until settled. */
+  statusWrites: { toReconciled: number; after: number };
   gc: GcResult;
 }
 
@@ -172,6 +176,19 @@ function latencies(traces: Iterable<TraceTimes>, withRunning: boolean): Latencie
     toReconciled: summarize(toReconciled),
     ...(withRunning ? { toRunning: summarize(toRunning) } : {}),
   };
+}
+
+function statusWrites(traces: Iterable<TraceTimes>): { toReconciled: number; after: number } {
+  let n = 0;
+  let toReconciled = 0;
+  let all = 0;
+  for (const t of traces) {
+    if (t.updatesToReconciled === undefined) continue;
+    n++;
+    toReconciled += t.updatesToReconciled;
+    all += t.updates;
+  }
+  return { toReconciled: toReconciled / Math.max(1, n), after: (all - toReconciled) / Math.max(1, n) };
 }
 
 function lastDone(tracker: Tracker): number {
@@ -382,6 +399,7 @@ async function endBurst(
     ...(kind === 'operator' ? { running: tracker.countRunning() } : {}),
     timedOut: burst.timedOut,
     latency: latencies(tracker.traces.values(), kind === 'operator'),
+    statusWrites: statusWrites(tracker.traces.values()),
     cpu: burst.cpu,
     watch,
     gc,
@@ -539,6 +557,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
       logFile: path.join(options.runDir, `manager-${n}${suffix}.log`),
       ...(onSpawn === undefined ? {} : { onSpawn }),
       ...(nodeOptions === undefined ? {} : { nodeOptions }),
+      ...(options.managerCli === undefined ? {} : { cli: options.managerCli }),
     });
   const manager = await start('');
   try {

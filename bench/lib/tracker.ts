@@ -27,6 +27,8 @@ export interface TraceTimes {
   configMapAt?: number;
   /** Updates (MODIFIED events) of the TraceJob seen so far. */
   updates: number;
+  /** Updates seen up to and including the one that named the Job (the create path's status writes). */
+  updatesToReconciled?: number;
 }
 
 export interface WatchCounts {
@@ -157,7 +159,10 @@ export class Tracker {
             this.counts.traceJobUpdates++;
           }
           if (obj.status?.id !== undefined && obj.status.id !== '') t.idAt ??= at;
-          if (obj.status?.jobName !== undefined && obj.status.jobName !== '') t.jobNameAt ??= at;
+          if (obj.status?.jobName !== undefined && obj.status.jobName !== '' && t.jobNameAt === undefined) {
+            t.jobNameAt = at;
+            t.updatesToReconciled = t.updates;
+          }
           if (obj.status?.phase === 'Running') t.runningAt ??= at;
           this.lastTraceJobChangeAt = at;
         }
