@@ -13,7 +13,7 @@ import { ExponentialBackoff } from '../../src/runtime/backoff.ts';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../src/runtime/kube-client.ts';
 import type { KubeObject } from '../../src/runtime/objects.ts';
 import { Store, type StoreChange } from '../../src/runtime/store.ts';
-import { Watcher, type WatcherOptions } from '../../src/runtime/watcher.ts';
+import { Watcher, type WatcherOptions, type WatchTransport } from '../../src/runtime/watcher.ts';
 import { kubeApiserver, type Ports } from '../cluster/components.ts';
 import { clusterPaths } from '../cluster/paths.ts';
 import { freePort } from '../cluster/processes.ts';
@@ -102,6 +102,40 @@ test('watcher + store follow creates, updates and deletes; a label selector and 
   t.deepEqual(r.changes, ['added existing', 'added new', 'modified existing', 'deleted new']);
   t.is(r.store.get(`${ns.name}/existing`)?.metadata.annotations?.['touched'], 'yes');
   t.is(r.watcher.stats().lists, 1);
+});
+
+test('a streaming list (sendInitialEvents) fills the store without a LIST, then the same stream watches', async (t) => {
+  const ns = await createTestNamespace('rt-stream');
+  t.teardown(ns.cleanup);
+  const client = new KubeClient({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfigPath }) });
+  t.teardown(() => client.close());
+  const collection = resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns.name });
+  for (const name of ['a', 'b', 'c'])
+    await client.create(collection, { metadata: { name, labels: { watched: 'yes' } } });
+  await client.create(collection, { metadata: { name: 'unlabelled' } });
+  const requests: string[] = [];
+  const transport: WatchTransport = {
+    list: (path, params, signal) => {
+      requests.push('list');
+      return client.list(path, params, signal);
+    },
+    watch: (path, params, signal) => {
+      requests.push(params.sendInitialEvents === true ? 'streaming list' : 'watch');
+      return client.watch(path, params, signal);
+    },
+  };
+
+  const r = reflect(client, ns.name, { transport, labelSelector: 'watched=yes', streamingList: true });
+  t.teardown(r.stop);
+  await r.store.ready();
+  t.deepEqual(
+    r.store.keys().sort(),
+    ['a', 'b', 'c'].map((n) => `${ns.name}/${n}`),
+  );
+  await client.create(collection, { metadata: { name: 'd', labels: { watched: 'yes' } } });
+  await until('the new ConfigMap arrived', () => (r.store.get(`${ns.name}/d`) === undefined ? undefined : true));
+  t.deepEqual(requests, ['streaming list'], 'one request: no LIST, no second watch');
+  t.is(r.watcher.stats().errors, 0);
 });
 
 test('a watch ended by the server timeout resumes from its resourceVersion without a re-list', async (t) => {
