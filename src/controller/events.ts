@@ -12,6 +12,9 @@ import type { CoreV1Event } from '@kubernetes/client-node';
 import { API_GROUP_VERSION, KIND, type TraceJob } from '../tracejob/index.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
+
+/** The two calls the recorder makes (a KubeClient has them). */
+export type EventClient = Pick<KubeClient, 'create' | 'patch'>;
 import type { EventRecorder, EventType } from './reconcile-deps.ts';
 
 const COMPONENT = 'trace-operator';
@@ -36,7 +39,7 @@ interface Recorded {
 }
 
 export class KubeEventRecorder implements EventRecorder {
-  readonly #client: KubeClient;
+  readonly #client: EventClient;
   readonly #log: Logger;
   readonly #instance: string;
   readonly #now: () => Date;
@@ -45,7 +48,7 @@ export class KubeEventRecorder implements EventRecorder {
   #sending = 0;
   #dropped = 0;
 
-  constructor(options: { client: KubeClient; logger: Logger; instance: string; now?: () => Date }) {
+  constructor(options: { client: EventClient; logger: Logger; instance: string; now?: () => Date }) {
     this.#client = options.client;
     this.#log = options.logger;
     this.#instance = options.instance;

@@ -1,0 +1,68 @@
+// The Event recorder never makes a reconcile wait: event() returns at once,
+// at most two Events are in flight, and a full queue drops instead of
+// growing. A fake client because the point is the recorder's queueing; the
+// Events' shape and the count patch run against the real API server in
+// test/integration/deploy-rbac.test.ts.
+import test from 'ava';
+import { KubeEventRecorder, MAX_QUEUED_EVENTS, type EventClient } from '../../src/controller/events.ts';
+import { nopLogger } from '../../src/runtime/logger.ts';
+import type { TraceJob } from '../../src/tracejob/index.ts';
+
+function traceJob(name: string): TraceJob {
+  return {
+    metadata: { name, namespace: 'ns', uid: `uid-${name}` },
+    spec: { hostname: 'n', program: 'BEGIN {}' },
+  } as unknown as TraceJob;
+}
+
+function slowClient(): {
+  client: EventClient;
+  inFlight: () => number;
+  max: () => number;
+  release: () => void;
+  created: string[];
+} {
+  let inFlight = 0;
+  let max = 0;
+  const waiting: (() => void)[] = [];
+  const created: string[] = [];
+  const client = {
+    create: async (_path: string, body: unknown) => {
+      inFlight++;
+      max = Math.max(max, inFlight);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      inFlight--;
+      created.push((body as { reason: string }).reason);
+      return body;
+    },
+    patch: async () => ({}),
+  } as unknown as EventClient;
+  return {
+    client,
+    inFlight: () => inFlight,
+    max: () => max,
+    release: () => {
+      for (const r of waiting.splice(0)) r();
+    },
+    created,
+  };
+}
+
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('event() returns at once; two senders drain the queue in order; a full queue drops', async (t) => {
+  const c = slowClient();
+  const recorder = new KubeEventRecorder({ client: c.client, logger: nopLogger, instance: 'test' });
+  for (let i = 0; i < MAX_QUEUED_EVENTS + 10; i++) recorder.event(traceJob(`t${i}`), 'Normal', `R${i}`, 'm');
+  await flush();
+  t.is(c.inFlight(), 2, 'two Events in flight, however many are queued');
+  t.is(recorder.pending(), MAX_QUEUED_EVENTS + 2, 'the queue is bounded: the rest were dropped');
+  for (let i = 0; i < 600 && recorder.pending() > 0; i++) {
+    c.release();
+    await flush();
+  }
+  t.is(recorder.pending(), 0);
+  t.is(c.max(), 2);
+  t.deepEqual(c.created.slice(0, 3), ['R0', 'R1', 'R2']);
+  t.is(c.created.length, MAX_QUEUED_EVENTS + 2);
+});
