@@ -9,7 +9,6 @@ import type { TraceResult } from '../tracejob/result.ts';
 import type { RunnerOptions } from './args.ts';
 import { findContainerPid, substituteContainerPid, usesContainerPid } from './container-pid.ts';
 import { LineAwareWriter } from './line-io.ts';
-import { formatResultLine, formatTerminationMessage, newNonce } from './result-format.ts';
 import { type MountFn, ensureTracingFs } from './tracefs.ts';
 import { runTrace } from './trace.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
@@ -93,7 +92,6 @@ async function prepareProgram(
 
 export async function runRunner(options: RunnerOptions, ctx: CommandContext, deps: RunnerDeps): Promise<RunnerRun> {
   const now = deps.now ?? (() => new Date());
-  const nonce = deps.nonce ?? newNonce();
   const stdout = new LineAwareWriter(ctx.stdout);
   let pidFileWritten = false;
   try {
@@ -140,6 +138,9 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
   }
 
+  // Needed only once bpftrace has ended: not on the start path.
+  const { formatResultLine, formatTerminationMessage, newNonce } = await import('./result-format.ts');
+  const nonce = deps.nonce ?? newNonce();
   if (deps.printResultLine !== false) await stdout.writeLine(formatResultLine(run.result, nonce));
   await stdout.endLine();
   await stdout.flush();

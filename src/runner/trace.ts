@@ -16,18 +16,12 @@ import { stat } from 'node:fs/promises';
 import type { CommandContext } from '../command.ts';
 import type { TraceResult } from '../tracejob/result.ts';
 import { type LineAwareWriter, readLineBatches, readLines } from './line-io.ts';
-import {
-  buildTraceResult,
-  classifyRun,
-  HARMLESS_ERROR,
-  isSuccessfulOutcome,
-  newObservation,
-  observeStderrLine,
-  observeStdoutLines,
-  type StopReason,
-  type StopRecord,
-  type TraceObservation,
-} from './trace-outcome.ts';
+import type { StopReason, StopRecord, TraceObservation } from './trace-outcome.ts';
+
+// trace-outcome.ts (and the JSON reader, the renderer and the result maths
+// behind it) is loaded after bpftrace is spawned, while bpftrace compiles and
+// attaches (about 100 ms): the start path pays only for what spawns it.
+type Outcomes = typeof import('./trace-outcome.ts');
 
 export type { StopReason } from './trace-outcome.ts';
 
@@ -202,6 +196,7 @@ function watchStopSources(options: TraceOptions, stop: StopControl): () => void 
 
 /** Copies bpftrace's stdout, rendered, to the runner's stdout; one write per chunk read, not per line. */
 async function pumpStdout(
+  outcomes: Outcomes,
   child: ChildProcess,
   observation: TraceObservation,
   stop: StopControl,
@@ -209,7 +204,7 @@ async function pumpStdout(
 ): Promise<void> {
   if (child.stdout === null) return;
   for await (const lines of readLineBatches(child.stdout)) {
-    const batch = observeStdoutLines(observation, lines);
+    const batch = outcomes.observeStdoutLines(observation, lines);
     if (batch.exiting) stop.exiting();
     await out.write(batch.text);
   }
@@ -217,6 +212,7 @@ async function pumpStdout(
 
 /** Copies bpftrace's stderr; returns the harmless "ERROR:" line it held back, if any. */
 async function pumpStderr(
+  outcomes: Outcomes,
   child: ChildProcess,
   observation: TraceObservation,
   options: TraceOptions,
@@ -227,19 +223,18 @@ async function pumpStderr(
     const line = options.displayPath === undefined ? raw : raw.replaceAll(options.programFile, options.displayPath);
     // Held back: an "ERROR:" that is no error would open every trace's log.
     // It is shown after all if bpftrace fails (it may be the cause on old kernels).
-    if (HARMLESS_ERROR.test(line)) {
+    if (outcomes.HARMLESS_ERROR.test(line)) {
       heldBack = line;
       continue;
     }
     options.stderr.write(`${line}\n`);
-    observeStderrLine(observation, line);
+    outcomes.observeStderrLine(observation, line);
   }
   return heldBack;
 }
 
 export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   const now = options.now ?? (() => new Date());
-  const observation = newObservation();
   const startedAt = now();
   const child = spawnBpftrace(options);
   let spawnError: NodeJS.ErrnoException | undefined;
@@ -250,11 +245,13 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
     });
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
-
   const stop = new StopControl(child, options);
   const unwatch = watchStopSources(options, stop);
-  const stdoutDone = pumpStdout(child, observation, stop, options.stdout);
-  const stderrDone = pumpStderr(child, observation, options);
+
+  const outcomes: Outcomes = await import('./trace-outcome.ts');
+  const observation = outcomes.newObservation();
+  const stdoutDone = pumpStdout(outcomes, child, observation, stop, options.stdout);
+  const stderrDone = pumpStderr(outcomes, child, observation, options);
 
   const exit = await exited;
   const [, heldBack] = await Promise.all([stdoutDone, stderrDone]);
@@ -263,13 +260,13 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   const finishedAt = now();
   if (heldBack !== undefined && exit.code !== 0 && !stop.stopping) options.stderr.write(`${heldBack}\n`);
 
-  const classified = classifyRun(observation, {
+  const classified = outcomes.classifyRun(observation, {
     exit,
     spawnError,
     stop: stop.record,
     bpftrace: options.bpftrace,
     gracePeriod: options.gracePeriod,
   });
-  const result = buildTraceResult(observation, classified, { startedAt, finishedAt });
-  return { result, exitCode: isSuccessfulOutcome(result.outcome) ? 0 : 1 };
+  const result = outcomes.buildTraceResult(observation, classified, { startedAt, finishedAt });
+  return { result, exitCode: outcomes.isSuccessfulOutcome(result.outcome) ? 0 : 1 };
 }
