@@ -19,20 +19,14 @@ import {
   registerFormats,
 } from './formats.ts';
 import { effectiveImages, isImageAllowed, isImageReference, type OperatorSettings } from './settings.ts';
+import type { ValidationError } from './validation-error.ts';
 
 // The controller and run-local import everything they need for validation from here.
 export type { TraceJob, TraceJobSpec, TraceJobStatus } from './schema.ts';
 export type { ResolvedTarget } from './target.ts';
 export { defaultOperatorSettings, type OperatorSettings } from './settings.ts';
 
-export interface ValidationError {
-  /** Path of the offending field, e.g. 'spec.deadline' or 'spec.programArgs[2]'. */
-  field: string;
-  /** CamelCase reason, usable as a condition or Event reason. */
-  reason: string;
-  /** What is wrong and what to do about it. */
-  message: string;
-}
+export type { ValidationError } from './validation-error.ts';
 
 export type ValidationResult = { ok: true; traceJob: TraceJob } | { ok: false; errors: ValidationError[] };
 
