@@ -11,10 +11,12 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   buildOutputConfigMap,
   buildTraceObjects,
+  canonicalJson,
   CONDITION_TYPES as C,
   deriveTraceState,
   findCondition,
   formatValidationErrors,
+  isFinishedPhase,
   isStopRequested,
   REASONS,
   resolveNodeTarget,
@@ -66,22 +68,6 @@ export const OUTPUT_CAPTURED = 'OutputCaptured';
 
 const POD_TARGET_RETRY_MS = 5_000;
 
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-function isFinished(status: TraceJobStatus | undefined): boolean {
-  return status?.phase === 'Succeeded' || status?.phase === 'Failed';
-}
-
 /** Accumulates the next status and the events announcing what changed. */
 class StatusDraft {
   readonly status: TraceJobStatus;
@@ -117,7 +103,7 @@ class StatusDraft {
 async function commit(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDraft): Promise<TraceJob> {
   draft.observed();
   let stored = traceJob;
-  if (stableJson(draft.status) !== stableJson(traceJob.status ?? {})) {
+  if (canonicalJson(draft.status) !== canonicalJson(traceJob.status ?? {})) {
     stored = await ctx.api.replaceStatus({ ...traceJob, status: draft.status });
   }
   for (const e of draft.events) ctx.events.event(stored, e.type, e.reason, e.message);
@@ -240,7 +226,7 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
   const pod = newestPod(ctx.caches.podsOfTrace(namespace, id));
 
   reportSpecDrift(traceJob, job, draft);
-  if (isFinished(traceJob.status) && traceJob.status?.completionTime !== undefined) {
+  if (isFinishedPhase(traceJob.status?.phase) && traceJob.status?.completionTime !== undefined) {
     return ttlAction(ctx, await commit(ctx, traceJob, draft));
   }
 

@@ -2,6 +2,7 @@
 // helper that sets one condition the way meta.SetStatusCondition does in Go
 // (lastTransitionTime changes only when the status changes).
 import type { Condition, ConditionStatus } from './schema.ts';
+import { toRfc3339 } from './time.ts';
 
 /** Condition types, in the order they usually become True over a trace's life. */
 export const CONDITION_TYPES = {
@@ -103,9 +104,4 @@ export function findCondition(conditions: readonly Condition[] | undefined, type
 /** True when the condition of `type` is present with status True. */
 export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
   return findCondition(conditions, type)?.status === 'True';
-}
-
-/** metav1.Time form: RFC 3339 in UTC with whole seconds. */
-export function toRfc3339(time: Date): string {
-  return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

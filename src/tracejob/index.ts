@@ -69,11 +69,12 @@ export {
   setCondition,
   findCondition,
   isConditionTrue,
-  toRfc3339,
   type ConditionType,
   type ConditionUpdate,
 } from './conditions.ts';
-export { deriveTraceState, timeString, ttlExpiry, type ObservedTrace, type DerivedState } from './phase.ts';
+export { deriveTraceState, isFinishedPhase, ttlExpiry, type ObservedTrace, type DerivedState } from './phase.ts';
+export { toRfc3339, timeString } from './time.ts';
+export { canonicalJson } from './canonical-json.ts';
 export {
   traceJobCrd,
   traceJobOpenApiSchema,

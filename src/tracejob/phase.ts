@@ -9,6 +9,7 @@ import type { V1Job, V1JobCondition, V1Pod, V1ContainerStatus } from '@kubernete
 import { CONDITION_TYPES as C, REASONS, type ConditionUpdate } from './conditions.ts';
 import type { Phase, TraceJob } from './schema.ts';
 import type { TraceResult } from './result.ts';
+import { timeString } from './time.ts';
 
 /**
  * What the controller observed of a trace that has not finished yet. A
@@ -54,14 +55,6 @@ const RESULT_FAILURES: Partial<Record<TraceResult['outcome'], string>> = {
   AttachError: REASONS.AttachError,
   Error: REASONS.TraceError,
 };
-
-/** Kubernetes times arrive as Date from typed clients and as strings from raw watches; both become RFC 3339. */
-export function timeString(value: unknown): string | undefined {
-  if (value instanceof Date)
-    return Number.isNaN(value.getTime()) ? undefined : value.toISOString().replace(/\.\d{3}Z$/, 'Z');
-  if (typeof value === 'string' && value !== '') return value;
-  return undefined;
-}
 
 function jobCondition(job: V1Job, type: string): V1JobCondition | undefined {
   return job.status?.conditions?.find((c) => c.type === type && c.status === 'True');
@@ -195,6 +188,11 @@ function failed(observed: ObservedTrace, jobReason: string | undefined, jobMessa
     `${base}${describeTermination(pod)} See \`kubectl logs\` of the pod for bpftrace's output.`,
     observed,
   );
+}
+
+/** True for the phases a trace never leaves: Succeeded and Failed. */
+export function isFinishedPhase(phase: Phase | undefined): boolean {
+  return phase === 'Succeeded' || phase === 'Failed';
 }
 
 /** The phase, conditions, node and times of a trace from its Job, pod and result. */
@@ -343,7 +341,7 @@ export function deriveTraceState(observed: ObservedTrace): DerivedState {
  */
 export function ttlExpiry(traceJob: TraceJob): Date | undefined {
   const ttl = traceJob.spec.ttlSecondsAfterFinished;
-  const done = traceJob.status?.phase === 'Succeeded' || traceJob.status?.phase === 'Failed';
+  const done = isFinishedPhase(traceJob.status?.phase);
   const completed = traceJob.status?.completionTime;
   if (ttl === undefined || !done || completed === undefined) return undefined;
   const at = Date.parse(completed);

@@ -5,8 +5,8 @@ import {
   findCondition,
   isConditionTrue,
   setCondition,
-  toRfc3339,
 } from '../../src/tracejob/conditions.ts';
+import { toRfc3339 } from '../../src/tracejob/time.ts';
 
 const t0 = new Date('2024-01-01T00:00:00.500Z');
 const t1 = new Date('2024-01-01T00:01:00Z');

@@ -1,6 +1,7 @@
 import test from 'ava';
 import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
-import { deriveTraceState, timeString, ttlExpiry, type DerivedState } from '../../src/tracejob/phase.ts';
+import { deriveTraceState, isFinishedPhase, ttlExpiry, type DerivedState } from '../../src/tracejob/phase.ts';
+import { timeString } from '../../src/tracejob/time.ts';
 import type { TraceResult } from '../../src/tracejob/result.ts';
 
 const NAME = 'kubectl-trace-16f11776-5b39-494a-8341-718850061edc';
@@ -361,4 +362,14 @@ test('ttlExpiry: completionTime + ttl for finished traces only', (t) => {
   t.is(ttlExpiry(tj(undefined, 'Succeeded', '2024-01-01T00:00:00Z')), undefined);
   t.is(ttlExpiry(tj(60, 'Running', '2024-01-01T00:00:00Z')), undefined);
   t.is(ttlExpiry(tj(60, 'Succeeded')), undefined);
+});
+
+test('only Succeeded and Failed are finished phases', (t) => {
+  t.deepEqual((['Pending', 'Running', 'Succeeded', 'Failed', undefined] as const).map(isFinishedPhase), [
+    false,
+    false,
+    true,
+    true,
+    false,
+  ]);
 });
