@@ -10,6 +10,7 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   buildOutputConfigMap,
+  awaitsPodCreation,
   buildTraceObjects,
   canonicalJson,
   CONDITION_TYPES as C,
@@ -17,6 +18,7 @@ import {
   findCondition,
   formatValidationErrors,
   isFinishedPhase,
+  isStartProblem,
   isStopRequested,
   REASONS,
   resolveNodeTarget,
@@ -25,6 +27,7 @@ import {
   setCondition,
   specAppliedCondition,
   stopRequestPatch,
+  stoppedBeforeStart,
   toRfc3339,
   traceObjectName,
   ttlExpiry,
@@ -267,7 +270,21 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
     }
   }
 
-  const derived = deriveTraceState({ job, pod, result, jobCreated: true });
+  const now = ctx.now();
+  const podCreateFailure = awaitsPodCreation(job, pod, now)
+    ? await ctx.api.latestPodCreateFailure(namespace, jobName)
+    : undefined;
+  const derived = deriveTraceState({
+    job,
+    pod,
+    result,
+    jobCreated: true,
+    podCreateFailure,
+    startTimeoutSeconds: traceJob.spec.startTimeoutSeconds,
+    now,
+  });
+  // A trace that failed before it started must not start later (a service account created, a node back).
+  if (derived.suspendJob === true) await ctx.api.suspendJob(namespace, jobName);
   draft.status.phase = derived.phase;
   if (derived.node !== undefined) draft.status.node = derived.node;
   if (derived.startTime !== undefined) draft.status.startTime = derived.startTime;
@@ -278,7 +295,8 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
       update.type === C.Succeeded ||
       update.type === C.Failed ||
       update.type === C.JobCreated ||
-      (update.type === C.Running && update.status === 'True');
+      (update.type === C.Running && update.status === 'True') ||
+      isStartProblem(update);
     draft.condition(
       update,
       announce ? (update.type === C.Failed || update.status === 'False' ? 'Warning' : 'Normal') : undefined,
@@ -287,7 +305,8 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
 
   if (!derived.finished && traceJob.spec.stop === true) await requestStop(ctx, traceJob, draft);
   const stored = await commit(ctx, traceJob, draft);
-  return derived.finished ? ttlAction(ctx, stored) : Action.awaitChange();
+  if (derived.finished) return ttlAction(ctx, stored);
+  return derived.recheckAfterMs === undefined ? Action.awaitChange() : Action.requeue(derived.recheckAfterMs);
 }
 
 async function requestStop(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDraft): Promise<void> {
@@ -315,6 +334,15 @@ function reportSpecDrift(traceJob: TraceJob, job: V1Job | undefined, draft: Stat
   draft.condition(update, update.status === 'False' ? 'Warning' : undefined);
 }
 
+/** Finishes a TraceJob whose spec.stop was true before it started, without creating anything. */
+async function stopBeforeStart(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDraft): Promise<Action> {
+  const state = stoppedBeforeStart();
+  draft.status.phase = state.phase;
+  draft.status.completionTime ??= toRfc3339(ctx.now());
+  for (const update of state.conditions) draft.condition(update, update.type === C.Failed ? 'Normal' : undefined);
+  return ttlAction(ctx, await commit(ctx, traceJob, draft));
+}
+
 /** Deletes a finished TraceJob once its time-to-live has passed, or says when to look again. */
 async function ttlAction(ctx: ReconcileContext, traceJob: TraceJob): Promise<Action> {
   const expiry = ttlExpiry(traceJob);
@@ -339,6 +367,9 @@ export async function reconcileTraceJob(namespace: string, name: string, ctx: Re
     return Action.awaitChange();
   const started = traceJob.status?.jobName !== undefined && traceJob.status.jobName !== '';
   if (started) return follow(ctx, traceJob, new StatusDraft(traceJob, ctx.now()));
+
+  // spec.stop cannot be set back to false: a TraceJob stopped before it started never starts.
+  if (traceJob.spec.stop === true) return stopBeforeStart(ctx, traceJob, new StatusDraft(traceJob, ctx.now()));
 
   // A rejected TraceJob stays rejected until its spec changes: a resync or a
   // restart must not start it behind its owner's back (say, once a missing node appears).

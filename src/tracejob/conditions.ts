@@ -22,6 +22,16 @@ export const CONDITION_TYPES = {
   StopRequested: 'StopRequested',
   /** False with SpecChangedAfterStart when the spec changed after the Job was created (a trace is never re-run). */
   SpecApplied: 'SpecApplied',
+  /** The pod did not start within spec.startTimeoutSeconds. */
+  StartTimeout: 'StartTimeout',
+  /** Admission (Pod Security, a webhook) refused the trace pod. */
+  PodForbidden: 'PodForbidden',
+  ServiceAccountNotFound: 'ServiceAccountNotFound',
+  QuotaExceeded: 'QuotaExceeded',
+  /** The Job controller could not create the pod for another reason. */
+  PodCreateFailed: 'PodCreateFailed',
+  /** spec.stop was true before the trace started: nothing was created. */
+  StoppedBeforeStart: 'StoppedBeforeStart',
 } as const;
 export type ConditionType = (typeof CONDITION_TYPES)[keyof typeof CONDITION_TYPES];
 
@@ -56,6 +66,16 @@ export const REASONS = {
   StopRequested: 'StopRequested',
   SpecChangedAfterStart: 'SpecChangedAfterStart',
   SpecApplied: 'SpecApplied',
+  /** The pod did not start within spec.startTimeoutSeconds. */
+  StartTimeout: 'StartTimeout',
+  /** Admission (Pod Security, a webhook) refused the trace pod. */
+  PodForbidden: 'PodForbidden',
+  ServiceAccountNotFound: 'ServiceAccountNotFound',
+  QuotaExceeded: 'QuotaExceeded',
+  /** The Job controller could not create the pod for another reason. */
+  PodCreateFailed: 'PodCreateFailed',
+  /** spec.stop was true before the trace started: nothing was created. */
+  StoppedBeforeStart: 'StoppedBeforeStart',
 } as const;
 
 /** A condition to set, without the bookkeeping fields setCondition fills in. */
@@ -94,6 +114,29 @@ export function setCondition(
   if (index === -1) list.push(next);
   else list[index] = next;
   return list;
+}
+
+// Running/Scheduled reasons of a trace that waits as it should (no one needs telling).
+const ROUTINE_WAITS: ReadonlySet<string> = new Set([
+  REASONS.Pending,
+  REASONS.ContainerCreating,
+  REASONS.Initializing,
+  REASONS.Finished,
+  REASONS.Running,
+  REASONS.Scheduled,
+]);
+
+/**
+ * True for a Running or Scheduled condition that says why a trace cannot
+ * start (Unschedulable, ImagePullBackOff, ServiceAccountNotFound, ...):
+ * worth an Event, not only a condition.
+ */
+export function isStartProblem(update: ConditionUpdate): boolean {
+  return (
+    (update.type === CONDITION_TYPES.Running || update.type === CONDITION_TYPES.Scheduled) &&
+    update.status === 'False' &&
+    !ROUTINE_WAITS.has(update.reason)
+  );
 }
 
 /** The condition of `type`, if present. */

@@ -57,6 +57,10 @@ export const LIMITS = {
   maxGracePeriodSeconds: 3600,
   /** 365 days. */
   maxTtlSeconds: 365 * 24 * 3600,
+  /** How long the trace pod may take to be created and start bpftrace. */
+  defaultStartTimeoutSeconds: 300,
+  /** One day. */
+  maxStartTimeoutSeconds: 24 * 3600,
   programArgs: 32,
   programArgLength: 4096,
   imageLength: 512,

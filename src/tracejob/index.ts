@@ -69,10 +69,19 @@ export {
   setCondition,
   findCondition,
   isConditionTrue,
+  isStartProblem,
   type ConditionType,
   type ConditionUpdate,
 } from './conditions.ts';
-export { deriveTraceState, isFinishedPhase, ttlExpiry, type ObservedTrace, type DerivedState } from './phase.ts';
+export {
+  awaitsPodCreation,
+  deriveTraceState,
+  isFinishedPhase,
+  stoppedBeforeStart,
+  ttlExpiry,
+  type ObservedTrace,
+  type DerivedState,
+} from './phase.ts';
 export { toRfc3339, timeString } from './time.ts';
 export { canonicalJson } from './canonical-json.ts';
 export {

@@ -12,8 +12,8 @@ import type { TraceJobSpec } from './schema.ts';
 /** Annotation on the Job: hash of the spec fields the Job was built from. */
 export const SPEC_HASH_ANNOTATION_KEY = `${API_GROUP}/spec-hash`;
 
-/** Fields that may change after the start without being a change to the trace. */
-const MUTABLE_FIELDS: ReadonlySet<string> = new Set(['stop', 'ttlSecondsAfterFinished']);
+/** Fields that may change after the start without being a change to the trace (they take effect). */
+const MUTABLE_FIELDS: ReadonlySet<string> = new Set(['stop', 'ttlSecondsAfterFinished', 'startTimeoutSeconds']);
 
 /** A short, stable hash of the fields that define the trace (not stop or ttlSecondsAfterFinished). */
 export function specHash(spec: TraceJobSpec): string {

@@ -60,6 +60,7 @@ export const VALIDATION_REASONS = {
   InvalidDeadlineGracePeriod: 'InvalidDeadlineGracePeriod',
   InvalidStop: 'InvalidStop',
   InvalidTTL: 'InvalidTTL',
+  InvalidStartTimeout: 'InvalidStartTimeout',
   InvalidID: 'InvalidID',
   InvalidStatus: 'InvalidStatus',
 } as const;
@@ -85,6 +86,7 @@ const FIELD_REASONS: readonly (readonly [string, string])[] = [
   ['spec.deadline', R.InvalidDeadline],
   ['spec.stop', R.InvalidStop],
   ['spec.ttlSecondsAfterFinished', R.InvalidTTL],
+  ['spec.startTimeoutSeconds', R.InvalidStartTimeout],
   ['spec', R.InvalidSpec],
   ['status.id', R.InvalidID],
   ['status', R.InvalidStatus],
