@@ -11,6 +11,7 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   buildOutputConfigMap,
   awaitsPodCreation,
+  awaitsPodStart,
   buildTraceObjects,
   canonicalJson,
   CONDITION_TYPES as C,
@@ -274,12 +275,14 @@ async function follow(ctx: ReconcileContext, traceJob: TraceJob, draft: StatusDr
   const podCreateFailure = awaitsPodCreation(job, pod, now)
     ? await ctx.api.latestPodCreateFailure(namespace, jobName)
     : undefined;
+  const podNode = awaitsPodStart(pod, now) ? await ctx.api.getNode(pod?.spec?.nodeName ?? '') : undefined;
   const derived = deriveTraceState({
     job,
     pod,
     result,
     jobCreated: true,
     podCreateFailure,
+    podNode,
     startTimeoutSeconds: traceJob.spec.startTimeoutSeconds,
     now,
   });

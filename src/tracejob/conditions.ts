@@ -22,16 +22,6 @@ export const CONDITION_TYPES = {
   StopRequested: 'StopRequested',
   /** False with SpecChangedAfterStart when the spec changed after the Job was created (a trace is never re-run). */
   SpecApplied: 'SpecApplied',
-  /** The pod did not start within spec.startTimeoutSeconds. */
-  StartTimeout: 'StartTimeout',
-  /** Admission (Pod Security, a webhook) refused the trace pod. */
-  PodForbidden: 'PodForbidden',
-  ServiceAccountNotFound: 'ServiceAccountNotFound',
-  QuotaExceeded: 'QuotaExceeded',
-  /** The Job controller could not create the pod for another reason. */
-  PodCreateFailed: 'PodCreateFailed',
-  /** spec.stop was true before the trace started: nothing was created. */
-  StoppedBeforeStart: 'StoppedBeforeStart',
 } as const;
 export type ConditionType = (typeof CONDITION_TYPES)[keyof typeof CONDITION_TYPES];
 
@@ -74,6 +64,8 @@ export const REASONS = {
   QuotaExceeded: 'QuotaExceeded',
   /** The Job controller could not create the pod for another reason. */
   PodCreateFailed: 'PodCreateFailed',
+  /** The pod is bound to a node that is not Ready. */
+  NodeNotReady: 'NodeNotReady',
   /** spec.stop was true before the trace started: nothing was created. */
   StoppedBeforeStart: 'StoppedBeforeStart',
 } as const;

@@ -75,6 +75,7 @@ export {
 } from './conditions.ts';
 export {
   awaitsPodCreation,
+  awaitsPodStart,
   deriveTraceState,
   isFinishedPhase,
   stoppedBeforeStart,

@@ -5,7 +5,7 @@
 // Guarantees: a state with finished: true never turns back into a running
 // one for the same inputs that made it finished (the Job and pod only move
 // forward); a missing Job after it was created is reported, not hidden.
-import type { V1Job, V1JobCondition, V1Pod, V1ContainerStatus } from '@kubernetes/client-node';
+import type { V1Job, V1JobCondition, V1Node, V1Pod, V1ContainerStatus } from '@kubernetes/client-node';
 import { CONDITION_TYPES as C, REASONS, type ConditionUpdate } from './conditions.ts';
 import type { Phase, TraceJob } from './schema.ts';
 import type { TraceResult } from './result.ts';
@@ -29,6 +29,8 @@ export interface ObservedTrace {
   jobCreated?: boolean | undefined;
   /** The Job controller's latest FailedCreate Event for the Job, when it could not create the pod. */
   podCreateFailure?: { message: string } | undefined;
+  /** The Node the pod is bound to, when it has waited there a while without running (see awaitsPodStart). */
+  podNode?: V1Node | undefined;
   /** spec.startTimeoutSeconds (default LIMITS.defaultStartTimeoutSeconds). */
   startTimeoutSeconds?: number | undefined;
   /** The time now; without it no start timeout applies. */
@@ -314,9 +316,25 @@ function containerProblem(pod: V1Pod): ConditionUpdate | undefined {
   return undefined;
 }
 
+/** Running=False with NodeNotReady when the pod's node is known and not Ready (its kubelet will not start the pod). */
+function nodeProblem(node: V1Node | undefined, name: string): ConditionUpdate | undefined {
+  if (node === undefined) return undefined;
+  const ready = node.status?.conditions?.find((c) => c.type === 'Ready');
+  if (ready?.status === 'True') return undefined;
+  const why =
+    ready === undefined ? 'it has never reported its status' : (ready.message ?? ready.reason ?? 'no message');
+  return {
+    type: C.Running,
+    status: 'False',
+    reason: REASONS.NodeNotReady,
+    message: `The trace pod is on node ${name}, which is not Ready (${why}): its kubelet cannot start the pod. Check the node; the trace fails at spec.startTimeoutSeconds.`,
+  };
+}
+
 /** A scheduled pod: Running once the trace container runs, else Pending with what it waits for. */
-function onNode(pod: V1Pod, node: string): DerivedState {
-  const problem = containerProblem(pod);
+function onNode(pod: V1Pod, node: string, podNode: V1Node | undefined): DerivedState {
+  const problem =
+    containerProblem(pod) ?? (mainStatus(pod)?.state?.running === undefined ? nodeProblem(podNode, node) : undefined);
   if (problem !== undefined) return pending([scheduledCondition(node), problem], node);
   const running = mainStatus(pod)?.state?.running;
   if (running !== undefined) {
@@ -333,25 +351,33 @@ function onNode(pod: V1Pod, node: string): DerivedState {
     };
   }
   const initializing = (pod.status?.initContainerStatuses ?? []).some((s) => s.state?.terminated === undefined);
-  return pending(
-    [
-      scheduledCondition(node),
-      initializing
-        ? {
-            type: C.Running,
-            status: 'False',
-            reason: REASONS.Initializing,
-            message: 'The init container is preparing kernel headers.',
-          }
-        : {
-            type: C.Running,
-            status: 'False',
-            reason: REASONS.ContainerCreating,
-            message: 'The trace container is being created.',
-          },
-    ],
-    node,
+  // Nothing changes on a pod whose kubelet never starts it: look again, to check its node (awaitsPodStart).
+  return withRecheck(
+    POD_START_NODE_CHECK_MS,
+    pending(
+      [
+        scheduledCondition(node),
+        initializing
+          ? {
+              type: C.Running,
+              status: 'False',
+              reason: REASONS.Initializing,
+              message: 'The init container is preparing kernel headers.',
+            }
+          : {
+              type: C.Running,
+              status: 'False',
+              reason: REASONS.ContainerCreating,
+              message: 'The trace container is being created.',
+            },
+      ],
+      node,
+    ),
   );
+}
+
+function withRecheck(ms: number, state: DerivedState): DerivedState {
+  return { ...state, recheckAfterMs: ms };
 }
 
 /** The phase, conditions, node and times of a trace from its Job, pod and result, before any start timeout. */
@@ -361,7 +387,7 @@ function deriveFromObjects(observed: ObservedTrace): DerivedState {
   const end = ended(observed, job);
   if (end !== undefined) return end;
   if (pod === undefined) return withoutPod(observed);
-  return unscheduled(pod) ?? onNode(pod, pod.spec?.nodeName ?? '');
+  return unscheduled(pod) ?? onNode(pod, pod.spec?.nodeName ?? '', observed.podNode);
 }
 
 /**
@@ -398,6 +424,22 @@ export function awaitsPodCreation(job: V1Job | undefined, pod: V1Pod | undefined
   const created = Date.parse(timeString(job?.metadata?.creationTimestamp) ?? '');
   return (
     job !== undefined && pod === undefined && !Number.isNaN(created) && now.getTime() - created >= POD_CREATE_RECHECK_MS
+  );
+}
+
+/** How long a bound pod may wait before its Node is looked at (a kubelet normally starts it within seconds). */
+export const POD_START_NODE_CHECK_MS = 10_000;
+
+/** True when the pod is bound to a node and has waited there a while without running: worth a look at the Node. */
+export function awaitsPodStart(pod: V1Pod | undefined, now: Date): boolean {
+  const created = Date.parse(timeString(pod?.metadata?.creationTimestamp) ?? '');
+  const bound = pod?.spec?.nodeName !== undefined && pod.spec.nodeName !== '';
+  return (
+    bound &&
+    pod?.status?.phase === 'Pending' &&
+    mainStatus(pod)?.state?.running === undefined &&
+    !Number.isNaN(created) &&
+    now.getTime() - created >= POD_START_NODE_CHECK_MS
   );
 }
 
