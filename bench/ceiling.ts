@@ -4,7 +4,7 @@
 //
 // It learns of TraceJobs from one watch (the operator has to learn of them
 // somehow too) and, `--concurrency` at a time, for each: PUT status with the
-// id (design.md: the id is persisted before anything is created), POST the
+// id (docs/design.md: the id is persisted before anything is created), POST the
 // ConfigMap, POST the Job (the operator's own mapping, so the objects and the
 // Job controller's work downstream are the same), PUT status naming the Job.
 // No caches of owned objects, no work queue, no validation, no Node lookups

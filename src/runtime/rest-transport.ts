@@ -14,7 +14,7 @@
 //   this pool (node:https keep-alive)           802–997 creates/s  676/s         ~0.6 ms
 //   undici fetch with one pooled Agent          560–656/s          437/s         ~1.2 ms
 //   client-node CoreV1Api.createNamespacedConfigMap  143–163/s     120/s         ~5.2 ms
-// So `KubeConfig` (client-node 2.x, as design.md asks) does all the config
+// So `KubeConfig` (client-node 2.x, as docs/design.md §4 says) does all the config
 // work — kubeconfig files, in-cluster service account, exec/OIDC/token-file
 // auth, TLS material, proxies — and requests go over one keep-alive
 // `node:https` Agent sized for concurrency, plus a second, unbounded agent

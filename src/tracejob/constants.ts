@@ -1,6 +1,6 @@
 // Names, label keys and limits that make up the TraceJob API and its
 // contracts with the original operator and with kubectl-trace
-// (design.md §1). Everything that must not drift lives here once.
+// (docs/design.md §1). Everything that must not drift lives here once.
 
 export const API_GROUP = 'observe.alexeldeib.xyz';
 export const API_VERSION = 'v1alpha1';

@@ -1,5 +1,5 @@
 // Resolving spec.programFrom: the controller reads the referenced ConfigMap
-// from its cache and this pure function checks and extracts the program,
+// from the API server (a GET; user ConfigMaps are not cached) and this pure function checks and extracts the program,
 // with the same rules as an inline spec.program.
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { TraceJob } from './schema.ts';

@@ -1,6 +1,6 @@
 // The resolved target of a trace: the node it runs on and, for pod targets,
 // the container whose PID the runner substitutes for $container_pid. The
-// controller reads the Node (and Pod) from its cache and calls these pure
+// controller reads the Node (and Pod) from the API server and calls these pure
 // functions; the mapping takes their result.
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { HOSTNAME_LABEL_KEY } from './constants.ts';
