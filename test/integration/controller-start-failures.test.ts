@@ -5,11 +5,12 @@
 // manage: no kubelet, so NotReady), and a TraceJob created already stopped.
 // Each gets a condition that says what to do, an Event, and, where it cannot
 // start, phase Failed with its Job suspended so that it never starts late.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd, startManager, type RunningManager } from '../support/manager.ts';
+import type { TraceJob } from '../../src/tracejob/index.ts';
 import { apply, condition, eventsFor, getJob, listJson, waitForTraceJob } from '../support/tracejobs.ts';
 
 let ns = '';
@@ -82,26 +83,48 @@ async function expectSuspended(namespace: string, jobName: string | undefined): 
   });
 }
 
-test('a missing service account is reported within seconds, then fails the trace at its start timeout', async (t) => {
-  await apply(ns, traceJob('no-sa', ns, { serviceAccount: 'nobody-made-me', startTimeoutSeconds: 15 }));
+/**
+ * A trace that cannot start: first the condition that says why, with its
+ * Event; then, at its start timeout, Failed with StartTimeout naming that
+ * reason, and its Job suspended.
+ */
+async function waitsThenTimesOut(
+  t: ExecutionContext,
+  name: string,
+  spec: Record<string, unknown>,
+  waits: { type: string; reason: string; message: RegExp },
+  timeoutSeconds: number,
+): Promise<TraceJob> {
+  await apply(ns, traceJob(name, ns, { ...spec, startTimeoutSeconds: timeoutSeconds }));
   const waiting = await waitForTraceJob(
     ns,
-    'no-sa',
-    'says the service account is missing',
-    (tj) => condition(tj, 'Running')?.reason === 'ServiceAccountNotFound',
-    30_000,
+    name,
+    `says ${waits.reason}`,
+    (tj) => condition(tj, waits.type)?.reason === waits.reason,
+    40_000,
   );
   t.is(waiting.status?.phase, 'Pending');
-  t.regex(condition(waiting, 'Running')?.message ?? '', /nobody-made-me does not exist/);
-  await expectEvent(ns, 'no-sa', 'Warning ServiceAccountNotFound');
-  const failed = await waitForTraceJob(ns, 'no-sa', 'fails with StartTimeout', (tj) => tj.status?.phase === 'Failed');
+  t.regex(condition(waiting, waits.type)?.message ?? '', waits.message);
+  await expectEvent(ns, name, `Warning ${waits.reason}`);
+  const failed = await waitForTraceJob(ns, name, 'fails', (tj) => tj.status?.phase === 'Failed', 60_000);
   t.is(condition(failed, 'Failed')?.reason, 'StartTimeout');
   t.regex(
     condition(failed, 'Failed')?.message ?? '',
-    /within 15s \(spec\.startTimeoutSeconds\): ServiceAccountNotFound/,
+    new RegExp(`within ${timeoutSeconds}s \\(spec\\.startTimeoutSeconds\\): ${waits.reason}`),
   );
-  await expectEvent(ns, 'no-sa', 'Warning StartTimeout');
+  await expectEvent(ns, name, 'Warning StartTimeout');
   await expectSuspended(ns, failed.status?.jobName);
+  return failed;
+}
+
+test('a missing service account is reported within seconds, then fails the trace at its start timeout', async (t) => {
+  await waitsThenTimesOut(
+    t,
+    'no-sa',
+    { serviceAccount: 'nobody-made-me' },
+    { type: 'Running', reason: 'ServiceAccountNotFound', message: /nobody-made-me does not exist/ },
+    15,
+  );
 });
 
 test('Pod Security refusing the privileged pod fails the trace at once and says which namespaces work', async (t) => {
@@ -122,41 +145,27 @@ test('Pod Security refusing the privileged pod fails the trace at once and says 
 });
 
 test('an unschedulable pod says so, and fails the trace at its start timeout', async (t) => {
-  await apply(ns, traceJob('no-room', ns, { hostname: fullNode, startTimeoutSeconds: 10 }));
-  const waiting = await waitForTraceJob(
-    ns,
+  await waitsThenTimesOut(
+    t,
     'no-room',
-    'says its pod is unschedulable',
-    (tj) => condition(tj, 'Scheduled')?.reason === 'Unschedulable',
-    30_000,
+    { hostname: fullNode },
+    {
+      type: 'Scheduled',
+      reason: 'Unschedulable',
+      message: /cannot be scheduled on its node: 0\/\d+ nodes are available/,
+    },
+    10,
   );
-  t.regex(
-    condition(waiting, 'Scheduled')?.message ?? '',
-    /cannot be scheduled on its node: 0\/\d+ nodes are available/,
-  );
-  await expectEvent(ns, 'no-room', 'Warning Unschedulable');
-  const failed = await waitForTraceJob(ns, 'no-room', 'fails', (tj) => tj.status?.phase === 'Failed', 40_000);
-  t.is(condition(failed, 'Failed')?.reason, 'StartTimeout');
-  t.regex(condition(failed, 'Failed')?.message ?? '', /within 10s \(spec\.startTimeoutSeconds\): Unschedulable/);
-  await expectSuspended(ns, failed.status?.jobName);
 });
 
 test('a pod on a node that never runs it says the node is not Ready, and fails at its start timeout', async (t) => {
-  await apply(ns, traceJob('dead-node', ns, { hostname: deadNode, startTimeoutSeconds: 25 }));
-  const waiting = await waitForTraceJob(
-    ns,
+  const failed = await waitsThenTimesOut(
+    t,
     'dead-node',
-    'says its node is not Ready',
-    (tj) => condition(tj, 'Running')?.reason === 'NodeNotReady',
-    40_000,
+    { hostname: deadNode },
+    { type: 'Running', reason: 'NodeNotReady', message: new RegExp(`node ${deadNode}, which is not Ready`) },
+    25,
   );
-  t.is(waiting.status?.phase, 'Pending');
-  t.regex(condition(waiting, 'Running')?.message ?? '', new RegExp(`node ${deadNode}, which is not Ready`));
-  await expectEvent(ns, 'dead-node', 'Warning NodeNotReady');
-  const failed = await waitForTraceJob(ns, 'dead-node', 'fails', (tj) => tj.status?.phase === 'Failed', 40_000);
-  t.is(condition(failed, 'Failed')?.reason, 'StartTimeout');
-  t.regex(condition(failed, 'Failed')?.message ?? '', /NodeNotReady/);
-  await expectSuspended(ns, failed.status?.jobName);
   // Suspending the Job deletes its pod (on a node without a kubelet it stays Terminating), so it cannot start late.
   await eventually('the pod is being deleted', async () => {
     const pods = await listJson<V1Pod>(ns, 'pods', `iovisor.org/kubectl-trace-id=${failed.status?.id ?? ''}`);
