@@ -50,6 +50,14 @@ export interface TraceJobApi {
     tailLines: number,
     signal?: AbortSignal,
   ): Promise<{ text: string } | { error: string }>;
+  /** The message of the Job controller's latest FailedCreate Event for a Job (it could not create the pod), if any. */
+  latestPodCreateFailure(
+    namespace: string,
+    jobName: string,
+    signal?: AbortSignal,
+  ): Promise<{ message: string } | undefined>;
+  /** Suspends a Job (spec.suspend): it deletes its pod and creates none; a Job already gone is fine. */
+  suspendJob(namespace: string, name: string, signal?: AbortSignal): Promise<void>;
   /** Deletes the TraceJob if it still has this uid (a precondition, so a re-created namesake survives). */
   deleteTraceJob(namespace: string, name: string, uid: string, signal?: AbortSignal): Promise<void>;
 }

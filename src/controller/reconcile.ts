@@ -21,11 +21,16 @@
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   buildOutputConfigMap,
+  awaitsPodCreation,
+  awaitsPodStart,
   buildTraceObjects,
+  canonicalJson,
   CONDITION_TYPES as C,
   deriveTraceState,
   findCondition,
   formatValidationErrors,
+  isFinishedPhase,
+  isStartProblem,
   isStopRequested,
   REASONS,
   resolveNodeTarget,
@@ -34,6 +39,7 @@ import {
   setCondition,
   specAppliedCondition,
   stopRequestPatch,
+  stoppedBeforeStart,
   toRfc3339,
   traceObjectName,
   ttlExpiry,
@@ -66,22 +72,6 @@ export const LOG_READ_RETRY_MS = 1_000;
 export const OUTPUT_CAPTURED = 'OutputCaptured';
 
 const POD_TARGET_RETRY_MS = 5_000;
-
-function stableJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-    return `{${entries
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([k, v]) => `${JSON.stringify(k)}:${stableJson(v)}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
-function isFinished(status: TraceJobStatus | undefined): boolean {
-  return status?.phase === 'Succeeded' || status?.phase === 'Failed';
-}
 
 /** Accumulates the next status and the events announcing what changed. */
 class StatusDraft {
@@ -158,7 +148,7 @@ function cacheLagsOwnWrite(r: Scope, traceJob: TraceJob): boolean {
 async function commit(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<TraceJob> {
   draft.observed();
   let stored = traceJob;
-  if (stableJson(draft.status) !== stableJson(traceJob.status ?? {})) {
+  if (canonicalJson(draft.status) !== canonicalJson(traceJob.status ?? {})) {
     try {
       stored = await r.api.replaceStatus({ ...traceJob, status: draft.status }, r.signal);
     } catch (error) {
@@ -300,7 +290,7 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
   const pod = newestPod(r.caches.podsOfTrace(namespace, id));
 
   reportSpecDrift(traceJob, job, draft);
-  if (isFinished(traceJob.status) && traceJob.status?.completionTime !== undefined) {
+  if (isFinishedPhase(traceJob.status?.phase) && traceJob.status?.completionTime !== undefined) {
     return ttlAction(r, await commit(r, traceJob, draft));
   }
 
@@ -341,15 +331,32 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
     }
   }
 
-  const derived = deriveTraceState({ job, pod, result, jobCreated: true });
+  const now = r.now();
+  const podCreateFailure = awaitsPodCreation(job, pod, now)
+    ? await r.api.latestPodCreateFailure(namespace, jobName, r.signal)
+    : undefined;
+  const podNode = awaitsPodStart(pod, now) ? await r.api.getNode(pod?.spec?.nodeName ?? '', r.signal) : undefined;
+  const derived = deriveTraceState({
+    job,
+    pod,
+    result,
+    jobCreated: true,
+    podCreateFailure,
+    podNode,
+    startTimeoutSeconds: traceJob.spec.startTimeoutSeconds,
+    now,
+  });
+  // A trace that failed before it started must not start later (a service account created, a node back).
+  if (derived.suspendJob === true) await r.api.suspendJob(namespace, jobName, r.signal);
   draft.status.phase = derived.phase;
   if (derived.node !== undefined) draft.status.node = derived.node;
   if (derived.startTime !== undefined) draft.status.startTime = derived.startTime;
   if (derived.completionTime !== undefined) draft.status.completionTime = derived.completionTime;
   else if (derived.finished) draft.status.completionTime = toRfc3339(r.now());
   for (const update of derived.conditions) {
-    // One Event per transition a person reads: the start (above) and the end; running is a condition only.
-    const announce = update.type === C.Succeeded || update.type === C.Failed || update.type === C.JobCreated;
+    // One Event per transition a person reads: the start (above), the end and a start problem; running is a condition only.
+    const announce =
+      update.type === C.Succeeded || update.type === C.Failed || update.type === C.JobCreated || isStartProblem(update);
     draft.condition(
       update,
       announce ? (update.type === C.Failed || update.status === 'False' ? 'Warning' : 'Normal') : undefined,
@@ -358,7 +365,8 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
 
   if (!derived.finished && traceJob.spec.stop === true) await requestStop(r, traceJob, draft);
   const stored = await commit(r, traceJob, draft);
-  return derived.finished ? ttlAction(r, stored) : Action.awaitChange();
+  if (derived.finished) return ttlAction(r, stored);
+  return derived.recheckAfterMs === undefined ? Action.awaitChange() : Action.requeue(derived.recheckAfterMs);
 }
 
 async function requestStop(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<void> {
@@ -384,6 +392,15 @@ function reportSpecDrift(traceJob: TraceJob, job: V1Job | undefined, draft: Stat
   const update = specAppliedCondition(traceJob.spec, job);
   if (update.status === 'True' && findCondition(draft.status.conditions, C.SpecApplied) === undefined) return;
   draft.condition(update, update.status === 'False' ? 'Warning' : undefined);
+}
+
+/** Finishes a TraceJob whose spec.stop was true before it started, without creating anything. */
+async function stopBeforeStart(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<Action> {
+  const state = stoppedBeforeStart();
+  draft.status.phase = state.phase;
+  draft.status.completionTime ??= toRfc3339(r.now());
+  for (const update of state.conditions) draft.condition(update, update.type === C.Failed ? 'Normal' : undefined);
+  return ttlAction(r, await commit(r, traceJob, draft));
 }
 
 /** Deletes a finished TraceJob once its time-to-live has passed, or says when to look again. */
@@ -436,6 +453,9 @@ async function reconcileOnce(r: Scope, namespace: string, name: string): Promise
   if (cacheLagsOwnWrite(r, traceJob)) return Action.requeue(CACHE_LAG_RETRY_MS);
   const started = traceJob.status?.jobName !== undefined && traceJob.status.jobName !== '';
   if (started) return follow(r, traceJob, new StatusDraft(traceJob, r.now()));
+
+  // spec.stop cannot be set back to false: a TraceJob stopped before it started never starts.
+  if (traceJob.spec.stop === true) return stopBeforeStart(r, traceJob, new StatusDraft(traceJob, r.now()));
 
   // A rejected TraceJob stays rejected until its spec changes: a resync or a
   // restart must not start it behind its owner's back (say, once a missing node appears).

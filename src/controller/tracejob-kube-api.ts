@@ -1,6 +1,6 @@
 // TraceJobApi over the runtime KubeClient: one request per call, creates that
 // tolerate AlreadyExists, gets that turn NotFound into undefined.
-import type { V1ConfigMap, V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
+import type { CoreV1Event, V1ConfigMap, V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import { API_GROUP, API_VERSION, HOSTNAME_LABEL_KEY, PLURAL, type TraceJob } from '../tracejob/index.ts';
 import { isAlreadyExists, isConflict, isNotFound } from '../runtime/api-error.ts';
 import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
@@ -60,6 +60,15 @@ function namespaceOf(obj: { metadata?: { namespace?: string | undefined } | unde
   return namespace;
 }
 
+/** When an Event last happened, in ms (a repeated Event keeps its first creationTimestamp). */
+function eventTime(event: CoreV1Event): number {
+  for (const t of [event.lastTimestamp, event.eventTime, event.metadata.creationTimestamp]) {
+    const ms = t === undefined ? Number.NaN : Date.parse(String(t instanceof Date ? t.toISOString() : t));
+    if (!Number.isNaN(ms)) return ms;
+  }
+  return 0;
+}
+
 export function traceJobApi(client: KubeClient): TraceJobApi {
   const opts = (signal: AbortSignal | undefined): { signal?: AbortSignal } => (signal === undefined ? {} : { signal });
   return {
@@ -90,6 +99,19 @@ export function traceJobApi(client: KubeClient): TraceJobApi {
         if (signal?.aborted === true) throw error;
         return { error: error instanceof Error ? error.message : String(error) };
       }
+    },
+    latestPodCreateFailure: async (namespace, jobName, signal) => {
+      const events = await client.list<CoreV1Event>(core('events', namespace), {
+        fieldSelector: `involvedObject.kind=Job,involvedObject.name=${jobName},reason=FailedCreate`,
+        ...opts(signal),
+      });
+      const latest = events.items
+        .map((e) => ({ at: eventTime(e), message: e.message ?? '' }))
+        .sort((a, b) => b.at - a.at)[0];
+      return latest === undefined ? undefined : { message: latest.message };
+    },
+    suspendJob: async (namespace, name, signal) => {
+      await orUndefined(client.patch(jobs(namespace, name), { spec: { suspend: true } }, 'merge', opts(signal)));
     },
     deleteTraceJob: async (namespace, name, uid, signal) => {
       // 404: already gone; 409: the uid precondition failed, a namesake was created since: leave it.

@@ -9,9 +9,10 @@ import {
   parseRunnerArgs,
   parseStopArgs,
 } from './args.ts';
-import { stopRunner } from './pid-file.ts';
-import { RunLocalError, runLocal } from './run-local.ts';
-import { runRunner } from './runner.ts';
+import { RunLocalError } from './run-local-program.ts';
+
+// Each command loads what it runs when it runs: `runner` starts bpftrace
+// sooner without run-local's and stop's modules.
 
 function usageError(ctx: CommandContext, command: string, error: unknown, usage: string): number {
   if (!(error instanceof UsageError)) throw error;
@@ -31,6 +32,7 @@ export const runnerMain: CommandMain = async (ctx) => {
     ctx.stdout.write(RUNNER_USAGE);
     return 0;
   }
+  const { runRunner } = await import('./runner.ts');
   const run = await runRunner(options, ctx, { pid: process.pid });
   return run.exitCode;
 };
@@ -47,6 +49,7 @@ export const stopMain: CommandMain = async (ctx) => {
     ctx.stdout.write(STOP_USAGE);
     return 0;
   }
+  const { stopRunner } = await import('./pid-file.ts');
   try {
     const outcome = await stopRunner({ pidFile: options.pidFile, timeout: options.timeout, signal: ctx.signal });
     switch (outcome.state) {
@@ -83,6 +86,7 @@ export const runLocalMain: CommandMain = async (ctx) => {
     ctx.stdout.write(RUN_LOCAL_USAGE);
     return 0;
   }
+  const { runLocal } = await import('./run-local.ts');
   try {
     return await runLocal(options, ctx, { uid: process.geteuid?.() ?? -1, pid: process.pid });
   } catch (error) {

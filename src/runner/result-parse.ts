@@ -2,10 +2,19 @@
 // termination message (the format is described in result-format.ts). Apart
 // from it because checking a result against the schema loads TypeBox, which
 // the runner need not pay for at start-up.
+import { inflateRawSync } from 'node:zlib';
 import { Value } from '@sinclair/typebox/value';
 import { registerFormats } from '../tracejob/formats.ts';
 import { TraceResult } from '../tracejob/result.ts';
-import { NONCE_PATTERN, RESULT_LINE_PREFIX, type TerminationMessage } from './result-format.ts';
+import {
+  COMPRESSED_PAYLOAD_PREFIX,
+  NONCE_PATTERN,
+  RESULT_LINE_PREFIX,
+  type TerminationMessage,
+} from './result-format.ts';
+
+/** More than the largest result RESULT_LIMITS allows; a payload that inflates beyond it is not the runner's. */
+const MAX_INFLATED_BYTES = 8 * 1024 * 1024;
 
 function asTraceResult(value: unknown): TraceResult | undefined {
   registerFormats(); // TraceResult's date-time fields need the format checker
@@ -30,8 +39,19 @@ export function parseTerminationMessage(text: string): TerminationMessage | unde
   return checked === undefined ? undefined : { nonce, result: checked };
 }
 
-// A result line, possibly behind a `kubectl logs --timestamps` RFC 3339 stamp.
-const LINE_PATTERN = /^(?:\d{4}-\d\d-\d\dT\S+ )?TRACE_OPERATOR_RESULT ([0-9a-f]{8,64}) (\{.*\})$/;
+// A result line, possibly behind a `kubectl logs --timestamps` RFC 3339 stamp:
+// its payload compressed (z:base64url) or, from older runners, plain JSON.
+const LINE_PATTERN = /^(?:\d{4}-\d\d-\d\dT\S+ )?TRACE_OPERATOR_RESULT ([0-9a-f]{8,64}) (z:[A-Za-z0-9_-]+|\{.*\})$/;
+
+function payloadJson(payload: string): unknown {
+  if (!payload.startsWith(COMPRESSED_PAYLOAD_PREFIX)) return parseJson(payload);
+  try {
+    const bytes = Buffer.from(payload.slice(COMPRESSED_PAYLOAD_PREFIX.length), 'base64url');
+    return parseJson(inflateRawSync(bytes, { maxOutputLength: MAX_INFLATED_BYTES }).toString('utf8'));
+  } catch {
+    return undefined; // not deflate data, or too large
+  }
+}
 
 /** Every well-formed result line in the logs, in order. */
 export function findResultLines(logText: string): { nonce: string; result: TraceResult }[] {
@@ -49,7 +69,7 @@ export function findResultLines(logText: string): { nonce: string; result: Trace
     const line = logText.slice(lineStart, lineEnd).replace(/\r+$/, '');
     const match = LINE_PATTERN.exec(line);
     if (match === null || match[1] === undefined || match[2] === undefined) continue;
-    const result = asTraceResult(parseJson(match[2]));
+    const result = asTraceResult(payloadJson(match[2]));
     if (result !== undefined) found.push({ nonce: match[1], result });
   }
   return found;

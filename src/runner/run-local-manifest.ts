@@ -6,7 +6,7 @@ import { parseAllDocuments } from 'yaml';
 import { defaultOperatorSettings, formatValidationErrors, validateTraceJob } from '../tracejob/index.ts';
 import type { RunLocalOptions } from './args.ts';
 import { DEFAULT_GRACE_PERIOD } from './args.ts';
-import { type LocalProgram, RunLocalError } from './run-local.ts';
+import { type LocalProgram, RunLocalError } from './run-local-program.ts';
 
 function parseManifest(text: string, file: string): unknown {
   const docs = parseAllDocuments(text).filter((d) => d.contents !== null);

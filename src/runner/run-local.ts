@@ -7,20 +7,8 @@ import path from 'node:path';
 import type { CommandContext } from '../command.ts';
 import type { RunLocalOptions, RunnerOptions } from './args.ts';
 import { DEFAULT_GRACE_PERIOD } from './args.ts';
+import { type LocalProgram, RunLocalError } from './run-local-program.ts';
 import { runRunner, type RunnerDeps } from './runner.ts';
-
-export class RunLocalError extends Error {
-  override name = 'RunLocalError';
-}
-
-export interface LocalProgram {
-  program: string;
-  args: string[];
-  deadline: number | undefined;
-  gracePeriod: number;
-  /** Where the program came from, for messages. */
-  source: string;
-}
 
 /** The path of an executable: as given when it has a slash, else found on PATH. */
 export async function findExecutable(name: string, pathVariable: string | undefined): Promise<string | undefined> {

@@ -9,7 +9,6 @@ import type { TraceResult } from '../tracejob/result.ts';
 import type { RunnerOptions } from './args.ts';
 import { findContainerPid, substituteContainerPid, usesContainerPid } from './container-pid.ts';
 import { LineAwareWriter } from './line-io.ts';
-import { formatResultLine, formatTerminationMessage, newNonce } from './result-format.ts';
 import { type MountFn, ensureTracingFs } from './tracefs.ts';
 import { runTrace } from './trace.ts';
 import { removePidFile, writePidFile } from './pid-file.ts';
@@ -24,7 +23,11 @@ export interface RunnerDeps {
   skipTracingFs?: boolean;
   /** The PID written to the pid file. */
   pid: number;
-  /** Print the TRACE_OPERATOR_RESULT line at the end (run-local --result json does not). */
+  /**
+   * Print the TRACE_OPERATOR_RESULT line at the end where it is needed (no
+   * termination log, or a result too big for it); false never prints it
+   * (run-local --result json).
+   */
   printResultLine?: boolean;
   nonce?: string;
   now?: () => Date;
@@ -91,9 +94,41 @@ async function prepareProgram(
   return { file, tempDir };
 }
 
+/**
+ * Writes the result where the controller reads it: the termination log, and
+ * a result line at the end of stdout only when the termination log cannot
+ * hold the whole result (result-format.ts says why).
+ */
+async function publishResult(
+  result: TraceResult,
+  terminationLog: string | undefined,
+  stdout: LineAwareWriter,
+  stderr: NodeJS.WritableStream,
+  deps: RunnerDeps,
+): Promise<string> {
+  // Needed only once bpftrace has ended: not on the start path.
+  const { formatResultLine, newNonce, terminationMessage } = await import('./result-format.ts');
+  const nonce = deps.nonce ?? newNonce();
+  let complete = false;
+  if (terminationLog !== undefined) {
+    const message = terminationMessage(result, nonce);
+    try {
+      await writeFile(terminationLog, message.text);
+      complete = message.complete;
+    } catch (error) {
+      stderr.write(
+        `trace-operator runner: warning: cannot write the termination log ${terminationLog}: ${describe(error)}\n`,
+      );
+    }
+  }
+  if (deps.printResultLine !== false && !complete) await stdout.writeLine(formatResultLine(result, nonce));
+  await stdout.endLine();
+  await stdout.flush();
+  return nonce;
+}
+
 export async function runRunner(options: RunnerOptions, ctx: CommandContext, deps: RunnerDeps): Promise<RunnerRun> {
   const now = deps.now ?? (() => new Date());
-  const nonce = deps.nonce ?? newNonce();
   const stdout = new LineAwareWriter(ctx.stdout);
   let pidFileWritten = false;
   try {
@@ -140,18 +175,7 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
   }
 
-  if (deps.printResultLine !== false) await stdout.writeLine(formatResultLine(run.result, nonce));
-  await stdout.endLine();
-  await stdout.flush();
-  if (options.terminationLog !== undefined) {
-    try {
-      await writeFile(options.terminationLog, formatTerminationMessage(run.result, nonce));
-    } catch (error) {
-      ctx.stderr.write(
-        `trace-operator runner: warning: cannot write the termination log ${options.terminationLog}: ${describe(error)}\n`,
-      );
-    }
-  }
+  const nonce = await publishResult(run.result, options.terminationLog, stdout, ctx.stderr, deps);
   if (run.exitCode !== 0) {
     const reason = (run.result.message ?? 'bpftrace failed').split('\n')[0];
     ctx.stderr.write(`trace-operator runner: ${run.result.outcome}: ${reason}\n`);

@@ -2,6 +2,7 @@
 // helper that sets one condition the way meta.SetStatusCondition does in Go
 // (lastTransitionTime changes only when the status changes).
 import type { Condition, ConditionStatus } from './schema.ts';
+import { toRfc3339 } from './time.ts';
 
 /** Condition types, in the order they usually become True over a trace's life. */
 export const CONDITION_TYPES = {
@@ -55,6 +56,18 @@ export const REASONS = {
   StopRequested: 'StopRequested',
   SpecChangedAfterStart: 'SpecChangedAfterStart',
   SpecApplied: 'SpecApplied',
+  /** The pod did not start within spec.startTimeoutSeconds. */
+  StartTimeout: 'StartTimeout',
+  /** Admission (Pod Security, a webhook) refused the trace pod. */
+  PodForbidden: 'PodForbidden',
+  ServiceAccountNotFound: 'ServiceAccountNotFound',
+  QuotaExceeded: 'QuotaExceeded',
+  /** The Job controller could not create the pod for another reason. */
+  PodCreateFailed: 'PodCreateFailed',
+  /** The pod is bound to a node that is not Ready. */
+  NodeNotReady: 'NodeNotReady',
+  /** spec.stop was true before the trace started: nothing was created. */
+  StoppedBeforeStart: 'StoppedBeforeStart',
 } as const;
 
 /** A condition to set, without the bookkeeping fields setCondition fills in. */
@@ -95,6 +108,29 @@ export function setCondition(
   return list;
 }
 
+// Running/Scheduled reasons of a trace that waits as it should (no one needs telling).
+const ROUTINE_WAITS: ReadonlySet<string> = new Set([
+  REASONS.Pending,
+  REASONS.ContainerCreating,
+  REASONS.Initializing,
+  REASONS.Finished,
+  REASONS.Running,
+  REASONS.Scheduled,
+]);
+
+/**
+ * True for a Running or Scheduled condition that says why a trace cannot
+ * start (Unschedulable, ImagePullBackOff, ServiceAccountNotFound, ...):
+ * worth an Event, not only a condition.
+ */
+export function isStartProblem(update: ConditionUpdate): boolean {
+  return (
+    (update.type === CONDITION_TYPES.Running || update.type === CONDITION_TYPES.Scheduled) &&
+    update.status === 'False' &&
+    !ROUTINE_WAITS.has(update.reason)
+  );
+}
+
 /** The condition of `type`, if present. */
 export function findCondition(conditions: readonly Condition[] | undefined, type: string): Condition | undefined {
   return conditions?.find((c) => c.type === type);
@@ -103,9 +139,4 @@ export function findCondition(conditions: readonly Condition[] | undefined, type
 /** True when the condition of `type` is present with status True. */
 export function isConditionTrue(conditions: readonly Condition[] | undefined, type: string): boolean {
   return findCondition(conditions, type)?.status === 'True';
-}
-
-/** metav1.Time form: RFC 3339 in UTC with whole seconds. */
-export function toRfc3339(time: Date): string {
-  return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }

@@ -1,6 +1,6 @@
 // Names, label keys and limits that make up the TraceJob API and its
 // contracts with the original operator and with kubectl-trace
-// (design.md §1). Everything that must not drift lives here once.
+// (docs/design.md §1). Everything that must not drift lives here once.
 
 export const API_GROUP = 'observe.alexeldeib.xyz';
 export const API_VERSION = 'v1alpha1';
@@ -57,6 +57,10 @@ export const LIMITS = {
   maxGracePeriodSeconds: 3600,
   /** 365 days. */
   maxTtlSeconds: 365 * 24 * 3600,
+  /** How long the trace pod may take to be created and start bpftrace. */
+  defaultStartTimeoutSeconds: 300,
+  /** One day. */
+  maxStartTimeoutSeconds: 24 * 3600,
   programArgs: 32,
   programArgLength: 4096,
   imageLength: 512,

@@ -69,11 +69,22 @@ export {
   setCondition,
   findCondition,
   isConditionTrue,
-  toRfc3339,
+  isStartProblem,
   type ConditionType,
   type ConditionUpdate,
 } from './conditions.ts';
-export { deriveTraceState, timeString, ttlExpiry, type ObservedTrace, type DerivedState } from './phase.ts';
+export {
+  awaitsPodCreation,
+  awaitsPodStart,
+  deriveTraceState,
+  isFinishedPhase,
+  stoppedBeforeStart,
+  ttlExpiry,
+  type ObservedTrace,
+  type DerivedState,
+} from './phase.ts';
+export { toRfc3339, timeString } from './time.ts';
+export { canonicalJson } from './canonical-json.ts';
 export {
   traceJobCrd,
   traceJobOpenApiSchema,

@@ -1,7 +1,7 @@
 // The pure mapping of a TraceJob to the objects that run it: a ConfigMap
 // with the program and a Job running the trace-operator runner on the
 // target node. Deterministic and without I/O; the shapes kubectl-trace
-// relies on are the contracts of design.md §1.
+// relies on are the contracts of docs/design.md §1.
 import type {
   V1ConfigMap,
   V1Container,

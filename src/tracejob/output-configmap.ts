@@ -1,5 +1,5 @@
 // The owned ConfigMap that keeps a finished trace's full text output, so it
-// outlives the pod (design.md §3, "Output kept"). Size-bounded: the end of
+// outlives the pod (docs/design.md, Guarantees: output kept). Size-bounded: the end of
 // the output is kept, because bpftrace prints its final maps last.
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import {

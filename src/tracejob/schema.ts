@@ -142,6 +142,15 @@ export const TraceJobSpec = Type.Object(
         ],
       }),
     ),
+    startTimeoutSeconds: Type.Optional(
+      Type.Integer({
+        format: 'int64',
+        minimum: 1,
+        maximum: LIMITS.maxStartTimeoutSeconds,
+        // No schema default: a default would appear in the spec of TraceJobs created before this field, and change their spec hash.
+        description: `Seconds the trace pod may take, from the Job's creation, to be created and start bpftrace. A pod that cannot be created, scheduled or started by then (missing service account, quota, an image that cannot be pulled, a node that is not ready) fails the trace with reason StartTimeout, and the Job is suspended so that it never starts later. It may be changed while the trace waits to start. From 1 to ${LIMITS.maxStartTimeoutSeconds}; when unset, ${LIMITS.defaultStartTimeoutSeconds}.`,
+      }),
+    ),
     ttlSecondsAfterFinished: Type.Optional(
       Type.Integer({
         format: 'int64',

@@ -1,6 +1,6 @@
 // Operator settings that shape the trace pod, and the image allow-list.
 // Creating a TraceJob means running a privileged pod on a node, so only
-// images the operator's administrator listed may run (design.md §3).
+// images the operator's administrator listed may run (docs/design.md, Guarantees).
 import type { TraceJobSpec } from './schema.ts';
 
 export type ImagePullPolicy = 'Always' | 'IfNotPresent' | 'Never';

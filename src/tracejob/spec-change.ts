@@ -4,6 +4,7 @@
 // changes silently). The Job records a hash of the spec it was built from.
 import { createHash } from 'node:crypto';
 import type { V1Job } from '@kubernetes/client-node';
+import { canonicalJson } from './canonical-json.ts';
 import { API_GROUP } from './constants.ts';
 import { CONDITION_TYPES, REASONS, type ConditionUpdate } from './conditions.ts';
 import type { TraceJobSpec } from './schema.ts';
@@ -11,24 +12,13 @@ import type { TraceJobSpec } from './schema.ts';
 /** Annotation on the Job: hash of the spec fields the Job was built from. */
 export const SPEC_HASH_ANNOTATION_KEY = `${API_GROUP}/spec-hash`;
 
-/** Fields that may change after the start without being a change to the trace. */
-const MUTABLE_FIELDS: ReadonlySet<string> = new Set(['stop', 'ttlSecondsAfterFinished']);
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (typeof value === 'object' && value !== null) {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
+/** Fields that may change after the start without being a change to the trace (they take effect). */
+const MUTABLE_FIELDS: ReadonlySet<string> = new Set(['stop', 'ttlSecondsAfterFinished', 'startTimeoutSeconds']);
 
 /** A short, stable hash of the fields that define the trace (not stop or ttlSecondsAfterFinished). */
 export function specHash(spec: TraceJobSpec): string {
   const relevant = Object.fromEntries(Object.entries(spec).filter(([key]) => !MUTABLE_FIELDS.has(key)));
-  return createHash('sha256').update(canonical(relevant)).digest('hex').slice(0, 16);
+  return createHash('sha256').update(canonicalJson(relevant)).digest('hex').slice(0, 16);
 }
 
 /**

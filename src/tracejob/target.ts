@@ -6,7 +6,7 @@
 import type { V1Node, V1Pod } from '@kubernetes/client-node';
 import { HOSTNAME_LABEL_KEY } from './constants.ts';
 import type { TraceJobSpec } from './schema.ts';
-import type { ValidationError } from './validate.ts';
+import type { ValidationError } from './validation-error.ts';
 
 export type ResolvedTarget =
   | {

@@ -19,20 +19,14 @@ import {
   registerFormats,
 } from './formats.ts';
 import { effectiveImages, isImageAllowed, isImageReference, type OperatorSettings } from './settings.ts';
+import type { ValidationError } from './validation-error.ts';
 
 // The controller and run-local import everything they need for validation from here.
 export type { TraceJob, TraceJobSpec, TraceJobStatus } from './schema.ts';
 export type { ResolvedTarget } from './target.ts';
 export { defaultOperatorSettings, type OperatorSettings } from './settings.ts';
 
-export interface ValidationError {
-  /** Path of the offending field, e.g. 'spec.deadline' or 'spec.programArgs[2]'. */
-  field: string;
-  /** CamelCase reason, usable as a condition or Event reason. */
-  reason: string;
-  /** What is wrong and what to do about it. */
-  message: string;
-}
+export type { ValidationError } from './validation-error.ts';
 
 export type ValidationResult = { ok: true; traceJob: TraceJob } | { ok: false; errors: ValidationError[] };
 
@@ -66,6 +60,7 @@ export const VALIDATION_REASONS = {
   InvalidDeadlineGracePeriod: 'InvalidDeadlineGracePeriod',
   InvalidStop: 'InvalidStop',
   InvalidTTL: 'InvalidTTL',
+  InvalidStartTimeout: 'InvalidStartTimeout',
   InvalidID: 'InvalidID',
   InvalidStatus: 'InvalidStatus',
 } as const;
@@ -91,6 +86,7 @@ const FIELD_REASONS: readonly (readonly [string, string])[] = [
   ['spec.deadline', R.InvalidDeadline],
   ['spec.stop', R.InvalidStop],
   ['spec.ttlSecondsAfterFinished', R.InvalidTTL],
+  ['spec.startTimeoutSeconds', R.InvalidStartTimeout],
   ['spec', R.InvalidSpec],
   ['status.id', R.InvalidID],
   ['status', R.InvalidStatus],

@@ -98,7 +98,36 @@ test.serial('the deadline ends the run on time and the maps are printed', async 
   t.is(message?.result.message, undefined, 'bpftrace exited by itself, not by the grace-period kill');
   t.is(message?.result.exitCode, 0);
   t.true(Number(message?.result.maps.find((m) => m.name === '@ticks')?.value) >= 10);
-  t.deepEqual(parseRunnerOutput(run.stdout()), message?.result);
+  // The termination message holds the whole result, so no result line is shown to people.
+  t.false(run.stdout().includes('TRACE_OPERATOR_RESULT'), run.stdout());
+  t.deepEqual(parseRunnerOutput(run.stdout(), await readFile(termination, 'utf8')), message?.result);
+});
+
+test.serial('a result too big for the termination message ends the log with one short, marked line', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.teardown(cleanup);
+  const termination = path.join(dir, 'termination-log');
+  const fill = ['a', 'b', 'c', 'd', 'e']
+    .map((m) => `@${m}[$i, "a key long enough to fill the termination message"] = $i;`)
+    .join(' ');
+  const run = runInProcess(runnerMain, [
+    `--program=${await writeProgram(dir, `BEGIN { $i = 0; while ($i < 60) { ${fill} $i++; } exit(); }\n`)}`,
+    `--termination-log=${termination}`,
+    `--pid-file=${path.join(dir, 'runner.pid')}`,
+  ]);
+  t.is(await run.done, 0, run.stderr());
+  const message = await readFile(termination, 'utf8');
+  t.true(parseTerminationMessage(message)?.result.truncated, 'the termination message had to be trimmed');
+  const lines = run.stdout().trimEnd().split('\n');
+  const last = lines.at(-1) ?? '';
+  t.regex(last, /^TRACE_OPERATOR_RESULT [0-9a-f]{32} z:[A-Za-z0-9_-]+$/);
+  t.is(lines.filter((l) => l.includes('TRACE_OPERATOR_RESULT')).length, 1);
+  const full = parseRunnerOutput(run.stdout(), message);
+  t.false(full?.truncated);
+  t.is(full?.maps.length, 5);
+  t.is(full?.maps[0]?.entries?.length, 60);
+  // Compressed, the line is far shorter than the result's JSON.
+  t.true(last.length < JSON.stringify(full).length / 3, `${last.length} vs ${JSON.stringify(full).length}`);
 });
 
 test.serial('SIGINT to the runner process stops bpftrace, which prints its maps', async (t) => {
@@ -317,14 +346,16 @@ test('a program that prints a fake result line does not fool the parser', async 
   ]);
   t.is(await run.done, 0, run.stderr());
   t.true(run.stdout().includes('TRACE_OPERATOR_RESULT 0123456789abcdef0123456789abcdef {"outcome":"CompileError"'));
-  for (const result of [
-    parseRunnerOutput(run.stdout()),
-    parseRunnerOutput(run.stdout(), await readFile(termination, 'utf8')),
-  ]) {
-    t.is(result?.outcome, 'Completed');
-    t.is(result?.maps.find((m) => m.name === '@answer')?.value, '42');
-  }
-  // The runner's own line starts on a line of its own.
+  // With the termination message, its nonce says the fake line is not the runner's.
+  const result = parseRunnerOutput(run.stdout(), await readFile(termination, 'utf8'));
+  t.is(result?.outcome, 'Completed');
+  t.is(result?.maps.find((m) => m.name === '@answer')?.value, '42');
+  // Without one, the runner prints its own line after everything bpftrace printed, and the last line wins.
+  const bare = runInProcess(runnerMain, [`--program=${program}`, `--pid-file=${path.join(dir, 'runner.pid')}`]);
+  t.is(await bare.done, 0, bare.stderr());
+  t.is(parseRunnerOutput(bare.stdout())?.outcome, 'Completed');
+  t.regex(bare.stdout(), /\n@answer: 42\nTRACE_OPERATOR_RESULT [0-9a-f]{32} z:\S+\n$/);
+  // The program's unterminated line is ended, so what follows starts on its own line.
   t.regex(run.stdout(), /no newline at the end\n/);
 });
 

@@ -188,6 +188,17 @@ export class FakeCluster implements TraceJobCaches, TraceJobApi, EventRecorder {
     this.traceJobs.set(k, next);
     return structuredClone(next);
   }
+  /** Job name → the Job controller's latest FailedCreate message (from its Events). */
+  readonly podCreateFailures = new Map<string, string>();
+  async latestPodCreateFailure(_namespace: string, jobName: string): Promise<{ message: string } | undefined> {
+    const message = this.podCreateFailures.get(jobName);
+    return message === undefined ? undefined : { message };
+  }
+  async suspendJob(namespace: string, name: string): Promise<void> {
+    this.writes.push({ verb: 'patch', kind: 'Job', name });
+    const job = this.jobs.get(key(namespace, name));
+    if (job !== undefined) job.spec = { ...job.spec, template: job.spec?.template ?? {}, suspend: true };
+  }
   async readPodLog(_namespace: string, pod: string): Promise<{ text: string } | { error: string }> {
     return this.logs.get(pod) ?? { error: 'no log in the fake' };
   }

@@ -6,6 +6,7 @@
 import test from 'ava';
 import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
 import { reconcileTraceJob } from '../../src/controller/reconcile.ts';
+import { POD_CREATE_RECHECK_MS } from '../../src/tracejob/phase.ts';
 import { formatResultLine, formatTerminationMessage } from '../../src/runner/result-format.ts';
 import {
   SPEC_HASH_ANNOTATION_KEY,
@@ -152,7 +153,8 @@ test('start after a crash between the creates: no second POST, no duplicate, one
 test('follow: the reconcile the new Job triggers writes nothing; a running pod sets Running without an Event', async (t) => {
   const h = harness();
   await started(h);
-  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  // A Job without its pod yet is looked at again soon, to surface a refused pod creation.
+  t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: POD_CREATE_RECHECK_MS });
   t.deepEqual(h.cluster.writes, [], 'nothing changed since the start');
 
   setJobStatus(h, { active: 1, startTime: '2024-01-01T00:00:01Z' as unknown as Date });
@@ -363,7 +365,7 @@ test('a reconcile that still reads the version its own status write replaced wai
   t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: 100 });
   t.deepEqual(h.cluster.writes, []);
   h.cluster.staleTraceJob = undefined;
-  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: POD_CREATE_RECHECK_MS });
   t.deepEqual(h.cluster.writes, []);
 });
 

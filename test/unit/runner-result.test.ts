@@ -7,6 +7,7 @@ import {
   formatResultLine,
   formatTerminationMessage,
   newNonce,
+  terminationMessage,
 } from '../../src/runner/result-format.ts';
 import {
   findResultLines,
@@ -38,6 +39,28 @@ test('a result line round-trips', (t) => {
   const line = formatResultLine(sample, nonce);
   t.false(line.includes('\n'));
   t.deepEqual(parseRunnerOutput(`Attaching 2 probes...\nsome text\n${line}\n`), sample);
+});
+
+test('a result line is marked, compressed, and the older plain-JSON form still reads', (t) => {
+  const nonce = newNonce();
+  const line = formatResultLine(sample, nonce);
+  t.regex(line, /^TRACE_OPERATOR_RESULT [0-9a-f]{32} z:[A-Za-z0-9_-]+$/);
+  const big = bigResult();
+  t.true(formatResultLine(big, nonce).length < JSON.stringify(big).length / 3);
+  t.deepEqual(parseRunnerOutput(`${formatResultLine(big, nonce)}\n`), big);
+  const older = `TRACE_OPERATOR_RESULT ${nonce} ${JSON.stringify(sample)}`;
+  t.deepEqual(parseRunnerOutput(`x\n${older}\n`), sample);
+  t.is(stripResultLine(`x\n${older}\n`), 'x\n');
+  // Garbage after z: is no result.
+  t.is(parseRunnerOutput(`TRACE_OPERATOR_RESULT ${nonce} z:notdeflate\n`), undefined);
+});
+
+test('the termination message says whether it holds the whole result', (t) => {
+  const nonce = newNonce();
+  t.deepEqual(terminationMessage(sample, nonce), { text: formatTerminationMessage(sample, nonce), complete: true });
+  const big = terminationMessage(bigResult(), nonce);
+  t.false(big.complete);
+  t.true(Buffer.byteLength(big.text) <= TERMINATION_MESSAGE_MAX_BYTES);
 });
 
 test('a fake result line printed by the program is not taken', (t) => {

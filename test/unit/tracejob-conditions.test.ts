@@ -4,9 +4,10 @@ import {
   REASONS,
   findCondition,
   isConditionTrue,
+  isStartProblem,
   setCondition,
-  toRfc3339,
 } from '../../src/tracejob/conditions.ts';
+import { toRfc3339 } from '../../src/tracejob/time.ts';
 
 const t0 = new Date('2024-01-01T00:00:00.500Z');
 const t1 = new Date('2024-01-01T00:01:00Z');
@@ -63,4 +64,15 @@ test('condition types and reasons are valid metav1.Condition values', (t) => {
   for (const v of Object.values(CONDITION_TYPES)) t.regex(v, /^[A-Z][A-Za-z]*$/);
   for (const v of Object.values(REASONS)) t.regex(v, /^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$/);
   t.is(toRfc3339(new Date('2024-02-03T04:05:06.789Z')), '2024-02-03T04:05:06Z');
+});
+
+test('start problems are Running/Scheduled=False with a reason beyond routine waiting', (t) => {
+  const c = (type: string, status: 'True' | 'False', reason: string) => ({ type, status, reason, message: '' });
+  t.true(isStartProblem(c('Running', 'False', 'ImagePullBackOff')));
+  t.true(isStartProblem(c('Scheduled', 'False', 'Unschedulable')));
+  t.true(isStartProblem(c('Running', 'False', 'ServiceAccountNotFound')));
+  t.false(isStartProblem(c('Running', 'False', 'ContainerCreating')));
+  t.false(isStartProblem(c('Running', 'False', 'Finished')));
+  t.false(isStartProblem(c('Running', 'True', 'Running')));
+  t.false(isStartProblem(c('Failed', 'False', 'Whatever')));
 });

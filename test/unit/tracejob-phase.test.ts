@@ -1,6 +1,15 @@
 import test from 'ava';
 import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
-import { deriveTraceState, timeString, ttlExpiry, type DerivedState } from '../../src/tracejob/phase.ts';
+import {
+  awaitsPodCreation,
+  deriveTraceState,
+  isFinishedPhase,
+  stoppedBeforeStart,
+  ttlExpiry,
+  type DerivedState,
+} from '../../src/tracejob/phase.ts';
+import { describePodCreateFailure } from '../../src/tracejob/pod-create-failure.ts';
+import { timeString } from '../../src/tracejob/time.ts';
 import type { TraceResult } from '../../src/tracejob/result.ts';
 
 const NAME = 'kubectl-trace-16f11776-5b39-494a-8341-718850061edc';
@@ -361,4 +370,115 @@ test('ttlExpiry: completionTime + ttl for finished traces only', (t) => {
   t.is(ttlExpiry(tj(undefined, 'Succeeded', '2024-01-01T00:00:00Z')), undefined);
   t.is(ttlExpiry(tj(60, 'Running', '2024-01-01T00:00:00Z')), undefined);
   t.is(ttlExpiry(tj(60, 'Succeeded')), undefined);
+});
+
+test('only Succeeded and Failed are finished phases', (t) => {
+  t.deepEqual((['Pending', 'Running', 'Succeeded', 'Failed', undefined] as const).map(isFinishedPhase), [
+    false,
+    false,
+    true,
+    true,
+    false,
+  ]);
+});
+
+// ---- start failures (no pod, a pod that never runs, the start timeout) ----
+
+const CREATED = '2024-01-01T00:00:00Z';
+function createdJob(): V1Job {
+  const j = job();
+  j.metadata = { ...j.metadata, creationTimestamp: CREATED as unknown as Date };
+  return j;
+}
+const at = (seconds: number): Date => new Date(Date.parse(CREATED) + seconds * 1000);
+
+test('a Job refused by Pod Security fails at once, names the fix and suspends the Job', (t) => {
+  const state = deriveTraceState({
+    job: createdJob(),
+    jobCreated: true,
+    podCreateFailure: {
+      message:
+        'Error creating: pods "kubectl-trace-x-abcde" is forbidden: violates PodSecurity "restricted:latest": privileged (container "trace" must not set securityContext.privileged=true)',
+    },
+    now: at(5),
+  });
+  t.is(state.phase, 'Failed');
+  t.true(state.finished);
+  t.true(state.suspendJob);
+  const failed = state.conditions.find((c) => c.type === 'Failed');
+  t.is(failed?.reason, 'PodForbidden');
+  t.regex(failed?.message ?? '', /pod-security\.kubernetes\.io\/enforce=privileged/);
+});
+
+test('a missing service account is said at once and fails at the start timeout', (t) => {
+  const failure = {
+    message:
+      'Error creating: pods "kubectl-trace-x-abcde" is forbidden: error looking up service account ns1/tracer: serviceaccount "tracer" not found',
+  };
+  const waiting = deriveTraceState({ job: createdJob(), jobCreated: true, podCreateFailure: failure, now: at(5) });
+  t.is(waiting.phase, 'Pending');
+  const running = waiting.conditions.find((c) => c.type === 'Running');
+  t.is(running?.reason, 'ServiceAccountNotFound');
+  t.regex(running?.message ?? '', /ns1\/tracer does not exist.*spec\.serviceAccount/);
+  t.true((waiting.recheckAfterMs ?? 0) > 0 && (waiting.recheckAfterMs ?? 0) <= 3000);
+  const timedOut = deriveTraceState({
+    job: createdJob(),
+    jobCreated: true,
+    podCreateFailure: failure,
+    startTimeoutSeconds: 60,
+    now: at(61),
+  });
+  t.is(timedOut.phase, 'Failed');
+  t.true(timedOut.suspendJob);
+  const failed = timedOut.conditions.find((c) => c.type === 'Failed');
+  t.is(failed?.reason, 'StartTimeout');
+  t.regex(failed?.message ?? '', /within 60s \(spec\.startTimeoutSeconds\): ServiceAccountNotFound/);
+});
+
+test('an unschedulable pod waits until the start timeout, then fails saying it was unschedulable', (t) => {
+  const stuck = pod({ scheduled: { status: 'False', reason: 'Unschedulable', message: '0/2 nodes are available' } });
+  const before = deriveTraceState({ job: createdJob(), pod: stuck, jobCreated: true, now: at(100) });
+  t.is(before.phase, 'Pending');
+  t.is(before.recheckAfterMs, 200_000); // the default 300 s, from the Job's creation
+  const after = deriveTraceState({ job: createdJob(), pod: stuck, jobCreated: true, now: at(300) });
+  t.is(after.phase, 'Failed');
+  t.is(after.conditions.find((c) => c.type === 'Scheduled')?.reason, 'Unschedulable');
+  t.regex(after.conditions.find((c) => c.type === 'Failed')?.message ?? '', /Unschedulable: .*0\/2 nodes/);
+});
+
+test('a running or finished trace is never failed by the start timeout', (t) => {
+  const running = pod({ nodeName: 'n1', state: { running: { startedAt: at(400) } } });
+  t.is(deriveTraceState({ job: createdJob(), pod: running, jobCreated: true, now: at(1000) }).phase, 'Running');
+  const done = deriveTraceState({ job: createdJob(), pod: pod({ nodeName: 'n1', phase: 'Succeeded' }), now: at(1000) });
+  t.is(done.phase, 'Succeeded');
+  t.is(done.suspendJob, undefined);
+});
+
+test('pod creation failures are only looked up for a Job that has had time to create its pod', (t) => {
+  t.false(awaitsPodCreation(createdJob(), undefined, at(1)));
+  t.true(awaitsPodCreation(createdJob(), undefined, at(3)));
+  t.false(awaitsPodCreation(createdJob(), pod(), at(30)));
+  t.false(awaitsPodCreation(undefined, undefined, at(30)));
+});
+
+test('stopped before it started: Failed with StoppedBeforeStart, saying nothing ran', (t) => {
+  const state = stoppedBeforeStart();
+  t.is(state.phase, 'Failed');
+  t.true(state.finished);
+  t.regex(state.conditions.find((c) => c.type === 'Failed')?.message ?? '', /no Job was created/);
+});
+
+test('quota and webhook refusals, and anything else, keep the Job controller message', (t) => {
+  const quota = describePodCreateFailure(
+    'Error creating: pods "p" is forbidden: exceeded quota: q, requested: pods=1, used: pods=1, limited: pods=1',
+  );
+  t.deepEqual([quota.reason, quota.permanent], ['QuotaExceeded', false]);
+  t.regex(quota.message, /exceeded quota: q/);
+  const webhook = describePodCreateFailure(
+    'Error creating: admission webhook "deny.example.com" denied the request: no',
+  );
+  t.deepEqual([webhook.reason, webhook.permanent], ['PodForbidden', true]);
+  const other = describePodCreateFailure('Error creating: something odd');
+  t.deepEqual([other.reason, other.permanent], ['PodCreateFailed', false]);
+  t.regex(other.message, /something odd/);
 });

@@ -1,4 +1,5 @@
 import test from 'ava';
+import { canonicalJson } from '../../src/tracejob/canonical-json.ts';
 import type { V1Job } from '@kubernetes/client-node';
 import {
   SPEC_HASH_ANNOTATION_KEY,
@@ -67,4 +68,9 @@ test('specChangedAfterStart and the SpecApplied condition', (t) => {
   });
   t.regex(specAppliedCondition({ ...spec, deadline: 120 }, jobFor(spec)).message, /Create a new TraceJob/);
   t.like(specAppliedCondition(spec, jobFor(spec)), { type: 'SpecApplied', status: 'True', reason: 'SpecApplied' });
+});
+
+test('canonical JSON sorts keys by code point and leaves out undefined members', (t) => {
+  t.is(canonicalJson({ b: 1, a: [{ d: undefined, c: 'x' }], B: null }), '{"B":null,"a":[{"c":"x"}],"b":1}');
+  t.is(canonicalJson({ x: 1, y: 2 }), canonicalJson({ y: 2, x: 1 }));
 });
