@@ -10,7 +10,7 @@
 // owned by the trigger, with deterministic names.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { TraceJobSpec, Condition } from '../tracejob/schema.ts';
-import { MapResult } from '../tracejob/result.ts';
+import { RunResult } from './run-result.ts';
 import { API_GROUP_VERSION, LIMITS } from '../tracejob/constants.ts';
 import { DNS_SUBDOMAIN_MAX } from '../tracejob/formats.ts';
 import { ObjectMeta } from '../tracejob/schema.ts';
@@ -165,7 +165,7 @@ export const TraceJobTemplate = Type.Object(
 const concurrencyPolicy = Type.Union([Type.Literal('Allow'), Type.Literal('Forbid'), Type.Literal('Replace')], {
   default: 'Forbid',
   description:
-    "What a scheduled firing does while the previous run's TraceJobs are unfinished: Allow (start another), Forbid (skip this one, counted), Replace (stop the running ones, then start). Default Forbid.",
+    'What a schedule or annotation firing does while an earlier run of this trigger is unfinished: Allow (start another), Forbid (do not start yet; a due schedule time starts when the active run ends, unless startingDeadlineSeconds has passed or a later time has come, as with CronJob; a fire value waits the same way), Replace (stop the running traces, keeping their maps, then start). Default Forbid.',
 });
 
 export const TraceTriggerSpec = Type.Object(
@@ -203,7 +203,7 @@ export const TraceTriggerSpec = Type.Object(
         minimum: 1,
         maximum: L.maxMaxNodes,
         default: L.defaultMaxNodes,
-        description: `At most this many nodes per schedule or annotation firing (the first by name). Default ${L.defaultMaxNodes}.`,
+        description: `A schedule or annotation firing whose nodeSelector matches more Ready nodes than this creates nothing; the Ready condition (reason TooManyNodes) says how many matched. The operator's --max-fleet-nodes caps it as well. Default ${L.defaultMaxNodes}.`,
       }),
     ),
     cooldownSeconds: Type.Optional(
@@ -307,18 +307,6 @@ export const RunTraceJob = Type.Object(
   { description: 'One TraceJob of a run.' },
 );
 
-export const RunResult = Type.Object(
-  {
-    nodes: Type.Integer({ format: 'int64', minimum: 0, description: 'Nodes whose results were merged.' }),
-    maps: Type.Array(MapResult, {
-      maxItems: 16,
-      description: 'The maps of all nodes merged: counts and histogram buckets added.',
-    }),
-    truncated: Type.Boolean({ description: 'True when some maps or entries were dropped to fit the status.' }),
-  },
-  { description: 'The merged result of a run across its nodes.' },
-);
-
 export const Run = Type.Object(
   {
     id: Type.String({ maxLength: 512, description: 'Run id (schedule time or annotation value).' }),
@@ -346,6 +334,16 @@ export const TriggerCounts = Type.Object(
     rateLimited: Type.Optional(count("Suppressed: the operator's --max-triggered-per-minute was reached.")),
     unresolved: Type.Optional(count('Suppressed: the alert labels named no node or pod that exists.')),
     stopped: Type.Optional(count('TraceJobs stopped by a resolved notification (stopOnResolved).')),
+    runs: Type.Optional(count('Schedule and annotation runs started.')),
+    missedSchedules: Type.Optional(
+      count('Schedule times not started because a later one was due when the manager looked (downtime, suspend).'),
+    ),
+    startingDeadline: Type.Optional(
+      count('Schedule times skipped because they were found later than startingDeadlineSeconds.'),
+    ),
+    tooManyNodes: Type.Optional(count('Runs refused because nodeSelector matched more Ready nodes than the cap.')),
+    noNodes: Type.Optional(count('Runs with no Ready node to trace.')),
+    replaced: Type.Optional(count('Runs stopped by a newer one under concurrencyPolicy Replace.')),
   },
   { description: 'Counters since the trigger was created, kept in the cluster so restarts forget nothing.' },
 );
@@ -407,7 +405,6 @@ export type FiringSource = Static<typeof FiringSource>;
 export type LastFired = Static<typeof LastFired>;
 export type ActiveTraceJob = Static<typeof ActiveTraceJob>;
 export type RunTraceJob = Static<typeof RunTraceJob>;
-export type RunResult = Static<typeof RunResult>;
 export type Run = Static<typeof Run>;
 export type TriggerCounts = Static<typeof TriggerCounts>;
 export type TraceTriggerStatus = Static<typeof TraceTriggerStatus>;
