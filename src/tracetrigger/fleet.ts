@@ -58,6 +58,17 @@ export function isNodeReady(node: V1Node): boolean {
   return (node.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
+/** What fleet selection reads of a Node. */
+export interface FleetNode {
+  name: string;
+  labels: Readonly<Record<string, string>>;
+  ready: boolean;
+}
+
+export function fleetNodeOf(node: V1Node): FleetNode {
+  return { name: node.metadata?.name ?? '', labels: node.metadata?.labels ?? {}, ready: isNodeReady(node) };
+}
+
 export interface FleetLimits {
   /** spec.maxNodes (its default applied by the caller). */
   maxNodes: number;
@@ -92,13 +103,12 @@ export function effectiveNodeCap(limits: FleetLimits): { limit: number; by: 'spe
 }
 
 /** The Ready nodes `selector` selects, or why there are none to trace. */
-export function selectFleet(nodes: readonly V1Node[], selector: NodeSelector, limits: FleetLimits): FleetSelection {
+export function selectFleet(nodes: readonly FleetNode[], selector: NodeSelector, limits: FleetLimits): FleetSelection {
   const ready: string[] = [];
   let notReady = 0;
   for (const node of nodes) {
-    const name = node.metadata?.name;
-    if (name === undefined || !selectorMatches(selector, node.metadata?.labels ?? {})) continue;
-    if (isNodeReady(node)) ready.push(name);
+    if (node.name === '' || !selectorMatches(selector, node.labels)) continue;
+    if (node.ready) ready.push(node.name);
     else notReady++;
   }
   ready.sort();

@@ -2,7 +2,9 @@ import test from 'ava';
 import type { V1Node } from '@kubernetes/client-node';
 import {
   effectiveNodeCap,
+  fleetNodeOf,
   isNodeReady,
+  type FleetNode,
   selectFleet,
   selectorMatches,
   selectorProblems,
@@ -10,7 +12,7 @@ import {
 import { annotationRunId, runTraceJobName, scheduledTimeOfRun, scheduleRunId } from '../../src/tracetrigger/run.ts';
 import { isDnsSubdomain, isLabelValue } from '../../src/tracejob/formats.ts';
 
-function node(name: string, labels: Record<string, string>, ready: boolean | 'Unknown' = true): V1Node {
+function v1node(name: string, labels: Record<string, string>, ready: boolean | 'Unknown' = true): V1Node {
   return {
     metadata: { name, labels },
     status: {
@@ -18,6 +20,8 @@ function node(name: string, labels: Record<string, string>, ready: boolean | 'Un
     },
   };
 }
+
+const node = (name: string, labels: Record<string, string>, ready = true): FleetNode => ({ name, labels, ready });
 
 test('matchLabels and the four operators select as a Kubernetes LabelSelector does', (t) => {
   const labels = { pool: 'db', zone: 'a', ssd: '' };
@@ -68,9 +72,10 @@ test('selector problems: In/NotIn need values, Exists/DoesNotExist take none', (
 });
 
 test('only Ready nodes are selected, sorted by name; the others are counted', (t) => {
-  t.true(isNodeReady(node('a', {})));
-  t.false(isNodeReady(node('a', {}, false)));
-  t.false(isNodeReady(node('a', {}, 'Unknown')));
+  t.true(isNodeReady(v1node('a', {})));
+  t.false(isNodeReady(v1node('a', {}, false)));
+  t.false(isNodeReady(v1node('a', {}, 'Unknown')));
+  t.deepEqual(fleetNodeOf(v1node('a', { x: 'y' })), { name: 'a', labels: { x: 'y' }, ready: true });
   t.false(isNodeReady({ metadata: { name: 'x' } }));
   const nodes = [
     node('db-2', { pool: 'db' }),
