@@ -23,6 +23,7 @@ import {
   TRIGGER_LABEL_KEY,
 } from './constants.ts';
 import { labelSafe, targetHash } from './names.ts';
+import { RUN_LABEL_KEY } from './run.ts';
 import type { FiringSource, TraceTrigger } from './schema.ts';
 import type { Target, TargetResolution } from './target.ts';
 
@@ -50,6 +51,8 @@ export interface Firing {
   items: FiringItem[];
   /** Apply spec.cooldownSeconds (default true; a fleet run may choose not to). */
   cooldown?: boolean;
+  /** Apply spec.maxActive (default true; a fleet run is one run of many TraceJobs, held by concurrencyPolicy instead). */
+  maxActive?: boolean;
 }
 
 const MAX_ANNOTATION = 2048;
@@ -99,7 +102,10 @@ export function buildTriggeredTraceJob(
     [TARGET_ANNOTATION_KEY]: target.key,
     [FIRING_KEY_ANNOTATION_KEY]: clip(item.key),
   };
-  if (runId !== undefined) annotations[RUN_ANNOTATION_KEY] = clip(runId);
+  if (runId !== undefined) {
+    annotations[RUN_ANNOTATION_KEY] = clip(runId);
+    labels[RUN_LABEL_KEY] = labelSafe(runId);
+  }
   const alert = item.alert;
   if (alert !== undefined) {
     labels[ALERTNAME_LABEL_KEY] = labelSafe(alert.alertname);

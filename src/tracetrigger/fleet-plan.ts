@@ -17,7 +17,7 @@
 //   yet is kept from the last status for a short while.
 import type { TraceResult } from '../tracejob/result.ts';
 import { TRIGGER_LIMITS, FIRE_ANNOTATION_KEY } from './constants.ts';
-import { selectFleet, type FleetNode, type FleetSelection } from './fleet.ts';
+import { selectFleet, selectorProblems, type FleetNode, type FleetSelection } from './fleet.ts';
 import { mergeRunResults, type NodeTracePhase } from './merge.ts';
 import { annotationRunId, scheduledTimeOfRun, scheduleRunId } from './run.ts';
 import type { RunResult } from './run-result.ts';
@@ -350,4 +350,19 @@ function fanOut(
     reason: 'RunStarted',
     message: `${what} started run ${runId} on ${selection.nodes.length} node(s)${replace.length > 0 ? `, replacing ${replace.join(', ')}` : ''}.`,
   });
+}
+
+/** What the schema cannot judge in the schedule and selector fields: the cron expression, the zone, the operators. */
+export function fleetSpecProblems(spec: TraceTrigger['spec']): { field: string; reason: string; message: string }[] {
+  const problems: { field: string; reason: string; message: string }[] = [];
+  if (spec.schedule !== undefined) {
+    const parsed = parseSchedule(spec.schedule, spec.timeZone);
+    if (!parsed.ok)
+      problems.push({ field: parsed.field, reason: 'InvalidSchedule', message: `${parsed.field}: ${parsed.message}` });
+  }
+  if (spec.nodeSelector !== undefined) {
+    for (const p of selectorProblems(spec.nodeSelector))
+      problems.push({ field: p.field, reason: 'InvalidNodeSelector', message: `${p.field}: ${p.message}` });
+  }
+  return problems;
 }

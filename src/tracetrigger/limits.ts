@@ -31,6 +31,8 @@ export interface LimitInput {
   /** Operator-wide cap per rolling minute; undefined: no cap. */
   maxPerMinute: number | undefined;
   applyCooldown: boolean;
+  /** Apply spec.maxActive (default true; fleet runs are held by concurrencyPolicy instead). */
+  applyMaxActive?: boolean;
 }
 
 export const RATE_WINDOW_MS = 60_000;
@@ -44,10 +46,12 @@ export function decide(name: string, targetHashValue: string, input: LimitInput,
     for (const tj of state.traceJobs.values())
       if (tj.targetHash === targetHashValue && input.now - tj.createdAt < cooldownMs) return 'cooldown';
   }
-  const maxActive = input.spec.maxActive ?? TRIGGER_LIMITS.defaultMaxActive;
-  let active = 0;
-  for (const tj of state.traceJobs.values()) if (!tj.finished) active++;
-  if (active >= maxActive) return 'maxActive';
+  if (input.applyMaxActive !== false) {
+    const maxActive = input.spec.maxActive ?? TRIGGER_LIMITS.defaultMaxActive;
+    let active = 0;
+    for (const tj of state.traceJobs.values()) if (!tj.finished) active++;
+    if (active >= maxActive) return 'maxActive';
+  }
   if (input.maxPerMinute !== undefined) {
     const since = input.now - RATE_WINDOW_MS;
     const recent = state.recentCreations.filter((t) => t > since).length;

@@ -7,6 +7,7 @@ import { Value } from '@sinclair/typebox/value';
 import { registerFormats } from '../tracejob/formats.ts';
 import { validateTraceJob, type OperatorSettings } from '../tracejob/validate.ts';
 import { API_GROUP_VERSION, KIND } from '../tracejob/constants.ts';
+import { fleetSpecProblems } from './fleet-plan.ts';
 import { parseMatcherList, type Matcher } from './matchers.ts';
 import { TraceTriggerObject, type TraceTrigger } from './schema.ts';
 
@@ -24,6 +25,8 @@ export const TRIGGER_REASONS = {
   InvalidMatchers: 'InvalidMatchers',
   InvalidTemplate: 'InvalidTemplate',
   NoSource: 'NoSource',
+  InvalidSchedule: 'InvalidSchedule',
+  InvalidNodeSelector: 'InvalidNodeSelector',
 } as const;
 
 export function validateTraceTrigger(obj: unknown, settings: OperatorSettings): TriggerValidation {
@@ -49,6 +52,7 @@ export function validateTraceTrigger(obj: unknown, settings: OperatorSettings): 
         message: `spec.alert.matchers: ${parsed.error}`,
       });
   }
+  problems.push(...fleetSpecProblems(trigger.spec));
   const sample = validateTraceJob(
     {
       apiVersion: API_GROUP_VERSION,

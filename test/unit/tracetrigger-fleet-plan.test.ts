@@ -2,6 +2,7 @@ import test from 'ava';
 import type { FleetNode } from '../../src/tracetrigger/fleet.ts';
 import {
   CACHE_LAG_MS,
+  fleetSpecProblems,
   groupRuns,
   planFleet,
   runsStatus,
@@ -10,6 +11,8 @@ import {
   type RunView,
 } from '../../src/tracetrigger/fleet-plan.ts';
 import { FIRE_ANNOTATION_KEY } from '../../src/tracetrigger/constants.ts';
+import { buildTriggeredTraceJob } from '../../src/tracetrigger/firing.ts';
+import { RUN_LABEL_KEY } from '../../src/tracetrigger/run.ts';
 import type { TraceTrigger } from '../../src/tracetrigger/schema.ts';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z');
@@ -227,4 +230,36 @@ test('history: finished runs beyond the limits are deleted oldest first; running
   );
   // The defaults keep 10 successful and 3 failed runs: nothing to delete here.
   t.deepEqual(runsToDelete(runs, {}), []);
+});
+
+test('validation names a bad schedule, zone or selector operator', (t) => {
+  const problems = fleetSpecProblems({
+    schedule: '*/15 * * *',
+    timeZone: 'Etc/UTC',
+    nodeSelector: { matchExpressions: [{ key: 'pool', operator: 'In' }] },
+    template: { spec: { program: 'BEGIN {}' } },
+  });
+  t.deepEqual(
+    problems.map((p) => [p.field, p.reason]),
+    [
+      ['spec.schedule', 'InvalidSchedule'],
+      ['spec.nodeSelector.matchExpressions[0].values', 'InvalidNodeSelector'],
+    ],
+  );
+  t.deepEqual(fleetSpecProblems(trigger().spec), []);
+});
+
+test('a fleet TraceJob carries its run as a label and an annotation', (t) => {
+  const built = buildTriggeredTraceJob(
+    trigger(),
+    'schedule',
+    'db-0123456789abcdef',
+    {
+      key: 'schedule-202601010015',
+      resolution: { ok: true, label: 'nodeSelector', target: { kind: 'node', nodeName: 'db-0', key: 'node/db-0' } },
+    },
+    'schedule-202601010015',
+  );
+  t.is(built.metadata.labels?.[RUN_LABEL_KEY], 'schedule-202601010015');
+  t.is(built.spec.hostname, 'db-0');
 });
