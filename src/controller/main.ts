@@ -106,6 +106,11 @@ const FLAGS = {
     env: 'TRACE_OPERATOR_MAX_TRIGGERED_PER_MINUTE',
     help: 'TraceJobs all TraceTriggers together may create per rolling minute; more are suppressed as rateLimited (default 60)',
   },
+  'max-fleet-nodes': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_MAX_FLEET_NODES',
+    help: 'most nodes one schedule or fire-annotation run of a TraceTrigger may trace; a selector matching more creates nothing (default 1000)',
+  },
   'log-level': { type: 'string', env: 'TRACE_OPERATOR_LOG_LEVEL', help: 'debug, info, warn or error (default info)' },
   help: { type: 'boolean', env: '', help: 'show this help' },
 } as const;
@@ -211,6 +216,7 @@ export function managerOptions(
         maxBodyBytes: positiveInteger('webhook-max-body-bytes', get('webhook-max-body-bytes'), 1 << 20, 64 << 20),
       },
       maxTriggeredPerMinute: positiveInteger('max-triggered-per-minute', get('max-triggered-per-minute'), 60, 100_000),
+      maxFleetNodes: positiveInteger('max-fleet-nodes', get('max-fleet-nodes'), 1000, 100_000),
     },
   };
 }

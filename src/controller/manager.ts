@@ -37,7 +37,9 @@ export interface ManagerOptions {
   resyncPeriodMs: number;
   logger: Logger;
   /** Alert-triggered tracing: the webhook (disabled without an address) and the operator-wide rate cap. */
-  triggers?: { webhook: WebhookOptions; maxTriggeredPerMinute?: number | undefined } | undefined;
+  triggers?:
+    | { webhook: WebhookOptions; maxTriggeredPerMinute?: number | undefined; maxFleetNodes?: number | undefined }
+    | undefined;
 }
 
 export type ManagerExit = 'stopped' | 'leadership-lost';
@@ -68,6 +70,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
     allowedNamespaces: options.allowedNamespaces,
     webhook: options.triggers?.webhook ?? { insecure: false, maxBodyBytes: 1 << 20 },
     maxTriggeredPerMinute: options.triggers?.maxTriggeredPerMinute,
+    maxFleetNodes: options.triggers?.maxFleetNodes,
     resyncPeriodMs: options.resyncPeriodMs,
     concurrency: options.concurrency,
   });

@@ -14,6 +14,9 @@ import {
   type NodeFacts,
   type TraceTrigger,
 } from '../tracetrigger/index.ts';
+import type { TraceResult } from '../tracejob/result.ts';
+import { isNodeReady } from '../tracetrigger/fleet.ts';
+import { RUN_LABEL_KEY } from '../tracetrigger/run.ts';
 import type { ReadinessGate } from '../runtime/controller.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { resourcePath } from '../runtime/kube-client.ts';
@@ -26,9 +29,10 @@ export type CachedTrigger = TraceTrigger & KubeObject;
 export type CachedTriggeredJob = KubeObject & {
   metadata: TraceJob['metadata'] & { ownerReferences?: { kind: string; name: string; uid: string }[] };
   spec: { stop?: boolean; hostname?: string };
-  status?: { phase?: string };
+  /** result and failure only for TraceJobs of a fleet run (issue 14), whose results the run merges. */
+  status?: { phase?: string; result?: TraceResult; failure?: string };
 };
-export type CachedNode = KubeObject & { facts: NodeFacts; labels: Record<string, string> };
+export type CachedNode = KubeObject & { facts: NodeFacts; labels: Record<string, string>; ready: boolean };
 
 const ALL = '';
 
@@ -38,8 +42,17 @@ function trimTrigger(obj: KubeObject): CachedTrigger {
 }
 
 function trimTraceJob(obj: KubeObject): CachedTriggeredJob {
-  const tj = obj as KubeObject & { spec?: { stop?: boolean; hostname?: string }; status?: { phase?: string } };
+  const tj = obj as KubeObject & {
+    spec?: { stop?: boolean; hostname?: string };
+    status?: {
+      phase?: string;
+      result?: TraceResult;
+      conditions?: { type: string; status: string; message?: string }[];
+    };
+  };
   const m = obj.metadata;
+  const inRun = m.labels?.[RUN_LABEL_KEY] !== undefined;
+  const failure = tj.status?.conditions?.find((c) => c.type === 'Failed' && c.status === 'True')?.message;
   return {
     apiVersion: obj.apiVersion,
     kind: obj.kind,
@@ -58,7 +71,15 @@ function trimTraceJob(obj: KubeObject): CachedTriggeredJob {
       ...(tj.spec?.stop === undefined ? {} : { stop: tj.spec.stop }),
       ...(tj.spec?.hostname === undefined ? {} : { hostname: tj.spec.hostname }),
     },
-    ...(tj.status?.phase === undefined ? {} : { status: { phase: tj.status.phase } }),
+    ...(tj.status?.phase === undefined
+      ? {}
+      : {
+          status: {
+            phase: tj.status.phase,
+            ...(inRun && tj.status.result !== undefined ? { result: tj.status.result } : {}),
+            ...(inRun && failure !== undefined ? { failure: failure.slice(0, 256) } : {}),
+          },
+        }),
   } as CachedTriggeredJob;
 }
 
@@ -70,6 +91,7 @@ function trimNode(obj: KubeObject): CachedNode {
     kind: 'Node',
     metadata: { name: node.metadata.name, uid: node.metadata.uid, resourceVersion: node.metadata.resourceVersion },
     labels,
+    ready: isNodeReady(node),
     facts: {
       name: node.metadata.name ?? '',
       hostnameLabel: labels[HOSTNAME_LABEL_KEY],

@@ -166,6 +166,8 @@ export class FiringPath {
           spec: trigger.spec,
           maxPerMinute: this.#o.maxPerMinute,
           applyCooldown: firing.cooldown !== false,
+          applyMaxActive: firing.maxActive !== false,
+          applyRateLimit: firing.rateLimit !== false,
         },
         state,
       );

@@ -44,6 +44,8 @@ export interface TriggerFeatureOptions {
   allowedNamespaces?: ReadonlySet<string> | undefined;
   webhook: WebhookOptions;
   maxTriggeredPerMinute?: number | undefined;
+  /** --max-fleet-nodes: at most this many nodes in one schedule or annotation run, whatever spec.maxNodes says. */
+  maxFleetNodes?: number | undefined;
   resyncPeriodMs: number;
   concurrency: number;
 }
@@ -173,6 +175,16 @@ export class TraceTriggerFeature {
       allowedNamespaces: this.#o.allowedNamespaces,
       now: () => new Date(),
       logger: logger.child({ controller: TRIGGER_CONTROLLER_NAME }),
+      fleet: {
+        caches: this.caches,
+        api: triggerApi(this.#o.client),
+        firing: this.firing,
+        status: this.#status,
+        events: this.#events,
+        logger: logger.child({ controller: TRIGGER_CONTROLLER_NAME, source: 'fleet' }),
+        now: () => new Date(),
+        operatorMaxNodes: this.#o.maxFleetNodes,
+      },
     };
     const controller = new Controller({
       name: TRIGGER_CONTROLLER_NAME,

@@ -25,6 +25,8 @@ import type { TriggerEvents } from './tracetrigger-firing.ts';
 import type { CachedTriggeredJob, TriggerCaches } from './tracetrigger-caches.ts';
 import type { TriggerApi } from './tracetrigger-kube-api.ts';
 import { withCondition, type TriggerStatusWriter } from './tracetrigger-status.ts';
+import { reconcileFleet, type FleetContext } from './tracetrigger-fleet.ts';
+import { RUN_LABEL_KEY } from '../tracetrigger/run.ts';
 
 export interface TriggerReconcileContext {
   caches: Pick<TriggerCaches, 'trigger' | 'traceJobsOf'>;
@@ -35,6 +37,8 @@ export interface TriggerReconcileContext {
   allowedNamespaces?: ReadonlySet<string> | undefined;
   now: () => Date;
   logger: Logger;
+  /** The schedule and fire-annotation sources and the runs (issue 14); absent: alerts only. */
+  fleet?: FleetContext | undefined;
 }
 
 export type Readiness = { ok: true; matchers: Matcher[] } | { ok: false; reason: string; message: string };
@@ -93,6 +97,8 @@ export async function reconcileTraceTrigger(
   const finished: FinishedTraceJob[] = [];
   const newestPerTarget = new Map<string, string>();
   for (const tj of owned) {
+    // TraceJobs of schedule and annotation runs are kept and deleted by run (tracetrigger-fleet.ts).
+    if (tj.metadata.labels?.[RUN_LABEL_KEY] !== undefined) continue;
     const hash = tj.metadata.labels?.[TARGET_LABEL_KEY];
     if (hash !== undefined) newestPerTarget.set(hash, tj.metadata.name);
     const phase = finishedPhase(tj);
@@ -146,11 +152,16 @@ export async function reconcileTraceTrigger(
       readiness.message,
     );
 
+  const fleetMs = readiness.ok && ctx.fleet !== undefined ? await reconcileFleet(trigger, ctx.fleet) : undefined;
+
   // Finished TraceJobs kept back by their cooldown: look again when the first of them expires.
   const cooldownMs = (trigger.spec.cooldownSeconds ?? TRIGGER_LIMITS.defaultCooldownSeconds) * 1000;
   const waiting = finished
     .map((f) => f.createdAt + cooldownMs - now.getTime())
     .filter((ms) => ms > 0)
+    .map((ms) => Math.min(ms + 1000, 3_600_000))
+    // The schedule's next time, a little after it so that it is due when looked at.
+    .concat(fleetMs === undefined ? [] : [Math.min(fleetMs + 250, 3_600_000)])
     .sort((a, b) => a - b);
-  return waiting[0] === undefined ? Action.awaitChange() : Action.requeue(Math.min(waiting[0] + 1000, 3_600_000));
+  return waiting[0] === undefined ? Action.awaitChange() : Action.requeue(waiting[0]);
 }

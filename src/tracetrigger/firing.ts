@@ -53,6 +53,8 @@ export interface Firing {
   cooldown?: boolean;
   /** Apply spec.maxActive (default true; a fleet run is one run of many TraceJobs, held by concurrencyPolicy instead). */
   maxActive?: boolean;
+  /** Apply the operator-wide --max-triggered-per-minute (default true; a fleet run is bounded by maxNodes instead). */
+  rateLimit?: boolean;
 }
 
 const MAX_ANNOTATION = 2048;

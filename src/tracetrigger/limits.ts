@@ -33,6 +33,8 @@ export interface LimitInput {
   applyCooldown: boolean;
   /** Apply spec.maxActive (default true; fleet runs are held by concurrencyPolicy instead). */
   applyMaxActive?: boolean;
+  /** Apply maxPerMinute (default true). */
+  applyRateLimit?: boolean;
 }
 
 export const RATE_WINDOW_MS = 60_000;
@@ -52,7 +54,7 @@ export function decide(name: string, targetHashValue: string, input: LimitInput,
     for (const tj of state.traceJobs.values()) if (!tj.finished) active++;
     if (active >= maxActive) return 'maxActive';
   }
-  if (input.maxPerMinute !== undefined) {
+  if (input.maxPerMinute !== undefined && input.applyRateLimit !== false) {
     const since = input.now - RATE_WINDOW_MS;
     const recent = state.recentCreations.filter((t) => t > since).length;
     if (recent >= input.maxPerMinute) return 'rateLimited';
