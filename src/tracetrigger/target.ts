@@ -29,14 +29,16 @@ export type TargetResolution =
 export class NodeIndex {
   readonly #byName = new Map<string, NodeFacts>();
   readonly #byHostname = new Map<string, NodeFacts>();
-  readonly #byIP = new Map<string, NodeFacts>();
+  /** null: more than one Node has this InternalIP, so the IP names none of them. */
+  readonly #byIP = new Map<string, NodeFacts | null>();
 
   constructor(nodes: Iterable<NodeFacts>) {
     for (const node of nodes) {
       this.#byName.set(node.name, node);
       if (node.hostnameLabel !== undefined && !this.#byHostname.has(node.hostnameLabel))
         this.#byHostname.set(node.hostnameLabel, node);
-      for (const ip of node.internalIPs) if (!this.#byIP.has(ip)) this.#byIP.set(ip, node);
+      for (const ip of node.internalIPs)
+        this.#byIP.set(ip.toLowerCase(), this.#byIP.has(ip.toLowerCase()) ? null : node);
     }
   }
 
@@ -48,7 +50,10 @@ export class NodeIndex {
   find(value: string): NodeFacts | undefined {
     for (const candidate of hostCandidates(value)) {
       const found =
-        this.#byName.get(candidate) ?? this.#byHostname.get(candidate) ?? this.#byIP.get(candidate.toLowerCase());
+        this.#byName.get(candidate) ??
+        this.#byHostname.get(candidate) ??
+        this.#byIP.get(candidate.toLowerCase()) ??
+        undefined;
       if (found !== undefined) return found;
     }
     return undefined;

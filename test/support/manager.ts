@@ -18,7 +18,7 @@ export interface RunningManager {
   metrics(): Promise<string>;
   /** Sends SIGTERM and resolves with the exit code once the process has ended. */
   stop(): Promise<number>;
-  /** Sends `signal` (SIGKILL: a crash, nothing flushed) and resolves once the process has ended. */
+  /** Sends `signal` (e.g. SIGKILL, for crash tests) and resolves once the process has ended. */
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 

@@ -71,3 +71,12 @@ test('pods: namespace + pod (+ container), only in the trigger namespace', (t) =
   t.false(resolvePodFromLabels({ namespace: 'shop' }, {}, 'shop').ok);
   t.false(resolvePodFromLabels({ pod: 'Bad_Name' }, {}, 'shop').ok);
 });
+
+test('an InternalIP shared by two nodes names neither', (t) => {
+  const shared = new NodeIndex([
+    { name: 'a', internalIPs: ['127.0.0.1'] },
+    { name: 'b', internalIPs: ['127.0.0.1'] },
+  ]);
+  t.false(resolveNodeFromLabels({ instance: '127.0.0.1:9100' }, {}, shared).ok);
+  t.true(resolveNodeFromLabels({ instance: 'b:9100' }, {}, shared).ok);
+});
