@@ -352,3 +352,13 @@ test.serial('a one-minute schedule fires twice and never overlaps under Forbid',
   );
   t.is((await scheduleRuns()).size, 2);
 });
+
+test.serial('the scheduled and fleet samples apply (server dry run)', async (t) => {
+  for (const file of [
+    'observe_v1alpha1_tracetrigger_scheduled_biolatency.yaml',
+    'observe_v1alpha1_tracetrigger_fleet_runqlat.yaml',
+  ]) {
+    const result = await kubectl(['apply', '--dry-run=server', '-f', `config/samples/${file}`], { namespace: ns });
+    t.is(result.exitCode, 0, `${file}: ${result.stderr}`);
+  }
+});
