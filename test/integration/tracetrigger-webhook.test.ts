@@ -11,7 +11,7 @@ import { allowToFire, payload, serviceAccountToken } from '../support/alerting.t
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd, metricValue, startManager, type RunningManager } from '../support/manager.ts';
-import { apply, getJson, listJson } from '../support/tracejobs.ts';
+import { apply, getJson, getTraceJob, listJson, waitForPhase } from '../support/tracejobs.ts';
 
 let ns = '';
 let port = 0;
@@ -202,6 +202,23 @@ test.serial(
   },
 );
 
+test.serial('stopOnResolved: the resolved notification stops the trace its firing started', async (t) => {
+  await readyTrigger('stopper', {
+    alert: { matchers: ['alertname="DiskSlow"'], stopOnResolved: true },
+    cooldownSeconds: 0,
+  });
+  const firing = alert('s1', { node: 'kwok-node-1' }, '2026-12-01T12:00:00Z');
+  const fired = await post('stopper', payload([firing]));
+  const name = (fired.json['created'] as { name: string }[])[0]?.name ?? '';
+  await waitForPhase(ns, name, 'Running');
+  const resolved = await post('stopper', payload([{ ...firing, status: 'resolved' as const }]));
+  t.is(resolved.status, 200);
+  t.deepEqual(resolved.json['stopped'], [name]);
+  t.is((await getTraceJob(ns, name))?.spec.stop, true);
+  const tt = await getJson<TraceTrigger>(ns, 'tracetrigger', 'stopper');
+  t.like(tt?.status?.counts, { fired: 1, stopped: 1 });
+});
+
 test.serial('a storm of 200 distinct alerts: maxActive holds, then the operator-wide rate cap', async (t) => {
   await readyTrigger('storm-a', { maxActive: 4, cooldownSeconds: 0 });
   await readyTrigger('storm-b', { maxActive: 100, cooldownSeconds: 0 });
@@ -231,4 +248,10 @@ test.serial('a storm of 200 distinct alerts: maxActive holds, then the operator-
   const tt = await getJson<TraceTrigger>(ns, 'tracetrigger', 'storm-a');
   t.is(tt?.status?.counts?.fired, 4);
   t.true((tt?.status?.counts?.maxActive ?? 0) >= 196);
+  // The TraceJobs are owned by their trigger: deleting it deletes them.
+  await kubectl(['delete', 'tracetrigger', 'storm-a', '--wait=false'], { namespace: ns });
+  await eventually("the garbage collector deletes the trigger's TraceJobs", async () =>
+    (await jobsOf('storm-a')).length === 0 ? true : undefined,
+  );
+  t.pass();
 });
