@@ -1,4 +1,4 @@
-// Kubernetes Events about TraceJobs (core/v1, what `kubectl describe` and
+// Kubernetes Events about TraceJobs and TraceTriggers (core/v1, what `kubectl describe` and
 // `kubectl get events` show). Recording never blocks, delays or fails a
 // reconcile: `event()` puts the Event on a bounded queue that a few senders
 // drain in the background (so Events never take more than SENDERS of the
@@ -24,8 +24,20 @@ const MAX_REMEMBERED = 4096;
 export const MAX_QUEUED_EVENTS = 1000;
 const SENDERS = 2;
 
+/** What an Event names as its involved object. */
+export interface InvolvedObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string | undefined;
+    uid?: string | undefined;
+    resourceVersion?: string | undefined;
+  };
+}
+
 interface Pending {
-  traceJob: TraceJob;
+  object: InvolvedObject;
   type: EventType;
   reason: string;
   message: string;
@@ -56,18 +68,23 @@ export class KubeEventRecorder implements EventRecorder {
   }
 
   event(traceJob: TraceJob, type: EventType, reason: string, message: string): void {
+    this.eventAbout({ apiVersion: API_GROUP_VERSION, kind: KIND, metadata: traceJob.metadata }, type, reason, message);
+  }
+
+  /** An Event about any namespaced object (the TraceTrigger controller's, for one). */
+  eventAbout(object: InvolvedObject, type: EventType, reason: string, message: string): void {
     if (this.#queue.length >= MAX_QUEUED_EVENTS) {
       if (this.#dropped++ % 100 === 0)
-        this.#log.warn('event queue full: dropping events (the TraceJob conditions still say it)', {
+        this.#log.warn('event queue full: dropping events (the conditions still say it)', {
           dropped: this.#dropped,
           queued: this.#queue.length,
         });
       return;
     }
-    // Only what the Event needs, not the whole TraceJob (which may hold a long program).
-    const { name, namespace, uid, resourceVersion } = traceJob.metadata;
+    // Only what the Event needs, not the whole object (a TraceJob may hold a long program).
+    const { name, namespace, uid, resourceVersion } = object.metadata;
     this.#queue.push({
-      traceJob: { metadata: { name, namespace, uid, resourceVersion } } as TraceJob,
+      object: { apiVersion: object.apiVersion, kind: object.kind, metadata: { name, namespace, uid, resourceVersion } },
       type,
       reason,
       message,
@@ -84,11 +101,11 @@ export class KubeEventRecorder implements EventRecorder {
     this.#sending++;
     try {
       for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
-        const { traceJob, type, reason, message } = next;
-        await this.#record(traceJob, type, reason, message).catch((error: unknown) => {
+        const { object, type, reason, message } = next;
+        await this.#record(object, type, reason, message).catch((error: unknown) => {
           this.#log.warn('could not record event', {
             reason,
-            tracejob: `${traceJob.metadata.namespace ?? ''}/${traceJob.metadata.name}`,
+            [object.kind.toLowerCase()]: `${object.metadata.namespace ?? ''}/${object.metadata.name}`,
             error: error instanceof Error ? error.message : String(error),
           });
         });
@@ -98,10 +115,10 @@ export class KubeEventRecorder implements EventRecorder {
     }
   }
 
-  async #record(traceJob: TraceJob, type: EventType, reason: string, message: string): Promise<void> {
-    const namespace = traceJob.metadata.namespace ?? 'default';
+  async #record(object: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+    const namespace = object.metadata.namespace ?? 'default';
     const now = this.#now();
-    const key = `${traceJob.metadata.uid ?? traceJob.metadata.name}\u0000${type}\u0000${reason}\u0000${message}`;
+    const key = `${object.metadata.uid ?? object.metadata.name}\u0000${type}\u0000${reason}\u0000${message}`;
     const seen = this.#recent.get(key);
     if (seen !== undefined && now.getTime() - seen.at < REPEAT_WINDOW_MS) {
       seen.count += 1;
@@ -113,18 +130,16 @@ export class KubeEventRecorder implements EventRecorder {
       );
       return;
     }
-    const name = `${traceJob.metadata.name}.${randomBytes(8).toString('hex')}`;
+    const name = `${object.metadata.name}.${randomBytes(8).toString('hex')}`;
     const event: CoreV1Event = {
       metadata: { name, namespace },
       involvedObject: {
-        apiVersion: API_GROUP_VERSION,
-        kind: KIND,
-        name: traceJob.metadata.name,
+        apiVersion: object.apiVersion,
+        kind: object.kind,
+        name: object.metadata.name,
         namespace,
-        ...(traceJob.metadata.uid === undefined ? {} : { uid: traceJob.metadata.uid }),
-        ...(traceJob.metadata.resourceVersion === undefined
-          ? {}
-          : { resourceVersion: traceJob.metadata.resourceVersion }),
+        ...(object.metadata.uid === undefined ? {} : { uid: object.metadata.uid }),
+        ...(object.metadata.resourceVersion === undefined ? {} : { resourceVersion: object.metadata.resourceVersion }),
       },
       reason,
       message: message.slice(0, 1024),

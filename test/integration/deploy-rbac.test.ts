@@ -186,7 +186,9 @@ test("the manager's token is a ServiceAccount's with neither Secrets nor wildcar
   t.true(await canI(sa, 'update', 'tracejobs.observe.alexeldeib.xyz/finalizers', main.ns));
   t.true(await canI(sa, 'update', 'tracejobs.observe.alexeldeib.xyz/status', main.ns));
   t.false(await canI(sa, 'update', 'tracejobs.observe.alexeldeib.xyz', main.ns), 'the manager never changes a spec');
-  t.false(await canI(sa, 'create', 'tracejobs.observe.alexeldeib.xyz', main.ns), 'nor creates TraceJobs');
+  // It creates TraceJobs only for its TraceTriggers (the firing path), and never makes or changes a trigger.
+  t.false(await canI(sa, 'create', 'tracetriggers.observe.alexeldeib.xyz', main.ns), 'nor creates TraceTriggers');
+  t.false(await canI(sa, 'update', 'tracetriggers.observe.alexeldeib.xyz', main.ns), 'nor changes TraceTriggers');
 });
 
 test('a node-target trace runs to Succeeded under the ServiceAccount, with its output kept and its events recorded', async (t) => {
