@@ -16,6 +16,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMai
     summary: 'ask a running runner to stop and wait for it (the trace pod preStop hook)',
     load: async () => (await import('./runner/main.ts')).stopMain,
   },
+  plot: {
+    summary: "draw a TraceJob's histograms or a TraceTrigger's runs as SVG or PNG",
+    load: async () => (await import('./plot/main.ts')).plotMain,
+  },
   'run-local': {
     summary: 'run a TraceJob program with bpftrace on this machine',
     load: async () => (await import('./runner/main.ts')).runLocalMain,
