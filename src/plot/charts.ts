@@ -26,7 +26,13 @@ export const THEME = {
   width: 760,
 };
 
+/** In the browser the page sets interactive: hovering shows Plot's tip; in a file each bar has a <title>. */
+function hover(interactive: boolean | undefined): { tip?: PlotModule.TipOptions } {
+  return interactive === true ? { tip: { fontSize: 12 } } : {};
+}
+
 export interface HistogramChartInput {
+  interactive?: boolean;
   title: string;
   subtitle?: string;
   mapName: string;
@@ -43,6 +49,7 @@ export interface FleetNode {
 }
 
 export interface FleetChartInput {
+  interactive?: boolean;
   title: string;
   subtitle?: string;
   mapName: string;
@@ -58,6 +65,7 @@ export interface HeatmapRun {
 }
 
 export interface HeatmapChartInput {
+  interactive?: boolean;
   title: string;
   subtitle?: string;
   mapName: string;
@@ -245,6 +253,7 @@ export function histogramChart(Plot: PlotApi, document: ChartDocument, input: Hi
         className: 'bucket',
         ariaLabel: 'label',
         title: 'label',
+        ...hover(input.interactive),
       }),
       Plot.ruleY([0]),
       ...percentileMarks(Plot, markers(axis, input.histogram), input.mapName),
@@ -269,6 +278,7 @@ export function fleetChart(Plot: PlotApi, document: ChartDocument, input: FleetC
         mapName: input.mapName,
         histogram: input.merged,
         width,
+        ...(input.interactive === undefined ? {} : { interactive: input.interactive }),
         ...(input.subtitle === undefined ? {} : { subtitle: input.subtitle }),
       }),
     );
@@ -419,6 +429,7 @@ export function heatmapChart(Plot: PlotApi, document: ChartDocument, input: Heat
         className: 'cell',
         ariaLabel: 'label',
         title: 'label',
+        ...hover(input.interactive),
       }),
     ],
   });

@@ -61,11 +61,14 @@ export function fleetRunChart(
   const nodes = (run.traceJobs ?? []).map((ref) => {
     const tj = traceJobs.get(ref.name);
     const histogram = firstHistogram(histogramMap(tj?.status?.result?.maps, mapName));
-    const phase = tj?.status?.phase ?? ref.phase ?? (tj === undefined ? 'TraceJob gone' : undefined);
+    const failure = run.result?.failedNodes?.find((f) => f.traceJob === ref.name)?.message;
+    const phase = [tj?.status?.phase ?? ref.phase ?? (tj === undefined ? 'TraceJob gone' : undefined), failure]
+      .filter((x) => x !== undefined)
+      .join(': ');
     return {
       node: ref.node ?? tj?.status?.node ?? ref.name,
       traceJob: ref.name,
-      ...(phase === undefined ? {} : { phase }),
+      ...(phase === '' ? {} : { phase }),
       ...(histogram === undefined ? {} : { histogram }),
     };
   });

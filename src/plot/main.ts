@@ -9,7 +9,7 @@ import { API_GROUP, API_VERSION, PLURAL } from '../tracejob/constants.ts';
 import { fleetChart, heatmapChart, histogramChart } from './charts.ts';
 import { fleetRunChart, traceJobCharts, triggerHeatmap, type TraceJobLike } from './from-objects.ts';
 import { Plot, chartDocument, standaloneSvg, svgToPng } from './render.ts';
-import type { TraceTriggerLike } from './trigger-runs.ts';
+import { newestFirst, type TraceTriggerLike } from './trigger-runs.ts';
 
 export const TRIGGER_PLURAL = 'tracetriggers';
 
@@ -87,7 +87,7 @@ export async function plotSvg(
       throw new Error(`tracetrigger ${namespace}/${target.name} has no run with a histogram to draw yet`);
     return standaloneSvg(heatmapChart(Plot, document, heatmap));
   }
-  const run = options.run === undefined ? runs[runs.length - 1] : runs.find((r) => r.id === options.run);
+  const run = options.run === undefined ? newestFirst(runs)[0] : runs.find((r) => r.id === options.run);
   if (run === undefined)
     throw new Error(
       options.run === undefined

@@ -14,9 +14,14 @@ export interface TriggerRun {
   id: string;
   time: string;
   by?: string;
+  phase?: string;
   traceJobs?: RunTraceJob[];
-  /** The maps of the run's TraceJobs merged (histograms bucket by bucket). */
-  result?: { maps?: MapResult[] } | null;
+  /** The maps of the run's TraceJobs merged (histograms bucket by bucket), and which nodes failed. */
+  result?: {
+    maps?: MapResult[];
+    partial?: boolean;
+    failedNodes?: { node: string; traceJob: string; message?: string }[];
+  } | null;
 }
 
 export interface TraceTriggerLike {
@@ -52,6 +57,11 @@ export function runHistograms(
     out.push({ run, time, mapName: map.name, histogram });
   }
   return out.sort((a, b) => a.time.getTime() - b.time.getTime());
+}
+
+/** The runs newest first (status.runs is kept newest first; this does not rely on it). */
+export function newestFirst(runs: readonly TriggerRun[]): TriggerRun[] {
+  return [...runs].sort((a, b) => new Date(b.time).getTime() - new Date(a.time).getTime());
 }
 
 /** True for a phase that means a node's trace gave no result. */

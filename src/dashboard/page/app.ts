@@ -5,7 +5,7 @@
 // `trace-operator plot` draws (src/plot/charts.ts), with Plot's UMD bundle.
 import { fleetChart, heatmapChart, histogramChart, type PlotApi } from '../../plot/charts.ts';
 import { fleetRunChart, traceJobCharts, triggerHeatmap, type TraceJobLike } from '../../plot/from-objects.ts';
-import type { TraceTriggerLike, TriggerRun } from '../../plot/trigger-runs.ts';
+import { newestFirst, type TraceTriggerLike, type TriggerRun } from '../../plot/trigger-runs.ts';
 import type { MapResult } from '../../tracejob/result.ts';
 import { age, badge, h, problem, table } from './dom.ts';
 
@@ -396,7 +396,13 @@ function traceJobView(namespace: string, name: string): void {
               finished ? 'This trace has no histogram maps.' : 'Maps appear here when the trace ends.',
             ),
           ]
-        : inputs.map((c) => h('div', { class: 'chart', 'data-map': c.mapName }, ...histogramChart(Plot, document, c)))),
+        : inputs.map((c) =>
+            h(
+              'div',
+              { class: 'chart', 'data-map': c.mapName },
+              ...histogramChart(Plot, document, { ...c, interactive: true }),
+            ),
+          )),
     );
     tables.replaceChildren(
       ...(s.result?.maps ?? [])
@@ -504,9 +510,9 @@ function traceTriggerView(namespace: string, name: string, params: URLSearchPara
       h('div', {}, h('h2', {}, 'Events'), h('div', { class: 'card' }, eventsBox)),
     ),
   );
-  const runs = (): TriggerRun[] => trigger?.status?.runs ?? [];
+  const runs = (): TriggerRun[] => newestFirst(trigger?.status?.runs ?? []);
   const drawFleet = async (): Promise<void> => {
-    const run = runs().find((r) => r.id === selected) ?? runs()[runs().length - 1];
+    const run = runs().find((r) => r.id === selected) ?? runs()[0];
     if (trigger === undefined || run === undefined) {
       fleet.replaceChildren(h('div', { class: 'empty' }, 'No runs yet.'));
       return;
@@ -524,7 +530,7 @@ function traceTriggerView(namespace: string, name: string, params: URLSearchPara
     fleet.replaceChildren(
       ...(input === undefined
         ? [h('div', { class: 'empty' }, `Run ${run.id} has no histogram.`)]
-        : fleetChart(Plot, document, input)),
+        : fleetChart(Plot, document, { ...input, interactive: true })),
     );
   };
   const render = (): void => {
@@ -544,13 +550,13 @@ function traceTriggerView(namespace: string, name: string, params: URLSearchPara
     heatmap.replaceChildren(
       ...(hm === undefined
         ? [h('div', { class: 'empty' }, 'No run has a histogram yet.')]
-        : heatmapChart(Plot, document, hm)),
+        : heatmapChart(Plot, document, { ...hm, interactive: true })),
     );
-    const current = selected ?? runs()[runs().length - 1]?.id;
+    const current = selected ?? runs()[0]?.id;
     runsBox.replaceChildren(
       table(
         ['Run', 'Time', 'By', 'Nodes', 'Failed'],
-        [...runs()].reverse().map((r) => {
+        runs().map((r) => {
           const row = h(
             'tr',
             { class: `clickable${r.id === current ? ' selected' : ''}`, 'data-run': r.id },
