@@ -4,7 +4,7 @@
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
 
 export const CHROMIUM = '/usr/bin/chromium';
 
@@ -48,10 +48,11 @@ const DOCS_IMAGES = path.join(repoRoot, 'docs', 'images');
  * A full-page screenshot into test-results/screenshots/NAME.png; with
  * UPDATE_DOCS_IMAGES=1 also into docs/images/ (the README shows those).
  */
-export async function screenshot(page: Page, name: string): Promise<string> {
+export async function screenshot(page: Page | Locator, name: string): Promise<string> {
   await mkdir(SCREENSHOT_DIR, { recursive: true });
   const file = path.join(SCREENSHOT_DIR, `${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
+  if ('goto' in page) await page.screenshot({ path: file, fullPage: true });
+  else await page.screenshot({ path: file });
   if (process.env['UPDATE_DOCS_IMAGES'] === '1') {
     await mkdir(DOCS_IMAGES, { recursive: true });
     await copyFile(file, path.join(DOCS_IMAGES, `${name}.png`));

@@ -315,7 +315,7 @@ function mapTable(map: MapResult): HTMLElement {
 function traceJobView(namespace: string, name: string): void {
   let tj: TraceJobObject | undefined;
   let logFor: string | undefined;
-  let logEnded = false;
+  let stopLog: (() => void) | undefined;
   let finalOutputLoaded = false;
   const events = new Map<string, KubeEvent>();
   const title = h('h1', {}, name);
@@ -340,12 +340,10 @@ function traceJobView(namespace: string, name: string): void {
     h('div', { class: 'card' }, charts, tables),
     h('h2', {}, 'Output'),
     h('div', { class: 'card' }, outputNote, output),
-    h(
-      'div',
-      { class: 'grid2' },
-      h('div', {}, h('h2', {}, 'Conditions'), h('div', { class: 'card' }, conditions)),
-      h('div', {}, h('h2', {}, 'Events'), h('div', { class: 'card' }, eventsBox)),
-    ),
+    h('h2', {}, 'Conditions'),
+    h('div', { class: 'card' }, conditions),
+    h('h2', {}, 'Events'),
+    h('div', { class: 'card' }, eventsBox),
   );
   stopButton.addEventListener('click', async () => {
     stopButton.disabled = true;
@@ -413,7 +411,7 @@ function traceJobView(namespace: string, name: string): void {
     if (s.id !== undefined && logFor === undefined && !finished) {
       logFor = s.id;
       outputNote.textContent = 'Live output of the trace pod (followed):';
-      stream(`/api/tracejobs/${namespace}/${name}/log?traceId=${s.id}`, {
+      const es = stream(`/api/tracejobs/${namespace}/${name}/log?traceId=${s.id}`, {
         log: (m) => {
           const { text, reset } = m as { text: string; reset: boolean };
           if (reset) output.textContent = '';
@@ -421,7 +419,6 @@ function traceJobView(namespace: string, name: string): void {
           output.scrollTop = output.scrollHeight;
         },
         'log-end': () => {
-          logEnded = true;
           outputNote.textContent = 'The trace pod has ended; its output:';
         },
         problem: (p) => {
@@ -429,9 +426,11 @@ function traceJobView(namespace: string, name: string): void {
           outputNote.replaceChildren(problem('Reading the trace output was refused', pr.message, pr.status));
         },
       });
+      stopLog = () => es.close();
     }
-    if (finished && s.output !== undefined && !finalOutputLoaded && (logFor === undefined || logEnded)) {
+    if (finished && s.output !== undefined && !finalOutputLoaded) {
       finalOutputLoaded = true;
+      stopLog?.();
       void fetch(`/api/tracejobs/${namespace}/${name}/output`).then(async (res) => {
         const body = (await res.json()) as { text?: string; message?: string };
         if (res.ok) {
