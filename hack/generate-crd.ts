@@ -1,17 +1,20 @@
 #!/usr/bin/env node
-// `npm run manifests`: writes the TraceJob CRD and its kustomization from the
-// schema source (src/tracejob/schema.ts). test/unit/tracejob-crd.test.ts
-// fails when the committed files differ from what this writes.
+// `npm run manifests`: writes the TraceJob and TraceTrigger CRDs and their
+// kustomization from the schema sources (src/tracejob/schema.ts,
+// src/tracetrigger/schema.ts). test/unit/tracejob-crd.test.ts and
+// tracetrigger-crd.test.ts fail when the committed files differ from what this writes.
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CRD_FILE, CRD_KUSTOMIZATION_FILE, renderCrdKustomization, renderCrdYaml } from '../src/tracejob/crd.ts';
+import { CRD_FILE, CRD_KUSTOMIZATION_FILE, renderCrdYaml } from '../src/tracejob/crd.ts';
+import { TRIGGER_CRD_FILE, renderAllCrdsKustomization, renderTriggerCrdYaml } from '../src/tracetrigger/crd.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 for (const [file, content] of [
   [CRD_FILE, renderCrdYaml()],
-  [CRD_KUSTOMIZATION_FILE, renderCrdKustomization()],
+  [TRIGGER_CRD_FILE, renderTriggerCrdYaml()],
+  [CRD_KUSTOMIZATION_FILE, renderAllCrdsKustomization()],
 ] as const) {
   const target = path.join(root, file);
   await mkdir(path.dirname(target), { recursive: true });

@@ -14,6 +14,18 @@ const COMPONENT = 'trace-operator';
 const REPEAT_WINDOW_MS = 10 * 60_000;
 const MAX_REMEMBERED = 4096;
 
+/** What an Event names as its involved object. */
+export interface InvolvedObject {
+  apiVersion: string;
+  kind: string;
+  metadata: {
+    name: string;
+    namespace?: string | undefined;
+    uid?: string | undefined;
+    resourceVersion?: string | undefined;
+  };
+}
+
 interface Recorded {
   name: string;
   namespace: string;
@@ -36,16 +48,21 @@ export class KubeEventRecorder implements EventRecorder {
   }
 
   event(traceJob: TraceJob, type: EventType, reason: string, message: string): void {
-    this.#record(traceJob, type, reason, message).catch((error: unknown) => {
+    this.eventAbout({ apiVersion: API_GROUP_VERSION, kind: KIND, metadata: traceJob.metadata }, type, reason, message);
+  }
+
+  /** An Event about any namespaced object (the TraceTrigger controller's, for one). */
+  eventAbout(object: InvolvedObject, type: EventType, reason: string, message: string): void {
+    this.#record(object, type, reason, message).catch((error: unknown) => {
       this.#log.warn('could not record event', {
         reason,
-        tracejob: `${traceJob.metadata.namespace ?? ''}/${traceJob.metadata.name}`,
+        [object.kind.toLowerCase()]: `${object.metadata.namespace ?? ''}/${object.metadata.name}`,
         error: error instanceof Error ? error.message : String(error),
       });
     });
   }
 
-  async #record(traceJob: TraceJob, type: EventType, reason: string, message: string): Promise<void> {
+  async #record(traceJob: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
     const namespace = traceJob.metadata.namespace ?? 'default';
     const now = this.#now();
     const key = `${traceJob.metadata.uid ?? traceJob.metadata.name}\u0000${type}\u0000${reason}\u0000${message}`;
@@ -64,8 +81,8 @@ export class KubeEventRecorder implements EventRecorder {
     const event: CoreV1Event = {
       metadata: { name, namespace },
       involvedObject: {
-        apiVersion: API_GROUP_VERSION,
-        kind: KIND,
+        apiVersion: traceJob.apiVersion,
+        kind: traceJob.kind,
         name: traceJob.metadata.name,
         namespace,
         ...(traceJob.metadata.uid === undefined ? {} : { uid: traceJob.metadata.uid }),

@@ -81,6 +81,36 @@ const FLAGS = {
     env: 'TRACE_OPERATOR_RESYNC_PERIOD',
     help: 'seconds between looks at every TraceJob even without changes (default 600)',
   },
+  'webhook-bind-address': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_WEBHOOK_BIND_ADDRESS',
+    help: 'address of the Alertmanager webhook (POST /alertmanager/namespaces/<ns>/tracetriggers/<name>), e.g. :9443 (default: off)',
+  },
+  'webhook-cert-dir': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_WEBHOOK_CERT_DIR',
+    help: 'directory of the webhook tls.crt and tls.key, reloaded when they change (default /tmp/k8s-webhook-server/serving-certs)',
+  },
+  'webhook-insecure': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_WEBHOOK_INSECURE',
+    help: 'true: serve the webhook over plain HTTP, only behind a TLS-terminating proxy or on loopback (default false)',
+  },
+  'webhook-max-body-bytes': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_WEBHOOK_MAX_BODY_BYTES',
+    help: 'largest notification body accepted; larger ones get 413 (default 1048576)',
+  },
+  'max-triggered-per-minute': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_MAX_TRIGGERED_PER_MINUTE',
+    help: 'TraceJobs all TraceTriggers together may create per rolling minute; more are suppressed as rateLimited (default 60)',
+  },
+  'max-fleet-nodes': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_MAX_FLEET_NODES',
+    help: 'most nodes one schedule or fire-annotation run of a TraceTrigger may trace; a selector matching more creates nothing (default 1000)',
+  },
   'log-level': { type: 'string', env: 'TRACE_OPERATOR_LOG_LEVEL', help: 'debug, info, warn or error (default info)' },
   help: { type: 'boolean', env: '', help: 'show this help' },
 } as const;
@@ -91,7 +121,7 @@ export function usage(): string {
   const lines = Object.entries(FLAGS).map(
     ([name, f]) => `  --${name.padEnd(27)} ${f.help}${f.env === '' ? '' : ` [$${f.env}]`}`,
   );
-  return `usage: trace-operator manager [flags]\n\nRuns the TraceJob controller.\n\nflags:\n${lines.join('\n')}\n`;
+  return `usage: trace-operator manager [flags]\n\nRuns the TraceJob and TraceTrigger controllers and, with --webhook-bind-address, the Alertmanager webhook.\n\nflags:\n${lines.join('\n')}\n`;
 }
 
 function list(value: string | undefined): string[] | undefined {
@@ -178,6 +208,16 @@ export function managerOptions(
     },
     resyncPeriodMs: positiveInteger('resync-period', get('resync-period'), 600, 86_400) * 1000,
     logger,
+    triggers: {
+      webhook: {
+        address: get('webhook-bind-address'),
+        certDir: get('webhook-cert-dir') ?? '/tmp/k8s-webhook-server/serving-certs',
+        insecure: bool('webhook-insecure', get('webhook-insecure'), false),
+        maxBodyBytes: positiveInteger('webhook-max-body-bytes', get('webhook-max-body-bytes'), 1 << 20, 64 << 20),
+      },
+      maxTriggeredPerMinute: positiveInteger('max-triggered-per-minute', get('max-triggered-per-minute'), 60, 100_000),
+      maxFleetNodes: positiveInteger('max-fleet-nodes', get('max-fleet-nodes'), 1000, 100_000),
+    },
   };
 }
 

@@ -20,6 +20,7 @@ import { WorkQueue } from '../runtime/queue.ts';
 import { runResync } from '../runtime/resync.ts';
 import { traceJobApi } from './tracejob-kube-api.ts';
 import { registerTraceJobMetrics } from './tracejob-metrics.ts';
+import { TraceTriggerFeature, type WebhookOptions } from './tracetrigger-manager.ts';
 
 export const CONTROLLER_NAME = 'tracejob';
 
@@ -35,6 +36,10 @@ export interface ManagerOptions {
   leaderElection: { enabled: boolean; namespace: string; name: string };
   resyncPeriodMs: number;
   logger: Logger;
+  /** Alert-triggered tracing: the webhook (disabled without an address) and the operator-wide rate cap. */
+  triggers?:
+    | { webhook: WebhookOptions; maxTriggeredPerMinute?: number | undefined; maxFleetNodes?: number | undefined }
+    | undefined;
 }
 
 export type ManagerExit = 'stopped' | 'leadership-lost';
@@ -54,6 +59,20 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
     transport: client,
     logger: logger.child({ component: 'cache' }),
     namespaces: options.watchNamespaces,
+  });
+  const triggers = new TraceTriggerFeature({
+    client,
+    metrics,
+    logger: logger.child({ component: 'tracetrigger' }),
+    identity,
+    settings: options.settings,
+    watchNamespaces: options.watchNamespaces,
+    allowedNamespaces: options.allowedNamespaces,
+    webhook: options.triggers?.webhook ?? { insecure: false, maxBodyBytes: 1 << 20 },
+    maxTriggeredPerMinute: options.triggers?.maxTriggeredPerMinute,
+    maxFleetNodes: options.triggers?.maxFleetNodes,
+    resyncPeriodMs: options.resyncPeriodMs,
+    concurrency: options.concurrency,
   });
   const traceJobMetrics = registerTraceJobMetrics(metrics.registry, () => caches.traceJobs.list());
   const queue = new WorkQueue({ metrics: metrics.queue(CONTROLLER_NAME) });
@@ -78,13 +97,17 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
   const probes = new EndpointServer({
     address: options.probeAddress,
     healthz: { ping: () => undefined, 'event-loop': eventLoopCheck({ signal: run.signal }) },
-    readyz: { 'caches-synced': () => assertSynced(caches.hasSynced()) },
+    readyz: {
+      'caches-synced': () => assertSynced(caches.hasSynced()),
+      'trigger-caches-synced': () => assertSynced(triggers.caches.hasSynced()),
+    },
     logger,
   });
   const metricsServer = new EndpointServer({ address: options.metricsAddress, metrics, logger });
 
   try {
     const [probeAt, metricsAt] = await Promise.all([probes.listen(run.signal), metricsServer.listen(run.signal)]);
+    await triggers.listen(run.signal);
     logger.info('manager starting', {
       identity,
       probes: `${probeAt.host}:${probeAt.port}`,
@@ -92,7 +115,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
       watching: options.watchNamespaces ?? 'all namespaces',
       allowedNamespaces: options.allowedNamespaces === undefined ? 'all' : [...options.allowedNamespaces],
     });
-    const watching = caches.run(run.signal);
+    const watching = Promise.all([caches.run(run.signal), triggers.run(run.signal)]);
 
     const reconcileLoop = async (leaderSignal: AbortSignal): Promise<void> => {
       logger.info('leading: starting reconciles', { identity });
@@ -122,6 +145,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
           },
           leaderSignal,
         ),
+        triggers.lead(leaderSignal),
       ]);
     };
 

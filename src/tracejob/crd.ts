@@ -243,9 +243,10 @@ export function renderCrdYaml(): string {
   return `${HEADER}---\n${stringify(traceJobCrd(), { lineWidth: 0, indent: 2, sortMapEntries: false })}`;
 }
 
-/** config/crd/kustomization.yaml. */
-export function renderCrdKustomization(): string {
-  return `${HEADER}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - bases/${API_GROUP}_${PLURAL}.yaml\n`;
+/** config/crd/kustomization.yaml, listing the given CRD files (default: the TraceJob's). */
+export function renderCrdKustomization(files: readonly string[] = [CRD_FILE]): string {
+  const resources = files.map((f) => `  - ${f.replace(/^config\/crd\//, '')}\n`).join('');
+  return `${HEADER}apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n${resources}`;
 }
 
 /** Path of the generated CRD, relative to the repository root. */

@@ -18,6 +18,8 @@ export interface RunningManager {
   metrics(): Promise<string>;
   /** Sends SIGTERM and resolves with the exit code once the process has ended. */
   stop(): Promise<number>;
+  /** Sends `signal` (e.g. SIGKILL, for crash tests) and resolves once the process has ended. */
+  kill(signal: NodeJS.Signals): Promise<void>;
 }
 
 /** Installs the TraceJob CRD from config/crd (idempotent) and waits until it is served. */
@@ -92,6 +94,10 @@ export async function startManager(options: {
     stop: async () => {
       child.kill('SIGTERM');
       return (await child).exitCode ?? -1;
+    },
+    kill: async (signal) => {
+      child.kill(signal);
+      await child;
     },
   };
 }
