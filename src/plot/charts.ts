@@ -220,6 +220,10 @@ function percentileMarks(Plot: PlotApi, list: Marker[], mapName: string): PlotMo
   ];
 }
 
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
 function svgOf(element: Element): Element {
   return element.tagName.toLowerCase() === 'svg' ? element : (element.querySelector('svg') ?? element);
 }
@@ -291,7 +295,7 @@ export function fleetChart(Plot: PlotApi, document: ChartDocument, input: FleetC
     node: n.node,
     text:
       n.histogram === undefined
-        ? `${n.node}  ✗ ${n.phase ?? 'no result'}`
+        ? `${n.node}  ✗ ${clip(n.phase ?? 'no result', 90)}`
         : `${n.node}  (${n.histogram.total} samples)`,
     failed: n.histogram === undefined,
   }));

@@ -270,11 +270,15 @@ function conditionsTable(conditions: Condition[] | undefined): HTMLElement {
   );
 }
 
+/** Most Events listed (the newest); a trigger that fired often has many. */
+const MAX_EVENTS = 15;
+
 function eventsTable(events: Map<string, KubeEvent>): HTMLElement {
-  const list = [...events.values()].sort((a, b) =>
+  const all = [...events.values()].sort((a, b) =>
     (a.lastTimestamp ?? a.eventTime ?? '').localeCompare(b.lastTimestamp ?? b.eventTime ?? ''),
   );
-  return table(
+  const list = all.slice(-MAX_EVENTS);
+  const rows = table(
     ['Type', 'Reason', 'Message', 'Count', 'Last seen'],
     list.map((e) =>
       h(
@@ -289,6 +293,9 @@ function eventsTable(events: Map<string, KubeEvent>): HTMLElement {
     ),
     'No Events.',
   );
+  return all.length > list.length
+    ? h('div', {}, rows, h('div', { class: 'muted' }, `and ${all.length - list.length} older Events`))
+    : rows;
 }
 
 function mapTable(map: MapResult): HTMLElement {
@@ -493,15 +500,19 @@ function traceTriggerView(namespace: string, name: string, params: URLSearchPara
   const eventsBox = h('div', { id: 'events' });
   main.replaceChildren(
     h('div', { class: 'muted' }, h('a', { href: '#/' }, '← all traces'), ` · ${namespace}`),
-    h('div', { class: 'headline' }, h('h1', {}, name), h('span', { class: 'badge' }, 'TraceTrigger')),
-    meta,
-    problems,
-    h('h2', {}, 'Runs over time'),
-    h('div', { class: 'card' }, heatmap),
-    h('h2', {}, 'Runs'),
-    h('div', { class: 'card' }, runsBox),
+    h(
+      'div',
+      { id: 'trigger-overview' },
+      h('div', { class: 'headline' }, h('h1', {}, name), h('span', { class: 'badge' }, 'TraceTrigger')),
+      meta,
+      problems,
+      h('h2', {}, 'Runs over time'),
+      h('div', { class: 'card' }, heatmap),
+    ),
     h('h2', {}, 'Selected run'),
     h('div', { class: 'card' }, fleet),
+    h('h2', {}, 'Runs'),
+    h('div', { class: 'card' }, runsBox),
     h(
       'div',
       { class: 'grid2' },
