@@ -6,16 +6,20 @@
 import test from 'ava';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { Page } from 'playwright-core';
 import type { TraceResult } from '../../src/tracejob/index.ts';
-import { launchBrowser, screenshot, type Browser } from '../support/browser.ts';
+import { launchBrowser, screenshot, SCREENSHOT_DIR, type Browser } from '../support/browser.ts';
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';
-import { startDashboard, type RunningDashboard } from '../support/dashboard.ts';
+import { runPlot, startDashboard, svgLabels, type RunningDashboard } from '../support/dashboard.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd, startManager, type RunningManager } from '../support/manager.ts';
 import { appendLog, finishTracePod, serveLog } from '../support/trace-pod.ts';
 import { apply, condition, getTraceJob, waitForPhase, waitForTraceJob, waitForTracePod } from '../support/tracejobs.ts';
 
+const PLOTS = path.join(path.dirname(SCREENSHOT_DIR), 'plots');
+const DOCS = path.join(path.dirname(path.dirname(SCREENSHOT_DIR)), 'docs', 'images');
 let ns = '';
 let cleanup: () => Promise<void> = async () => {};
 let manager: RunningManager | undefined;
@@ -206,6 +210,29 @@ test.serial("a running trace's output is followed, Stop ends it, and its maps ar
   const column = (name: string): string => line.slice(header.indexOf(name)).split(/\s/)[0] ?? '';
   t.is(column('P50'), '512', 'kubectl get -o wide shows P50');
   t.is(column('P99'), '8192', 'kubectl get -o wide shows P99');
+});
+
+test.serial('`trace-operator plot tracejob/NAME` draws the same bars as SVG and PNG', async (t) => {
+  await mkdir(PLOTS, { recursive: true });
+  const svgFile = path.join(PLOTS, 'tracejob-biolatency.svg');
+  const svg = await runPlot(['tracejob/biolatency', '-n', ns, '-o', svgFile]);
+  t.is(svg.exitCode, 0, svg.stderr);
+  const stored = (await getTraceJob(ns, 'biolatency'))?.status?.result?.maps[0]?.histograms?.[0]?.buckets ?? [];
+  const labels = svgLabels(await readFile(svgFile, 'utf8'), 'bucket');
+  t.deepEqual(
+    labels.map((l) => Number(l.slice(l.lastIndexOf(':') + 1))),
+    stored.map((b) => b.count),
+    'one bar per bucket, each with its count',
+  );
+  const png = await runPlot(['tracejob/biolatency', '-n', ns, '-o', path.join(PLOTS, 'tracejob-biolatency.png')]);
+  t.is(png.exitCode, 0, png.stderr);
+  const bytes = await readFile(path.join(PLOTS, 'tracejob-biolatency.png'));
+  t.is(bytes.subarray(1, 4).toString(), 'PNG', 'a PNG file');
+  if (process.env['UPDATE_DOCS_IMAGES'] === '1')
+    await copyFile(path.join(PLOTS, 'tracejob-biolatency.png'), path.join(DOCS, 'plot-tracejob.png'));
+  const missing = await runPlot(['tracejob/nope', '-n', ns]);
+  t.is(missing.exitCode, 1);
+  t.regex(missing.stderr, /tracejob .*\/nope not found/);
 });
 
 test.serial('the page loaded nothing from outside this machine', (t) => {

@@ -7,18 +7,22 @@
 // of which fails) as merged plus per-node charts.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Histogram, TraceJob, TraceResult } from '../../src/tracejob/index.ts';
 import type { TraceTrigger } from '../../src/tracetrigger/index.ts';
 import { RUN_LABEL_KEY } from '../../src/tracetrigger/run.ts';
-import { launchBrowser, screenshot, type Browser } from '../support/browser.ts';
+import { launchBrowser, screenshot, SCREENSHOT_DIR, type Browser } from '../support/browser.ts';
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';
-import { startDashboard, type RunningDashboard } from '../support/dashboard.ts';
+import { runPlot, startDashboard, svgLabels, type RunningDashboard } from '../support/dashboard.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd, startManager, type RunningManager } from '../support/manager.ts';
 import { finishTracePod } from '../support/trace-pod.ts';
 import { apply, getJson, listJson } from '../support/tracejobs.ts';
 
+const PLOTS = path.join(path.dirname(SCREENSHOT_DIR), 'plots');
+const DOCS = path.join(path.dirname(path.dirname(SCREENSHOT_DIR)), 'docs', 'images');
 const POOL = `dash15-${randomBytes(3).toString('hex')}`;
 const POOL_LABEL = 'trace-operator.test/dashboard-pool';
 const FIRE = 'observe.alexeldeib.xyz/fire';
@@ -262,5 +266,27 @@ test.serial(
     ]);
     await screenshot(fleet, 'dashboard-tracetrigger-fleet');
     await page.close();
+
+    // The same pictures from the command line: the heatmap (the default with runs), and one run's fleet chart.
+    await mkdir(PLOTS, { recursive: true });
+    const heatmapFile = path.join(PLOTS, 'tracetrigger-heatmap.svg');
+    const hm = await runPlot(['tracetrigger/disk-latency', '-n', ns, '-o', heatmapFile]);
+    t.is(hm.exitCode, 0, hm.stderr);
+    t.deepEqual(
+      svgLabels(await readFile(heatmapFile, 'utf8'), 'cell').map(count),
+      expected.map((b) => b.count),
+    );
+    const fleetFile = path.join(PLOTS, 'tracetrigger-fleet.svg');
+    const fr = await runPlot(['tracetrigger/disk-latency', '-n', ns, '--run', latest?.id ?? '', '-o', fleetFile]);
+    t.is(fr.exitCode, 0, fr.stderr);
+    t.deepEqual(svgLabels(await readFile(fleetFile, 'utf8'), 'bucket').map(count), merged.map(count));
+    for (const [name, args] of [
+      ['plot-tracetrigger-heatmap.png', []],
+      ['plot-tracetrigger-fleet.png', ['--run', latest?.id ?? '']],
+    ] as const) {
+      const r = await runPlot(['tracetrigger/disk-latency', '-n', ns, ...args, '-o', path.join(PLOTS, name)]);
+      t.is(r.exitCode, 0, r.stderr);
+      if (process.env['UPDATE_DOCS_IMAGES'] === '1') await copyFile(path.join(PLOTS, name), path.join(DOCS, name));
+    }
   },
 );

@@ -62,3 +62,20 @@ export async function startDashboard(
     },
   };
 }
+
+/** Runs `trace-operator plot ARGS` against the local cluster; returns its exit code and stderr. */
+export async function runPlot(args: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await execa(process.execPath, [CLI, 'plot', `--kubeconfig=${kubeconfigPath}`, ...args], {
+    reject: false,
+  });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** The aria-labels of the rects in mark groups of class `cls` of an SVG document. */
+export function svgLabels(svg: string, cls: string): string[] {
+  const group = new RegExp(`<g[^>]*class="${cls}"[^>]*>([\\s\\S]*?)</g>`, 'g');
+  const out: string[] = [];
+  for (const g of svg.matchAll(group))
+    for (const r of (g[1] ?? '').matchAll(/<rect[^>]*aria-label="([^"]*)"/g)) out.push(r[1] ?? '');
+  return out;
+}
