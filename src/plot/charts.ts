@@ -373,6 +373,16 @@ interface Cell {
   label: string;
 }
 
+function utcTicks(times: Date[]): (d: Date) => string {
+  const ms = times.map((t) => t.getTime());
+  const span = Math.max(...ms) - Math.min(...ms);
+  return (d: Date) => {
+    const iso = d.toISOString();
+    if (span > 86_400_000) return `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
+    return span < 600_000 ? iso.slice(11, 19) : iso.slice(11, 16);
+  };
+}
+
 /** A series of runs as a latency heatmap: time across, buckets up, colour = count. */
 export function heatmapChart(Plot: PlotApi, document: ChartDocument, input: HeatmapChartInput): Element[] {
   const width = input.width ?? THEME.width;
@@ -411,7 +421,14 @@ export function heatmapChart(Plot: PlotApi, document: ChartDocument, input: Heat
     marginRight: 52,
     marginBottom: 44,
     style: style(),
-    x: { type: 'utc', label: 'run time (UTC)', labelAnchor: 'right', labelArrow: 'right' },
+    x: {
+      type: 'utc',
+      label: 'run time (UTC)',
+      labelAnchor: 'right',
+      labelArrow: 'right',
+      // 24-hour UTC clock times; seconds when the runs span under ten minutes, the date when over a day.
+      tickFormat: utcTicks(runs.map((r) => r.time)),
+    },
     y: {
       domain: [0, Math.max(1, axis.slots.length)],
       ticks: ticks.map((t) => t.position),
