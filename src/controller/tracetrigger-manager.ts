@@ -112,6 +112,10 @@ export class TraceTriggerFeature {
             return r.ok ? r : { ok: false, message: `TraceTrigger is not Ready (${r.reason}): ${r.message}` };
           },
           nodes: () => new NodeIndex(this.caches.nodes().map((n) => n.facts)),
+          fleet: () => ({
+            nodes: this.caches.nodes().map((n) => ({ name: n.facts.name, labels: n.labels, ready: n.ready })),
+            operatorMaxNodes: options.maxFleetNodes,
+          }),
           fire: (trigger, firing, extras) => this.firing.fire(trigger, firing, extras),
           countRejected: (trigger) => this.#countNotification(trigger),
           result: (result) => metrics.notification(result),

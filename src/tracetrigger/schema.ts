@@ -117,7 +117,7 @@ export const NodeSelector = Type.Object(
   {
     additionalProperties: false,
     description:
-      'Nodes a schedule or annotation firing traces, one TraceJob per node (a metav1.LabelSelector over Nodes). Alert firings ignore it: they trace the node or pod the alert names.',
+      'Nodes a schedule or annotation firing traces, one TraceJob per Ready node (a metav1.LabelSelector over Nodes; {} selects every node). An alert that names a node traces only that node; an alert that names none (no node label set) traces the selected nodes.',
   },
 );
 
@@ -314,7 +314,11 @@ export const Run = Type.Object(
     by: FiringSource,
     traceJobs: Type.Array(RunTraceJob, { maxItems: L.runTraceJobs, description: 'The TraceJobs of this run.' }),
     phase: Type.Optional(
-      Type.String({ maxLength: 32, description: 'Running until every TraceJob finished, then Succeeded or Failed.' }),
+      Type.String({
+        maxLength: 32,
+        description:
+          'Running until every TraceJob finished, then Succeeded (all traces ended well), PartiallyFailed (some failed: result.partial) or Failed (all failed).',
+      }),
     ),
     suppressed: Type.Optional(count('Targets of this run that were suppressed (see counts).')),
     result: Type.Optional(RunResult),

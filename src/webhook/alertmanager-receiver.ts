@@ -8,7 +8,7 @@
 // so the retry finishes the job: names are deterministic). Bad input is
 // never a 5xx.
 import type { Matcher } from '../tracetrigger/matchers.ts';
-import { planAlertNotification } from '../tracetrigger/alert-firing.ts';
+import { planAlertNotification, type AlertFleet } from '../tracetrigger/alert-firing.ts';
 import type { Firing } from '../tracetrigger/firing.ts';
 import type { TraceTrigger } from '../tracetrigger/schema.ts';
 import type { NodeIndex } from '../tracetrigger/target.ts';
@@ -45,6 +45,8 @@ export interface ReceiverDeps {
   /** The trigger's parsed matchers, or why it cannot fire. */
   readiness(trigger: TraceTrigger): { ok: true; matchers: Matcher[] } | { ok: false; message: string };
   nodes(): NodeIndex;
+  /** Nodes with labels and readiness, so an alert naming no node can use spec.nodeSelector (issue 14). */
+  fleet?(): AlertFleet;
   fire(
     trigger: TraceTrigger,
     firing: Firing,
@@ -133,7 +135,7 @@ export function alertmanagerReceiver(deps: ReceiverDeps): WebhookHandler {
       deps.countRejected?.(trigger);
       return done('trigger_not_ready', answer(422, 'TriggerNotReady', ready.message));
     }
-    const plan = planAlertNotification(trigger, ready.matchers, parsed.payload.alerts, deps.nodes());
+    const plan = planAlertNotification(trigger, ready.matchers, parsed.payload.alerts, deps.nodes(), deps.fleet?.());
     let summary: object;
     try {
       summary = await deps.fire(trigger, plan.firing, {
