@@ -16,6 +16,14 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMai
     summary: 'ask a running runner to stop and wait for it (the trace pod preStop hook)',
     load: async () => (await import('./runner/main.ts')).stopMain,
   },
+  plot: {
+    summary: "draw a TraceJob's histograms or a TraceTrigger's runs as SVG or PNG",
+    load: async () => (await import('./plot/main.ts')).plotMain,
+  },
+  dashboard: {
+    summary: 'serve a local web page of TraceJobs and TraceTriggers (127.0.0.1, your kubeconfig)',
+    load: async () => (await import('./dashboard/main.ts')).dashboardMain,
+  },
   'run-local': {
     summary: 'run a TraceJob program with bpftrace on this machine',
     load: async () => (await import('./runner/main.ts')).runLocalMain,

@@ -27,6 +27,7 @@
 //     delete<T = Status>(path, opts?): Promise<T>           opts.propagationPolicy / preconditions / gracePeriodSeconds
 //     replaceStatus<T>(path, body, opts?) / patchStatus<T>(path, patch, type, opts?)
 //     getLog(podPath, { container?, limitBytes?, tailLines?, previous? }, opts?): Promise<string>
+//     followLog(podPath, { container?, limitBytes?, tailLines?, sinceSeconds? }, signal): AsyncIterable<string>
 //     list(path, params, signal) and watch(path, params, signal): AsyncIterable<RawWatchEvent>   (WatchTransport)
 //     request(method, path, { query?, body?, contentType?, accept? }, opts?): Promise<{ status, text }>
 //     readonly server: string; readonly host: string
@@ -196,6 +197,36 @@ export class KubeClient implements WatchTransport {
     };
     const res = await this.request('GET', `${podPath}/log`, { query, accept: 'text/plain, */*' }, opts);
     return res.text;
+  }
+
+  /** Follows a container's log (`follow=true`): text chunks as the kubelet sends them, until the container ends or the signal aborts. */
+  async *followLog(
+    podPath: string,
+    logOptions: LogOptions & { sinceSeconds?: number },
+    signal: AbortSignal,
+  ): AsyncGenerator<string, void, undefined> {
+    const query: Query = {
+      follow: true,
+      container: logOptions.container,
+      limitBytes: logOptions.limitBytes,
+      tailLines: logOptions.tailLines,
+      sinceSeconds: logOptions.sinceSeconds,
+    };
+    const res = await this.#http.stream(
+      { method: 'GET', path: `${podPath}/log`, query, accept: 'text/plain, */*' },
+      signal,
+    );
+    res.setEncoding('utf8');
+    try {
+      for await (const chunk of res as AsyncIterable<string>) yield chunk;
+    } catch (error: unknown) {
+      if (signal.aborted) return;
+      throw new Error(`following the log of ${podPath}: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+    } finally {
+      res.destroy();
+    }
   }
 
   /** Streams watch events until the server ends the watch, the signal aborts, or the connection fails. */

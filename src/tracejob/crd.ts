@@ -207,6 +207,20 @@ export function traceJobCrd(): { [key: string]: JsonValue } {
               description: 'Target pod, for pod traces.',
             },
             {
+              name: 'P50',
+              type: 'number',
+              jsonPath: '.status.result.maps[0].histograms[0].p50',
+              priority: 1,
+              description: 'Median of the first histogram of the first map (its bucket upper bound).',
+            },
+            {
+              name: 'P99',
+              type: 'number',
+              jsonPath: '.status.result.maps[0].histograms[0].p99',
+              priority: 1,
+              description: '99th percentile of the first histogram of the first map (its bucket upper bound).',
+            },
+            {
               name: 'Deadline',
               type: 'integer',
               jsonPath: '.spec.deadline',

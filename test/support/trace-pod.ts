@@ -2,7 +2,7 @@
 // would print becomes the pod's log (a CRI log file served by kwok through the
 // API server, as a kubelet serves it), and the runner's termination message
 // and exit code become the container's terminated state (kwok's test stage).
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { formatResultLine, formatTerminationMessage, newNonce } from '../../src/runner/result-format.ts';
@@ -42,12 +42,12 @@ function criLog(text: string): string {
     .join('\n');
 }
 
-/** Makes kwok serve `text` as the log of the pod's container. */
+/** Makes kwok serve `text` as the log of the pod's container; returns the log file (see appendLog). */
 export async function serveLog(
   namespace: string,
   pod: { name: string; container: string },
   text: string,
-): Promise<void> {
+): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'trace-pod-'));
   const file = path.join(dir, 'container.log');
   await writeFile(file, `${criLog(text)}\n`);
@@ -59,6 +59,12 @@ export async function serveLog(
   };
   const created = await kubectl(['apply', '-f', '-'], { input: JSON.stringify(logs) });
   if (created.exitCode !== 0) throw new Error(`could not give pod ${pod.name} its log: ${created.stderr}`);
+  return file;
+}
+
+/** Adds lines to a log served by serveLog, as a running trace prints more. */
+export async function appendLog(file: string, text: string): Promise<void> {
+  await appendFile(file, `${criLog(text)}\n`);
 }
 
 /** Ends a running trace pod; `log: false` leaves it without a log, as when its kubelet cannot be reached. */
