@@ -63,7 +63,7 @@ export const dashboardMain: CommandMain = async (ctx) => {
       ...(kubeconfig === undefined || kubeconfig === '' ? {} : { kubeconfig }),
       ...(context === undefined ? {} : { context }),
     });
-    user = kc.getCurrentUser()?.name;
+    user = kc.context?.user;
     client = new KubeClient({ kubeConfig: kc, fieldManager: 'trace-operator-dashboard', maxRetries: 2 });
   } catch (error) {
     ctx.stderr.write(`trace-operator dashboard: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -199,7 +199,7 @@ export const plotMain: CommandMain = async (ctx) => {
     } else {
       const kubeconfig = str('kubeconfig') ?? ctx.env['KUBECONFIG'];
       const kc = loadKubeConfig(kubeconfig === undefined || kubeconfig === '' ? {} : { kubeconfig });
-      namespace ??= kc.getContextObject(kc.getCurrentContext())?.namespace ?? 'default';
+      namespace ??= kc.context?.namespace ?? 'default';
       client = new KubeClient({ kubeConfig: kc, maxRetries: 1 });
       source = clusterSource(client);
     }

@@ -29,8 +29,16 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 
+/** The kubeconfig context's user and default namespace, for messages and defaults. */
+export interface ContextInfo {
+  user?: string | undefined;
+  namespace?: string | undefined;
+}
+
 export interface ClusterConnection {
   getCurrentCluster(): { server: string; proxyUrl?: string | undefined } | null;
+  /** What the kubeconfig context names (absent where nothing does, as in-cluster). */
+  readonly context?: ContextInfo;
   /** Sets TLS material (ca, cert, key, rejectUnauthorized, servername) and auth headers on `opts`. */
   applyToHTTPSOptions(opts: https.RequestOptions): Promise<void>;
 }
@@ -77,10 +85,12 @@ function read(source: Source | undefined): Buffer | undefined {
 class SimpleConnection implements ClusterConnection {
   readonly #server: string;
   readonly #creds: Credentials;
+  readonly context: ContextInfo;
 
-  constructor(server: string, creds: Credentials) {
+  constructor(server: string, creds: Credentials, context: ContextInfo = {}) {
     this.#server = server;
     this.#creds = creds;
+    this.context = context;
   }
 
   getCurrentCluster(): { server: string } {
@@ -110,11 +120,18 @@ class ClientNodeConnection implements ClusterConnection {
   readonly #context: string | undefined;
   readonly #cluster: { server: string; proxyUrl?: string | undefined };
   #loaded: Promise<ClusterConnection> | undefined;
+  readonly context: ContextInfo;
 
-  constructor(files: string[], context: string | undefined, cluster: { server: string; proxyUrl?: string }) {
+  constructor(
+    files: string[],
+    context: string | undefined,
+    cluster: { server: string; proxyUrl?: string },
+    info: ContextInfo = {},
+  ) {
     this.#files = files;
     this.#context = context;
     this.#cluster = cluster;
+    this.context = info;
   }
 
   getCurrentCluster(): { server: string; proxyUrl?: string | undefined } {
@@ -189,9 +206,10 @@ function fromKubeconfig(file: string, contextName: string | undefined): ClusterC
     throw new Error(`kubeconfig ${file}: cluster '${String(context['cluster'])}' has no server`);
   const userName = str(context['user']);
   const user = userName === undefined ? {} : named(doc['users'], userName, 'user', file);
+  const info: ContextInfo = { user: userName, namespace: str(context['namespace']) };
   const proxyUrl = str(cluster['proxy-url']);
   if (user['exec'] !== undefined || user['auth-provider'] !== undefined || proxyUrl !== undefined)
-    return new ClientNodeConnection([file], name, { server, ...(proxyUrl === undefined ? {} : { proxyUrl }) });
+    return new ClientNodeConnection([file], name, { server, ...(proxyUrl === undefined ? {} : { proxyUrl }) }, info);
 
   const dir = path.dirname(file);
   const ca = source(
@@ -208,16 +226,20 @@ function fromKubeconfig(file: string, contextName: string | undefined): ClusterC
   const username = str(user['username']);
   const password = str(user['password']);
   const tlsServerName = str(cluster['tls-server-name']);
-  return new SimpleConnection(server, {
-    ...(ca === undefined ? {} : { ca }),
-    ...(cert === undefined ? {} : { cert }),
-    ...(key === undefined ? {} : { key }),
-    skipTLSVerify: cluster['insecure-skip-tls-verify'] === true,
-    ...(tlsServerName === undefined ? {} : { tlsServerName }),
-    ...(token === undefined ? {} : { token }),
-    ...(tokenFile === undefined ? {} : { tokenFile: path.resolve(dir, tokenFile) }),
-    ...(username === undefined || password === undefined ? {} : { basic: { username, password } }),
-  });
+  return new SimpleConnection(
+    server,
+    {
+      ...(ca === undefined ? {} : { ca }),
+      ...(cert === undefined ? {} : { cert }),
+      ...(key === undefined ? {} : { key }),
+      skipTLSVerify: cluster['insecure-skip-tls-verify'] === true,
+      ...(tlsServerName === undefined ? {} : { tlsServerName }),
+      ...(token === undefined ? {} : { token }),
+      ...(tokenFile === undefined ? {} : { tokenFile: path.resolve(dir, tokenFile) }),
+      ...(username === undefined || password === undefined ? {} : { basic: { username, password } }),
+    },
+    info,
+  );
 }
 
 function inCluster(env: Readonly<Record<string, string | undefined>>, dir: string): ClusterConnection {
@@ -251,7 +273,7 @@ export function loadClusterConnection(options: LoadClusterConnectionOptions = {}
     // Several files are merged by client-node; the server is known only once it has loaded them.
     const first = fromKubeconfig(files.find((f) => existsSync(f)) ?? files[0] ?? '', options.context);
     const cluster = first.getCurrentCluster();
-    return new ClientNodeConnection(files, options.context, cluster ?? { server: '' });
+    return new ClientNodeConnection(files, options.context, cluster ?? { server: '' }, first.context);
   }
   if (files.length === 1) return fromKubeconfig(files[0] ?? '', options.context);
   const home = path.join(options.home ?? homedir(), '.kube', 'config');

@@ -127,3 +127,16 @@ test('an exec plugin kubeconfig is left to client-node, loaded only when credent
   const opts = await applied(c);
   t.is((opts.headers as Record<string, string>)['Authorization'], 'Bearer from-exec');
 });
+
+test("the context's user and namespace are known (the dashboard names the user, plot defaults the namespace)", (t) => {
+  const d = dir();
+  const file = kubeconfig(
+    d,
+    { token: 'abc' },
+    {},
+    { contexts: [{ name: 'ctx', context: { cluster: 'c', user: 'u', namespace: 'tracing' } }] },
+  );
+  t.deepEqual(loadClusterConnection({ kubeconfig: file, env: {} }).context, { user: 'u', namespace: 'tracing' });
+  const plain = kubeconfig(dir(), { token: 'abc' });
+  t.deepEqual(loadClusterConnection({ kubeconfig: plain, env: {} }).context, { user: 'u', namespace: undefined });
+});
