@@ -14,6 +14,10 @@ ALLOWED_IMAGES ?= $(RUNNER_IMG),quay.io/iovisor/kubectl-trace-init:latest
 INSTALLER ?= dist/install.yaml
 
 CONTAINER_TOOL ?= docker
+# Extra options for both image builds, e.g. for buildah (Debian's, daemonless):
+#   make docker-build CONTAINER_TOOL=buildah BUILD_FLAGS="--isolation chroot --network host"
+# (npm run setup builds them that way, from local base images: hack/images/build.ts).
+BUILD_FLAGS ?=
 # The control plane's binaries (npm run cluster:up builds them once).
 K8S_VERSION ?= v1.37.2
 TESTBIN_DIR ?= $(or $(TRACE_OPERATOR_CACHE),$(HOME)/.cache/trace-operator)/testbin/$(K8S_VERSION)
@@ -75,8 +79,8 @@ demo: deps ## Start the local control plane and the manager, run the biolatency 
 
 .PHONY: docker-build
 docker-build: ## Build the manager image IMG and the runner image RUNNER_IMG.
-	$(CONTAINER_TOOL) build --target manager -t $(IMG) .
-	$(CONTAINER_TOOL) build --target runner -t $(RUNNER_IMG) .
+	$(CONTAINER_TOOL) build $(BUILD_FLAGS) --target manager -t $(IMG) .
+	$(CONTAINER_TOOL) build $(BUILD_FLAGS) --target runner -t $(RUNNER_IMG) .
 
 .PHONY: docker-push
 docker-push: ## Push IMG and RUNNER_IMG.

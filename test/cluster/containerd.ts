@@ -2,8 +2,10 @@
 // with its own socket, root and state so it shares nothing with any other
 // containerd on the machine, the CRI plugin on, the pause image built here
 // as its sandbox image, and a CNI bridge from Debian's
-// containernetworking-plugins. Images come from the local OCI layout
-// (hack/real-node/images.ts) through `ctr images import`, never a registry.
+// containernetworking-plugins. Images come from local files through `ctr
+// images import`, never a registry: the runner and manager as docker-archive
+// files from the Dockerfile build (hack/images/build.ts), the pause image
+// from its OCI layout (hack/real-node/images.ts).
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -130,13 +132,8 @@ export async function containerdAnswers(l: ContainerdLayout): Promise<boolean> {
   return result.exitCode === 0;
 }
 
-/** Imports `ref` from the OCI layout unless containerd has it; drops other tags of the same name. */
-export async function importImage(
-  l: ContainerdLayout,
-  layout: OciLayout,
-  ref: string,
-): Promise<'imported' | 'present'> {
-  const ctr = ctrFor(l);
+/** True when containerd has `ref`; drops other tags of the same name (older builds). */
+async function presentDroppingOlder(ctr: Ctr, ref: string): Promise<boolean> {
   const name = ref.slice(0, ref.lastIndexOf(':'));
   const present = (await ctr(['images', 'ls', '-q']))
     .split('\n')
@@ -144,7 +141,31 @@ export async function importImage(
     .filter((s) => s !== '');
   for (const old of present.filter((r) => r.startsWith(`${name}:`) && r !== ref))
     await ctr(['images', 'rm', old]).catch(() => undefined);
-  if (present.includes(ref)) return 'present';
+  return present.includes(ref);
+}
+
+/** Imports `ref` from a docker-archive file whose image is named `ref`, unless containerd has it. */
+export async function importArchive(
+  l: ContainerdLayout,
+  archive: string,
+  ref: string,
+): Promise<'imported' | 'present'> {
+  const ctr = ctrFor(l);
+  if (await presentDroppingOlder(ctr, ref)) return 'present';
+  await ctr(['images', 'import', '--snapshotter', 'overlayfs', archive]);
+  if (!(await presentDroppingOlder(ctr, ref)))
+    throw new Error(`importing ${archive} into containerd did not create the image ${ref}`);
+  return 'imported';
+}
+
+/** Imports `ref` from the OCI layout unless containerd has it; drops other tags of the same name. */
+export async function importImage(
+  l: ContainerdLayout,
+  layout: OciLayout,
+  ref: string,
+): Promise<'imported' | 'present'> {
+  const ctr = ctrFor(l);
+  if (await presentDroppingOlder(ctr, ref)) return 'present';
   // tar writes the image as an OCI archive straight into ctr: no archive file on disk.
   const script =
     'set -o pipefail; socket="$1"; shift; tar "$@" | ctr --address "$socket" --namespace k8s.io images import --snapshotter overlayfs -';

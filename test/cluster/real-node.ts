@@ -9,7 +9,7 @@
 // the runner image reference is in node.json (readRealNodeInfo).
 // Assumptions: root, the control plane of the same ClusterPaths is running,
 // Debian's containerd, runc, containernetworking-plugins and debootstrap
-// are installed (hack/real-node/install-deps.sh).
+// are installed (npm run setup).
 // Caveats: one real node per machine (fixed socket and kubelet root); the
 // kubelet accepts anonymous requests on 127.0.0.1 (see kubelet.ts).
 import { existsSync } from 'node:fs';
@@ -17,10 +17,12 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { buildImages } from '../../hack/real-node/images.ts';
+import { buildProjectImages, type ProjectImages } from '../../hack/images/build.ts';
+import { buildPauseImage } from '../../hack/real-node/images.ts';
 import {
   containerdAnswers,
   ctrFor,
+  importArchive,
   importImage,
   killAllTasks,
   shimPids,
@@ -54,7 +56,10 @@ export interface RealNodeInfo {
   nodeName: string;
   hostnameLabel: string;
   taintKey: string;
+  /** The Dockerfile's runner target, as built by `npm run setup` and imported into the node's containerd. */
   runnerImage: string;
+  /** The Dockerfile's manager target, likewise. */
+  managerImage: string;
   pauseImage: string;
   kubeletPort: number;
   containerdSocket: string;
@@ -125,7 +130,7 @@ export async function checkPrerequisites(): Promise<void> {
     if (!existsSync(path.join('/usr/lib/cni', plugin))) missing.push(`/usr/lib/cni/${plugin}`);
   if (missing.length > 0) {
     throw new Error(
-      `the real node needs ${missing.join(', ')}: run 'bash hack/real-node/install-deps.sh' (apt-get install containerd runc containernetworking-plugins debootstrap gcc libc6-dev)`,
+      `the real node needs ${missing.join(', ')}: run 'npm run setup' (it installs containerd, runc, containernetworking-plugins, debootstrap, gcc and libc6-dev from Debian)`,
     );
   }
 }
@@ -196,14 +201,15 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
     throw new Error('the local control plane is not running: start it with `npm run cluster:up` first');
   const info = await readRealNodeInfo(p);
   if (info !== undefined && (await isRealNodeUp(p))) {
-    // Running already: only bring the runner image up to date with the source, so tests never run a stale runner.
-    const images = await buildImages(log);
-    if (images.pause.ref === info.pauseImage) {
-      const how = await importImage(rn.containerd, images.layout, images.runner.ref);
-      const current: RealNodeInfo = { ...info, runnerImage: images.runner.ref };
+    // Running already: only bring the images up to date with the source, so tests never run a stale runner.
+    const { pause } = await buildPauseImage(log);
+    if (pause.ref === info.pauseImage) {
+      const images = await buildProjectImages(log);
+      const how = await importProjectImages(rn, images, log);
+      const current: RealNodeInfo = { ...info, runnerImage: images.runner.ref, managerImage: images.manager.ref };
       await writeFile(rn.info, `${JSON.stringify(current, null, 2)}\n`);
       log(
-        `the real node ${info.nodeName} is already running; runner image ${current.runnerImage}${how === 'imported' ? ' (new, imported)' : ''}`,
+        `the real node ${info.nodeName} is already running; runner image ${current.runnerImage}${how ? ' (new, imported)' : ''}`,
       );
       return current;
     }
@@ -220,9 +226,10 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
   const elapsed = (): string => `${Math.round((Date.now() - started) / 1000)}s`;
 
   await ensureKubeletBinary(p, log);
-  log('building the runner and pause images (cached in ~/.cache/trace-operator/images)');
-  const images = await buildImages(log);
-  log(`images ready after ${elapsed()}: ${images.runner.ref}, ${images.pause.ref}`);
+  log('building the images from the Dockerfile and the pause image (cached in ~/.cache/trace-operator)');
+  const { pause, layout } = await buildPauseImage(log);
+  const images = await buildProjectImages(log);
+  log(`images ready after ${elapsed()}: ${images.runner.ref}, ${images.manager.ref}, ${pause.ref}`);
 
   // The trace pod mounts these host paths (hostPath without a type); a kernel built without modules has no /lib/modules.
   for (const dir of ['/lib/modules', '/usr/src']) {
@@ -235,14 +242,13 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
   const dirs = processDirs(p);
   await mkdir(RUN_DIR, { recursive: true });
   await writeFile(rn.owner, `${p.state}\n`);
-  await writeContainerdConfig(rn.containerd, images.pause.ref);
+  await writeContainerdConfig(rn.containerd, pause.ref);
   log(`starting containerd (log: ${logFile(dirs, CONTAINERD)})`);
   const containerdPid = await startDetached(dirs, CONTAINERD, 'containerd', ['--config', rn.containerd.config]);
   await waitFor('containerd', logFile(dirs, CONTAINERD), () => containerdAnswers(rn.containerd), 30_000, containerdPid);
-  for (const image of [images.pause, images.runner]) {
-    const how = await importImage(rn.containerd, images.layout, image.ref);
-    log(`${image.ref}: ${how === 'present' ? 'already in containerd' : 'imported into containerd'}`);
-  }
+  const pauseHow = await importImage(rn.containerd, layout, pause.ref);
+  log(`${pause.ref}: ${pauseHow === 'present' ? 'already in containerd' : 'imported into containerd'}`);
+  await importProjectImages(rn, images, log);
 
   const pki = await ensurePki(path.join(p.state, 'pki'));
   const ports = JSON.parse(await readFile(portsFile, 'utf8')) as { apiserver: number };
@@ -284,13 +290,25 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
     hostnameLabel: node?.metadata?.labels?.['kubernetes.io/hostname'] ?? REAL_NODE_NAME,
     taintKey: REAL_NODE_TAINT_KEY,
     runnerImage: images.runner.ref,
-    pauseImage: images.pause.ref,
+    managerImage: images.manager.ref,
+    pauseImage: pause.ref,
     kubeletPort: kubelet.port,
     containerdSocket: rn.containerd.socket,
   };
   await writeFile(rn.info, `${JSON.stringify(result, null, 2)}\n`);
   log(`the real node ${REAL_NODE_NAME} is ready (${elapsed()}); runner image ${result.runnerImage}`);
   return result;
+}
+
+/** Imports the runner and manager images under their exact references; true when one was new. */
+async function importProjectImages(rn: RealNodePaths, images: ProjectImages, log: Log): Promise<boolean> {
+  let imported = false;
+  for (const image of [images.runner, images.manager]) {
+    const how = await importArchive(rn.containerd, image.archive, image.ref);
+    if (how === 'imported') imported = true;
+    log(`${image.ref}: ${how === 'present' ? 'already in containerd' : 'imported into containerd'}`);
+  }
+  return imported;
 }
 
 /**
