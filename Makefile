@@ -10,6 +10,8 @@ RUNNER_IMG ?= ghcr.io/alexeldeib/trace-operator:v0.1.0
 # allows every tag or digest of a repository). `make deploy` pins it to the
 # runner image and kubectl-trace's header-fetching init image.
 ALLOWED_IMAGES ?= $(RUNNER_IMG),quay.io/iovisor/kubectl-trace-init:latest
+# The kustomization deploy renders (an overlay of config/default may add, say, tolerations).
+DEPLOY_BASE ?= config/default
 # Where build-installer writes the rendered manifests.
 INSTALLER ?= dist/install.yaml
 
@@ -103,7 +105,7 @@ uninstall: ## Remove the TraceJob CRD (and with it every TraceJob). ignore-not-f
 define render
 	@mkdir -p dist
 	@overlay=$$(mktemp -d dist/kustomize.XXXXXX); trap 'rm -rf "$$overlay"' EXIT; \
-	printf '%s\n' '{"resources": ["../../config/default"], "patches": [{"path": "manager.json"}]}' > "$$overlay/kustomization.yaml"; \
+	printf '%s\n' '{"resources": ["../../$(DEPLOY_BASE)"], "patches": [{"path": "manager.json"}]}' > "$$overlay/kustomization.yaml"; \
 	printf '{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "trace-operator-controller-manager", "namespace": "trace-operator-system"}, "spec": {"template": {"spec": {"containers": [{"name": "manager", "image": "%s", "env": [{"name": "TRACE_OPERATOR_DEFAULT_IMAGE", "value": "%s"}, {"name": "TRACE_OPERATOR_ALLOWED_IMAGES", "value": "%s"}]}]}}}}\n' '$(IMG)' '$(RUNNER_IMG)' '$(ALLOWED_IMAGES)' > "$$overlay/manager.json"; \
 	$(KUBECTL) kustomize "$$overlay"
 endef

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { OciLayout } from '../../hack/real-node/oci.ts';
+import { SERVICE_CIDR } from './components.ts';
 
 export interface ContainerdLayout {
   /** containerd's config.toml. */
@@ -28,7 +29,12 @@ export interface ContainerdLayout {
 /** The CRI namespace: images and containers the kubelet sees live here. */
 export const K8S_NAMESPACE = 'k8s.io';
 export const CNI_BIN_DIR = '/usr/lib/cni';
-/** The pods' bridge. It has no address on the host and no gateway: pods get an address, and no route anywhere. */
+/**
+ * The pods' bridge. The host has the subnet's first address on it (so the
+ * kubelet's probes reach pods) and the `kubernetes` Service's ClusterIP
+ * (real-node.ts relays it to the API server); pods get one route, to the
+ * service range through the host, and none anywhere else.
+ */
 export const CNI_BRIDGE = 'trace-op0';
 /** Link-local, so that no pod address is in a range anything else on the machine routes. */
 export const POD_SUBNET = '169.254.240.0/20';
@@ -84,11 +90,16 @@ export function cniConfig(l: ContainerdLayout): string {
         {
           type: 'bridge',
           bridge: CNI_BRIDGE,
-          isGateway: false,
+          isGateway: true,
           isDefaultGateway: false,
           ipMasq: false,
           hairpinMode: false,
-          ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET }]], dataDir: l.cniDataDir },
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: POD_SUBNET }]],
+            routes: [{ dst: SERVICE_CIDR }],
+            dataDir: l.cniDataDir,
+          },
         },
       ],
     },

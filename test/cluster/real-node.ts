@@ -19,7 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { buildProjectImages, type ProjectImages } from '../../hack/images/build.ts';
 import { buildPauseImage } from '../../hack/real-node/images.ts';
+import { KUBERNETES_SERVICE_IP } from './components.ts';
 import {
+  CNI_BRIDGE,
   containerdAnswers,
   ctrFor,
   importArchive,
@@ -99,6 +101,7 @@ export function realNodePaths(
 
 const CONTAINERD = 'real-node-containerd';
 const KUBELET = 'real-node-kubelet';
+const RELAY = 'real-node-apiserver-relay';
 
 async function kubectl(
   p: ClusterPaths,
@@ -261,6 +264,7 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
     healthzPort: await freePort(),
     taintKey: REAL_NODE_TAINT_KEY,
   };
+  await serveKubernetesService(p, ports.apiserver, log);
   await ensureNodeCertificate(kubelet, pki);
   const rbac = await kubectl(p, ['apply', '-f', '-'], JSON.stringify(nodeRbac(kubelet)));
   if (!rbac.ok) throw new Error(`could not grant the node its RBAC: ${rbac.stderr}`);
@@ -298,6 +302,41 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
   await writeFile(rn.info, `${JSON.stringify(result, null, 2)}\n`);
   log(`the real node ${REAL_NODE_NAME} is ready (${elapsed()}); runner image ${result.runnerImage}`);
   return result;
+}
+
+async function ip(args: readonly string[]): Promise<string> {
+  const result = await execa('ip', args, { reject: false, stdin: 'ignore' });
+  if (result.exitCode !== 0) throw new Error(`ip ${args.join(' ')} failed: ${String(result.stderr).trim()}`);
+  return String(result.stdout);
+}
+
+/**
+ * The `kubernetes` Service for pods on this node, in place of kube-proxy: the
+ * pod bridge gets the Service's ClusterIP, and apiserver-relay.ts forwards
+ * KUBERNETES_SERVICE_IP:443 to the API server, so in-cluster clients (the
+ * manager's Deployment) work as in any cluster.
+ */
+async function serveKubernetesService(p: ClusterPaths, apiserverPort: number, log: Log): Promise<void> {
+  if (!existsSync(`/sys/class/net/${CNI_BRIDGE}`)) await ip(['link', 'add', CNI_BRIDGE, 'type', 'bridge']);
+  await ip(['link', 'set', CNI_BRIDGE, 'up']);
+  if (!(await ip(['-o', 'addr', 'show', 'dev', CNI_BRIDGE])).includes(`${KUBERNETES_SERVICE_IP}/32`))
+    await ip(['addr', 'add', `${KUBERNETES_SERVICE_IP}/32`, 'dev', CNI_BRIDGE]);
+  const dirs = processDirs(p);
+  await stopProcess(dirs, RELAY);
+  const pid = await startDetached(dirs, RELAY, process.execPath, [
+    path.join(here, 'apiserver-relay.ts'),
+    KUBERNETES_SERVICE_IP,
+    '443',
+    String(apiserverPort),
+  ]);
+  await waitFor(
+    `the kubernetes Service relay on ${KUBERNETES_SERVICE_IP}:443`,
+    logFile(dirs, RELAY),
+    async () => (await readFile(logFile(dirs, RELAY), 'utf8').catch(() => '')).includes('apiserver-relay: '),
+    10_000,
+    pid,
+  );
+  log(`the kubernetes Service (${KUBERNETES_SERVICE_IP}:443) relays to the API server for the node's pods`);
 }
 
 /** Imports the runner and manager images under their exact references; true when one was new. */
@@ -392,6 +431,7 @@ export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
   await killAllTasks(rn.containerd, log);
   if (containerdPid !== undefined) log('stopping containerd');
   await stopProcess(dirs, CONTAINERD);
+  await stopProcess(dirs, RELAY);
   for (const pid of await shimPids(rn.containerd)) {
     log(`stopping the leftover containerd shim ${pid}`);
     try {
@@ -407,6 +447,7 @@ export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
   }
   if (apiUp) await kubectl(p, ['delete', 'node', REAL_NODE_NAME, '--ignore-not-found', '--wait=false']);
   await restoreSysctls(rn.savedSysctls);
+  if (recorded && existsSync(`/sys/class/net/${CNI_BRIDGE}`)) await ip(['link', 'del', CNI_BRIDGE]).catch(() => '');
   await rm(rn.info, { force: true });
   if (existsSync(rn.owner) && (await readFile(rn.owner, 'utf8')).trim() === p.state)
     await rm(rn.owner, { force: true });
