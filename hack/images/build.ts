@@ -29,6 +29,12 @@ export const IMAGE_REPO = 'trace-operator.local';
 
 export interface ImagePaths {
   root: string;
+  /**
+   * buildah's storage driver: overlay (the kernel's overlayfs; a layer costs
+   * only what it changes), or vfs with TRACE_OPERATOR_STORAGE_DRIVER=vfs
+   * where overlayfs cannot be mounted (every layer a full copy: much slower).
+   */
+  driver: 'overlay' | 'vfs';
   /** buildah's storage (--root) and run state (--runroot): never /var/lib/containers. */
   storage: string;
   runroot: string;
@@ -38,18 +44,20 @@ export interface ImagePaths {
 
 export function imagePaths(env: Readonly<Record<string, string | undefined>> = process.env): ImagePaths {
   const root = path.join(cacheRoot(env), 'images');
+  const driver = env['TRACE_OPERATOR_STORAGE_DRIVER'] === 'vfs' ? 'vfs' : 'overlay';
   return {
     root,
-    storage: path.join(root, 'buildah', 'storage'),
-    runroot: path.join(root, 'buildah', 'run'),
+    driver,
+    storage: path.join(root, 'buildah', `storage-${driver}`),
+    runroot: path.join(root, 'buildah', `run-${driver}`),
     archives: path.join(root, 'archives'),
     work: path.join(root, 'work'),
   };
 }
 
-/** buildah's global options: its storage under the cache, vfs (works on any file system, no fuse or overlay mounts). */
+/** buildah's global options: its storage under the cache, never /var/lib/containers. */
 export function buildahGlobal(p: ImagePaths): string[] {
-  return ['--root', p.storage, '--runroot', p.runroot, '--storage-driver', 'vfs'];
+  return ['--root', p.storage, '--runroot', p.runroot, '--storage-driver', p.driver];
 }
 
 /** Options for `buildah build` here: chroot isolation (no user namespaces needed), the host network for apt and npm, local bases only. */
