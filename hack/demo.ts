@@ -30,7 +30,7 @@ import { logFile, startDetached, stopProcess, type ProcessDirs } from '../test/c
 import { kubectl } from '../test/support/cluster.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { installCrd } from '../test/support/manager.ts';
-import { getConfigMap, getTraceJob, sample, waitForPhase } from '../test/support/tracejobs.ts';
+import { getConfigMap, getTraceJob, sample, waitForTraceJob } from '../test/support/tracejobs.ts';
 import { setup, SetupError } from './setup.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -207,7 +207,20 @@ async function main(): Promise<void> {
     `Applying the biolatency sample (${path.relative(root, SAMPLE)}) with spec.hostname=${node.nodeName}, spec.deadline=${TRACE_SECONDS}`,
   );
   say(await must(['apply', '-f', '-'], 'applying the sample', NAMESPACE, JSON.stringify(tj)));
-  const running = await waitForPhase(NAMESPACE, NAME, 'Running', 120_000);
+  const running = await waitForTraceJob(
+    NAMESPACE,
+    NAME,
+    'runs or ends',
+    (t) => ['Running', 'Succeeded', 'Failed'].includes(t.status?.phase ?? ''),
+    180_000,
+  );
+  if (running.status?.phase === 'Failed') {
+    for (const c of running.status.conditions ?? [])
+      say(`  condition ${c.type}=${c.status} (${c.reason}): ${c.message}`);
+    throw new Error(
+      `the TraceJob failed before its trace ran (conditions above); see kubectl get events -n ${NAMESPACE} and ${logFile(dirs, 'manager')}`,
+    );
+  }
   const id = running.status?.id ?? '';
   say(await must(['get', 'tracejob', NAME, '-o', 'wide'], 'listing TraceJobs', NAMESPACE));
   say(`The operator created ConfigMap and Job kubectl-trace-${id}; the Job's pod runs on ${node.nodeName}:`);

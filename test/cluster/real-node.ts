@@ -312,15 +312,15 @@ async function ip(args: readonly string[]): Promise<string> {
 
 /**
  * The `kubernetes` Service for pods on this node, in place of kube-proxy: the
- * pod bridge gets the Service's ClusterIP, and apiserver-relay.ts forwards
+ * host gets the Service's ClusterIP (on lo: the CNI bridge plugin wants only
+ * its own address on the bridge, and this kernel has no dummy links), pods
+ * route the service range to the host, and apiserver-relay.ts forwards
  * KUBERNETES_SERVICE_IP:443 to the API server, so in-cluster clients (the
  * manager's Deployment) work as in any cluster.
  */
 async function serveKubernetesService(p: ClusterPaths, apiserverPort: number, log: Log): Promise<void> {
-  if (!existsSync(`/sys/class/net/${CNI_BRIDGE}`)) await ip(['link', 'add', CNI_BRIDGE, 'type', 'bridge']);
-  await ip(['link', 'set', CNI_BRIDGE, 'up']);
-  if (!(await ip(['-o', 'addr', 'show', 'dev', CNI_BRIDGE])).includes(`${KUBERNETES_SERVICE_IP}/32`))
-    await ip(['addr', 'add', `${KUBERNETES_SERVICE_IP}/32`, 'dev', CNI_BRIDGE]);
+  if (!(await ip(['-o', 'addr', 'show', 'dev', 'lo'])).includes(`${KUBERNETES_SERVICE_IP}/32`))
+    await ip(['addr', 'add', `${KUBERNETES_SERVICE_IP}/32`, 'dev', 'lo']);
   const dirs = processDirs(p);
   await stopProcess(dirs, RELAY);
   const pid = await startDetached(dirs, RELAY, process.execPath, [
@@ -447,7 +447,10 @@ export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
   }
   if (apiUp) await kubectl(p, ['delete', 'node', REAL_NODE_NAME, '--ignore-not-found', '--wait=false']);
   await restoreSysctls(rn.savedSysctls);
-  if (recorded && existsSync(`/sys/class/net/${CNI_BRIDGE}`)) await ip(['link', 'del', CNI_BRIDGE]).catch(() => '');
+  if (recorded) {
+    await ip(['addr', 'del', `${KUBERNETES_SERVICE_IP}/32`, 'dev', 'lo']).catch(() => '');
+    if (existsSync(`/sys/class/net/${CNI_BRIDGE}`)) await ip(['link', 'del', CNI_BRIDGE]).catch(() => '');
+  }
   await rm(rn.info, { force: true });
   if (existsSync(rn.owner) && (await readFile(rn.owner, 'utf8')).trim() === p.state)
     await rm(rn.owner, { force: true });
