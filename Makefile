@@ -74,7 +74,7 @@ cluster-down: deps ## Stop the local control plane and everything recorded in .c
 	npm run cluster:down
 
 .PHONY: demo
-demo: deps ## Start the local control plane and the manager, run the biolatency sample, show its result.
+demo: deps ## Setup, then the local control plane with its real node and the manager; trace the biolatency sample for real.
 	$(NODE) hack/demo.ts
 
 ##@ Build images
