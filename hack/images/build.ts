@@ -129,7 +129,7 @@ async function debianImage(p: ImagePaths, log: Log): Promise<BuiltImage> {
   const context = path.join(p.work, 'debian');
   await rm(context, { recursive: true, force: true });
   await mkdir(context, { recursive: true });
-  await timed(log, `debootstrap Debian ${recipe.suite} from ${recipe.mirror}`, '3-6 minutes, once', () =>
+  await timed(log, `debootstrap Debian ${recipe.suite} from ${recipe.mirror}`, '2-4 minutes, once', () =>
     buildDebianRootfs(recipe, path.join(context, 'rootfs.tar'), p.work),
   );
   await timed(log, `buildah: ${ref}`, 'under a minute', () =>
@@ -311,7 +311,7 @@ export async function buildProjectImages(log: Log, p: ImagePaths = imagePaths())
     await timed(
       log,
       `make docker-build with buildah (${manager}, ${runner})`,
-      '4-8 minutes the first time',
+      '4-6 minutes the first time',
       async () => {
         const result = await execa(command[0] ?? 'make', command.slice(1), {
           cwd: REPO_ROOT,
