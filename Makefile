@@ -10,10 +10,16 @@ RUNNER_IMG ?= ghcr.io/alexeldeib/trace-operator:v0.1.0
 # allows every tag or digest of a repository). `make deploy` pins it to the
 # runner image and kubectl-trace's header-fetching init image.
 ALLOWED_IMAGES ?= $(RUNNER_IMG),quay.io/iovisor/kubectl-trace-init:latest
+# The kustomization deploy renders (an overlay of config/default may add, say, tolerations).
+DEPLOY_BASE ?= config/default
 # Where build-installer writes the rendered manifests.
 INSTALLER ?= dist/install.yaml
 
 CONTAINER_TOOL ?= docker
+# Extra options for both image builds, e.g. for buildah (Debian's, daemonless):
+#   make docker-build CONTAINER_TOOL=buildah BUILD_FLAGS="--isolation chroot --network host"
+# (npm run setup builds them that way, from local base images: hack/images/build.ts).
+BUILD_FLAGS ?=
 # The control plane's binaries (npm run cluster:up builds them once).
 K8S_VERSION ?= v1.37.2
 TESTBIN_DIR ?= $(or $(TRACE_OPERATOR_CACHE),$(HOME)/.cache/trace-operator)/testbin/$(K8S_VERSION)
@@ -68,15 +74,15 @@ cluster-down: deps ## Stop the local control plane and everything recorded in .c
 	npm run cluster:down
 
 .PHONY: demo
-demo: deps ## Start the local control plane and the manager, run the biolatency sample, show its result.
+demo: deps ## Setup, then the local control plane with its real node and the manager; trace the biolatency sample for real.
 	$(NODE) hack/demo.ts
 
 ##@ Build images
 
 .PHONY: docker-build
 docker-build: ## Build the manager image IMG and the runner image RUNNER_IMG.
-	$(CONTAINER_TOOL) build --target manager -t $(IMG) .
-	$(CONTAINER_TOOL) build --target runner -t $(RUNNER_IMG) .
+	$(CONTAINER_TOOL) build $(BUILD_FLAGS) --target manager -t $(IMG) .
+	$(CONTAINER_TOOL) build $(BUILD_FLAGS) --target runner -t $(RUNNER_IMG) .
 
 .PHONY: docker-push
 docker-push: ## Push IMG and RUNNER_IMG.
@@ -99,7 +105,7 @@ uninstall: ## Remove the TraceJob CRD (and with it every TraceJob). ignore-not-f
 define render
 	@mkdir -p dist
 	@overlay=$$(mktemp -d dist/kustomize.XXXXXX); trap 'rm -rf "$$overlay"' EXIT; \
-	printf '%s\n' '{"resources": ["../../config/default"], "patches": [{"path": "manager.json"}]}' > "$$overlay/kustomization.yaml"; \
+	printf '%s\n' '{"resources": ["../../$(DEPLOY_BASE)"], "patches": [{"path": "manager.json"}]}' > "$$overlay/kustomization.yaml"; \
 	printf '{"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "trace-operator-controller-manager", "namespace": "trace-operator-system"}, "spec": {"template": {"spec": {"containers": [{"name": "manager", "image": "%s", "env": [{"name": "TRACE_OPERATOR_DEFAULT_IMAGE", "value": "%s"}, {"name": "TRACE_OPERATOR_ALLOWED_IMAGES", "value": "%s"}]}]}}}}\n' '$(IMG)' '$(RUNNER_IMG)' '$(ALLOWED_IMAGES)' > "$$overlay/manager.json"; \
 	$(KUBECTL) kustomize "$$overlay"
 endef

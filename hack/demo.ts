@@ -1,44 +1,44 @@
 #!/usr/bin/env node
-// `make demo` (npm run demo): trace-operator end to end on this machine.
+// `make demo` (npm run demo): trace-operator end to end on this machine, for real.
 //
-//  1. starts the local control plane (as `npm run cluster:up`: etcd, the API
-//     server, controller manager and scheduler, and kwok's simulated nodes);
-//  2. installs the TraceJob CRD and starts the manager in the background
+//  1. runs `npm run setup` (hack/setup.ts: Debian packages, the control plane
+//     and kubelet, the images from the Dockerfile; cached, seconds when done);
+//  2. starts the local control plane with its real node, real-node-0
+//     (kubelet + containerd on this machine, as `npm run cluster:up -- --real-node`);
+//  3. installs the TraceJob CRD and starts the manager in the background
 //     (log .cluster/logs/manager.log, pid .cluster/pids/manager.pid, so
 //     `npm run cluster:down` stops it with the cluster), watching only the
-//     demo's namespace;
-//  3. meanwhile runs the biolatency sample with the real bpftrace here
-//     (`trace-operator run-local`, as root), to have a real trace output;
-//  4. applies the sample, waits until its trace pod runs on kwok-node-0,
-//     then plays the end of that pod as a kubelet would report it: the
-//     output from step 3 becomes the pod's log and its termination message;
-//  5. waits until the TraceJob has Succeeded and shows what it kept.
+//     demo's namespace, with the runner image built from the Dockerfile;
+//  4. applies the biolatency sample for real-node-0: its trace pod runs the
+//     runner image, and bpftrace traces this machine's block I/O while the
+//     demo makes some (fsync'd writes);
+//  5. waits until the TraceJob has Succeeded and shows its status.result and
+//     the kept output ConfigMap.
 //
-// What is simulated: the node and the trace pod are kwok's, so no bpftrace
-// runs inside the cluster; the output is from a real bpftrace run on this
-// machine (or, where bpftrace cannot run or with --canned, a canned one, and
-// the demo says so).
-import { spawn } from 'node:child_process';
+// Nothing is simulated. Where a real trace cannot run (not root, no BPF, a
+// missing package), the demo stops with the reason and what to do, and shows
+// no result.
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { parseRunnerOutput, stripResultLine } from '../src/runner/result-parse.ts';
-import type { Histogram, TraceJob, TraceResult } from '../src/tracejob/index.ts';
+import type { Histogram, TraceJob } from '../src/tracejob/index.ts';
 import { up } from '../test/cluster/control-plane.ts';
+import { REAL_NODE_NAME, upRealNode, type RealNodeInfo } from '../test/cluster/real-node.ts';
 import { clusterPaths } from '../test/cluster/paths.ts';
 import { logFile, startDetached, stopProcess, type ProcessDirs } from '../test/cluster/processes.ts';
 import { kubectl } from '../test/support/cluster.ts';
 import { eventually } from '../test/support/eventually.ts';
 import { installCrd } from '../test/support/manager.ts';
-import { finishTracePod } from '../test/support/trace-pod.ts';
-import { getConfigMap, getTraceJob, waitForPhase, waitForTracePod } from '../test/support/tracejobs.ts';
+import { getConfigMap, getTraceJob, sample, waitForTraceJob } from '../test/support/tracejobs.ts';
+import { setup, SetupError } from './setup.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SAMPLE = path.join(root, 'config', 'samples', 'observe_v1alpha1_tracejob.yaml');
 const NAME = 'biolatency';
 const NAMESPACE = 'trace-operator-demo';
-const TRACE_SECONDS = 5;
+/** The sample's deadline, shortened so the demo does not wait its full minute. */
+const TRACE_SECONDS = 20;
 const paths = clusterPaths();
 const dirs: ProcessDirs = { pids: path.join(paths.state, 'pids'), logs: paths.logs };
 
@@ -47,60 +47,16 @@ const say = (line = ''): void => {
 };
 const step = (text: string): void => say(`\n==> ${text}`);
 
-async function must(args: string[], what: string, namespace?: string): Promise<string> {
-  const result = await kubectl(args, namespace === undefined ? {} : { namespace });
+async function must(args: string[], what: string, namespace?: string, input?: string): Promise<string> {
+  const result = await kubectl(args, {
+    ...(namespace === undefined ? {} : { namespace }),
+    ...(input === undefined ? {} : { input }),
+  });
   if (result.exitCode !== 0) throw new Error(`${what} failed (kubectl ${args.join(' ')}):\n${result.stderr}`);
   return result.stdout;
 }
 
-// ---- the real trace: run-local with bpftrace on this machine ----
-
-interface LocalTrace {
-  text: string;
-  result: TraceResult;
-  /** Why the canned output is used, when it is. */
-  canned?: string;
-}
-
-const CANNED_TEXT = [
-  'Attaching 4 probes...',
-  'Tracing block device I/O latency... Hit Ctrl-C to end.',
-  '',
-  '',
-  '@usecs:',
-  '[64, 128)             12 |@@@                                                 |',
-  '[128, 256)            95 |@@@@@@@@@@@@@@@@@@@@@@@@@@                          |',
-  '[256, 512)           187 |@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@@|',
-  '[512, 1K)             41 |@@@@@@@@@@@                                         |',
-  '[1K, 2K)               3 |                                                    |',
-  '',
-].join('\n');
-const CANNED_RESULT: TraceResult = {
-  outcome: 'DeadlineReached',
-  exitCode: 0,
-  maps: [
-    {
-      name: '@usecs',
-      kind: 'histogram',
-      histograms: [
-        {
-          buckets: [
-            { low: 64, high: 128, count: 12 },
-            { low: 128, high: 256, count: 95 },
-            { low: 256, high: 512, count: 187 },
-            { low: 512, high: 1024, count: 41 },
-            { low: 1024, high: 2048, count: 3 },
-          ],
-          total: 338,
-          p50: 512,
-          p90: 1024,
-          p99: 2048,
-        },
-      ],
-    },
-  ],
-  truncated: false,
-};
+// ---- some block I/O for the trace to see ----
 
 /** Writes and fsyncs a small file now and then, so the block tracepoints see some I/O. */
 async function makeBlockIo(signal: AbortSignal): Promise<void> {
@@ -119,42 +75,9 @@ async function makeBlockIo(signal: AbortSignal): Promise<void> {
   }
 }
 
-async function runLocalTrace(): Promise<LocalTrace> {
-  const canned = (why: string): LocalTrace => ({ text: CANNED_TEXT, result: CANNED_RESULT, canned: why });
-  if (process.argv.includes('--canned')) return canned('asked for with --canned');
-  if (process.getuid?.() !== 0)
-    return canned('bpftrace needs root to load BPF programs, and this demo does not run as root');
-  const io = new AbortController();
-  const writing = makeBlockIo(io.signal).catch(() => undefined);
-  try {
-    const child = spawn(
-      process.execPath,
-      [path.join(root, 'src', 'cli.ts'), 'run-local', '-f', SAMPLE, `--deadline=${TRACE_SECONDS}`],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number>((resolve) => {
-      child.on('error', () => resolve(-1));
-      child.on('close', (exit) => resolve(exit ?? -1));
-    });
-    const result = parseRunnerOutput(stdout);
-    if (code !== 0 || result === undefined)
-      return canned(
-        `the real bpftrace run failed (exit ${code}): ${(result?.message ?? stderr.trim().split('\n').at(-1)) || 'no result'}`,
-      );
-    return { text: stripResultLine(stdout), result };
-  } finally {
-    io.abort();
-    await writing;
-  }
-}
-
 // ---- the manager ----
 
-async function startManagerInBackground(): Promise<{ probes: string; metrics: string }> {
+async function startManagerInBackground(node: RealNodeInfo): Promise<{ probes: string; metrics: string }> {
   // A manager from an earlier demo runs older code or an older cluster's kubeconfig: replace it.
   await stopProcess(dirs, 'manager');
   await mkdir(paths.logs, { recursive: true });
@@ -169,6 +92,10 @@ async function startManagerInBackground(): Promise<{ probes: string; metrics: st
     `--leader-election-namespace=${NAMESPACE}`,
     '--metrics-bind-address=127.0.0.1:0',
     '--health-probe-bind-address=127.0.0.1:0',
+    // The runner image built from the Dockerfile and imported into the node's containerd: never pulled.
+    `--default-image=${node.runnerImage}`,
+    `--allowed-images=${node.runnerImage}`,
+    '--image-pull-policy=Never',
   ]);
   const started = await eventually(
     'the manager logs its addresses',
@@ -231,17 +158,26 @@ function showStatus(tj: TraceJob): void {
 
 // ---- the demo ----
 
+/** The demo cannot trace here: says why and what to do; shows no result. */
+class Stopped extends Error {}
+
 async function main(): Promise<void> {
   const began = Date.now();
-  say('trace-operator demo: a TraceJob from apply to its kept result, on a local control plane.');
-  say("Simulated: the node kwok-node-0 and the trace pod are kwok's (no bpftrace runs in the cluster).");
-  say('Real: the API server, controllers and scheduler, the operator, and the trace output, which comes');
-  say(`from the same sample program run with bpftrace on this machine for ${TRACE_SECONDS}s.`);
+  say('trace-operator demo: a TraceJob from apply to its kept result, traced for real on this machine.');
+  say(`The trace pod runs on ${REAL_NODE_NAME}, a real node (kubelet + containerd here), with the runner image`);
+  say('built from the Dockerfile; bpftrace in it traces block I/O latency while the demo writes to disk.');
 
-  const localTrace = runLocalTrace();
+  step('Setup (npm run setup: packages, the control plane, the images; cached after the first run)');
+  try {
+    await setup((line) => say(`    ${line}`));
+  } catch (error) {
+    if (error instanceof SetupError) throw new Stopped(error.message);
+    throw error;
+  }
 
-  step('Starting the local control plane (npm run cluster:up)');
+  step(`Starting the local control plane and the real node ${REAL_NODE_NAME} (npm run cluster:up -- --real-node)`);
   await up((line) => say(`    ${line}`), paths);
+  const node = await upRealNode((line) => say(`    ${line}`), paths);
 
   step('Installing the TraceJob CRD');
   await installCrd();
@@ -250,10 +186,11 @@ async function main(): Promise<void> {
     throw new Error(`could not create namespace ${NAMESPACE}: ${created.stderr}`);
 
   step(`Starting the manager in the background, for namespace ${NAMESPACE}`);
-  const manager = await startManagerInBackground();
+  const manager = await startManagerInBackground(node);
   say(
     `    log: ${path.relative(process.cwd(), logFile(dirs, 'manager'))}   metrics: http://${manager.metrics}/metrics   probes: http://${manager.probes}/readyz`,
   );
+  say(`    runner image: ${node.runnerImage}`);
 
   // An earlier demo's TraceJob has finished; a finished trace never runs again, so start afresh.
   await must(
@@ -262,42 +199,65 @@ async function main(): Promise<void> {
     NAMESPACE,
   );
 
-  step(`Applying the biolatency sample (${path.relative(root, SAMPLE)}, node kwok-node-0)`);
-  say(await must(['apply', '-f', SAMPLE], 'applying the sample', NAMESPACE));
-  const running = await waitForPhase(NAMESPACE, NAME, 'Running');
-  const id = running.status?.id ?? '';
-  const pod = await waitForTracePod(NAMESPACE, id);
-  say(await must(['get', 'tracejob', NAME, '-o', 'wide'], 'listing TraceJobs', NAMESPACE));
-  say(
-    `The operator created ConfigMap and Job kubectl-trace-${id}; the Job's pod runs on ${pod.spec?.nodeName ?? '?'}:`,
+  const tj = sample(path.basename(SAMPLE));
+  tj.metadata.namespace = NAMESPACE;
+  tj.spec.hostname = node.nodeName;
+  tj.spec.deadline = TRACE_SECONDS;
+  step(
+    `Applying the biolatency sample (${path.relative(root, SAMPLE)}) with spec.hostname=${node.nodeName}, spec.deadline=${TRACE_SECONDS}`,
   );
+  say(await must(['apply', '-f', '-'], 'applying the sample', NAMESPACE, JSON.stringify(tj)));
+  const running = await waitForTraceJob(
+    NAMESPACE,
+    NAME,
+    'runs or ends',
+    (t) => ['Running', 'Succeeded', 'Failed'].includes(t.status?.phase ?? ''),
+    180_000,
+  );
+  if (running.status?.phase === 'Failed') {
+    for (const c of running.status.conditions ?? [])
+      say(`  condition ${c.type}=${c.status} (${c.reason}): ${c.message}`);
+    throw new Error(
+      `the TraceJob failed before its trace ran (conditions above); see kubectl get events -n ${NAMESPACE} and ${logFile(dirs, 'manager')}`,
+    );
+  }
+  const id = running.status?.id ?? '';
+  say(await must(['get', 'tracejob', NAME, '-o', 'wide'], 'listing TraceJobs', NAMESPACE));
+  say(`The operator created ConfigMap and Job kubectl-trace-${id}; the Job's pod runs on ${node.nodeName}:`);
   say(
     await must(
-      ['get', 'configmap,job,pod', '-l', `iovisor.org/kubectl-trace-id=${id}`],
+      ['get', 'configmap,job,pod', '-o', 'wide', '-l', `iovisor.org/kubectl-trace-id=${id}`],
       'listing the trace objects',
       NAMESPACE,
     ),
   );
 
-  step(`Waiting for the trace output: the sample program under bpftrace on this machine (${TRACE_SECONDS}s)`);
-  const trace = await localTrace;
-  if (trace.canned === undefined)
-    say(`    bpftrace ran the sample program here: ${trace.result.outcome}, exit code ${trace.result.exitCode}.`);
-  else say(`    NOT a real trace: ${trace.canned}; using a canned biolatency output instead.`);
-
-  step('Ending the trace pod as its node would (simulated by kwok): its log and termination message');
-  await finishTracePod(
-    NAMESPACE,
-    { name: pod.metadata?.name ?? '', container: `kubectl-trace-${id}` },
-    { exitCode: trace.result.exitCode, text: trace.text, result: trace.result },
-  );
-  const done = await eventually('the TraceJob has finished', async () => {
-    const tj = await getTraceJob(NAMESPACE, NAME);
-    return tj?.status?.phase === 'Succeeded' || tj?.status?.phase === 'Failed' ? tj : undefined;
-  });
+  step(`Tracing for ${TRACE_SECONDS}s while writing to disk (64 KiB writes, each fsync'd)`);
+  const io = new AbortController();
+  const writing = makeBlockIo(io.signal);
+  let done: TraceJob;
+  try {
+    done = await eventually(
+      'the TraceJob has finished',
+      async () => {
+        const got = await getTraceJob(NAMESPACE, NAME);
+        return got?.status?.phase === 'Succeeded' || got?.status?.phase === 'Failed' ? got : undefined;
+      },
+      (TRACE_SECONDS + 120) * 1000,
+    );
+  } finally {
+    io.abort();
+    await writing;
+  }
 
   step('The TraceJob');
   say(await must(['get', 'tracejob', NAME, '-o', 'wide'], 'listing TraceJobs', NAMESPACE));
+  if (done.status?.phase !== 'Succeeded') {
+    for (const c of done.status?.conditions ?? []) say(`  condition ${c.type}=${c.status} (${c.reason}): ${c.message}`);
+    throw new Error(
+      `the TraceJob ended ${done.status?.phase ?? '?'}: see its conditions above, kubectl describe tracejob ${NAME} -n ${NAMESPACE}, and ${logFile(dirs, 'manager')}`,
+    );
+  }
   step(`Its status (kubectl get tracejob ${NAME} -n ${NAMESPACE} -o yaml)`);
   showStatus(done);
   const outputName = done.status?.output?.configMapName;
@@ -306,21 +266,25 @@ async function main(): Promise<void> {
     const output = await getConfigMap(NAMESPACE, outputName);
     say((output?.data?.['output.txt'] ?? '').replace(/\n+$/, ''));
   }
-  say(
-    `\n${trace.canned === undefined ? 'The histogram is from a real bpftrace run on this machine' : `The histogram is CANNED (${trace.canned})`}; the node and pod were simulated by kwok.`,
-  );
-  say(`Done in ${Math.round((Date.now() - began) / 1000)}s. The manager keeps running. Try:`);
+  say(`\nThe histogram is from bpftrace in the trace pod on ${node.nodeName}, tracing this machine's block I/O.`);
+  say(`Done in ${Math.round((Date.now() - began) / 1000)}s. The manager and the node keep running. Try:`);
   say(`  export KUBECONFIG=${paths.kubeconfig}`);
   say(`  kubectl get tracejobs -n ${NAMESPACE}`);
   say(`  kubectl describe tracejob ${NAME} -n ${NAMESPACE}`);
-  say('  npm run cluster:down     # stops the control plane and the manager');
-  if (done.status?.phase !== 'Succeeded')
-    throw new Error(`the TraceJob ended ${done.status?.phase ?? '?'}: see ${logFile(dirs, 'manager')}`);
+  say('  npm run cluster:down     # stops the control plane, the real node and the manager');
 }
 
 try {
   await main();
 } catch (error) {
-  process.stderr.write(`\ndemo failed: ${error instanceof Error ? error.message : String(error)}\n`);
+  const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof Stopped) {
+    process.stderr.write(`\ndemo stopped: a real trace cannot run on this machine.\n${message}\n`);
+    process.stderr.write('No trace was run, so there is no result to show.\n');
+  } else {
+    process.stderr.write(
+      `\ndemo failed: ${message}\nNo result to show. npm run cluster:down stops what the demo started.\n`,
+    );
+  }
   process.exitCode = 1;
 }

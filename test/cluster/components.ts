@@ -27,6 +27,8 @@ export interface Layout {
 }
 
 export const SERVICE_CIDR = '10.96.0.0/16';
+/** The ClusterIP of the `kubernetes` Service: the first address of SERVICE_CIDR (the real node relays it to the API server). */
+export const KUBERNETES_SERVICE_IP = '10.96.0.1';
 
 export function etcd(l: Layout): ComponentSpec {
   const client = `http://127.0.0.1:${l.ports.etcdClient}`;
@@ -87,7 +89,7 @@ export function kubeControllerManager(l: Layout): ComponentSpec {
     binary: path.join(l.testbin, 'kube-controller-manager'),
     args: [
       `--kubeconfig=${l.kubeconfigFor('kube-controller-manager')}`,
-      '--controllers=garbage-collector-controller,job-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,ttl-after-finished-controller,node-lifecycle-controller,pod-garbage-collector-controller,clusterrole-aggregation-controller',
+      '--controllers=garbage-collector-controller,deployment-controller,replicaset-controller,root-ca-certificate-publisher-controller,job-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,ttl-after-finished-controller,node-lifecycle-controller,pod-garbage-collector-controller,clusterrole-aggregation-controller',
       '--use-service-account-credentials=true',
       `--service-account-private-key-file=${l.pki.serviceAccountKey}`,
       `--root-ca-file=${l.pki.caCert}`,

@@ -2,14 +2,17 @@
 // with its own socket, root and state so it shares nothing with any other
 // containerd on the machine, the CRI plugin on, the pause image built here
 // as its sandbox image, and a CNI bridge from Debian's
-// containernetworking-plugins. Images come from the local OCI layout
-// (hack/real-node/images.ts) through `ctr images import`, never a registry.
+// containernetworking-plugins. Images come from local files through `ctr
+// images import`, never a registry: the runner and manager as docker-archive
+// files from the Dockerfile build (hack/images/build.ts), the pause image
+// from its OCI layout (hack/real-node/images.ts).
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import type { OciLayout } from '../../hack/real-node/oci.ts';
+import { SERVICE_CIDR } from './components.ts';
 
 export interface ContainerdLayout {
   /** containerd's config.toml. */
@@ -26,7 +29,12 @@ export interface ContainerdLayout {
 /** The CRI namespace: images and containers the kubelet sees live here. */
 export const K8S_NAMESPACE = 'k8s.io';
 export const CNI_BIN_DIR = '/usr/lib/cni';
-/** The pods' bridge. It has no address on the host and no gateway: pods get an address, and no route anywhere. */
+/**
+ * The pods' bridge. The host has the subnet's first address on it (so the
+ * kubelet's probes reach pods) and the `kubernetes` Service's ClusterIP
+ * (real-node.ts relays it to the API server); pods get one route, to the
+ * service range through the host, and none anywhere else.
+ */
 export const CNI_BRIDGE = 'trace-op0';
 /** Link-local, so that no pod address is in a range anything else on the machine routes. */
 export const POD_SUBNET = '169.254.240.0/20';
@@ -82,11 +90,16 @@ export function cniConfig(l: ContainerdLayout): string {
         {
           type: 'bridge',
           bridge: CNI_BRIDGE,
-          isGateway: false,
+          isGateway: true,
           isDefaultGateway: false,
           ipMasq: false,
           hairpinMode: false,
-          ipam: { type: 'host-local', ranges: [[{ subnet: POD_SUBNET }]], dataDir: l.cniDataDir },
+          ipam: {
+            type: 'host-local',
+            ranges: [[{ subnet: POD_SUBNET }]],
+            routes: [{ dst: SERVICE_CIDR }],
+            dataDir: l.cniDataDir,
+          },
         },
       ],
     },
@@ -130,13 +143,8 @@ export async function containerdAnswers(l: ContainerdLayout): Promise<boolean> {
   return result.exitCode === 0;
 }
 
-/** Imports `ref` from the OCI layout unless containerd has it; drops other tags of the same name. */
-export async function importImage(
-  l: ContainerdLayout,
-  layout: OciLayout,
-  ref: string,
-): Promise<'imported' | 'present'> {
-  const ctr = ctrFor(l);
+/** True when containerd has `ref`; drops other tags of the same name (older builds). */
+async function presentDroppingOlder(ctr: Ctr, ref: string): Promise<boolean> {
   const name = ref.slice(0, ref.lastIndexOf(':'));
   const present = (await ctr(['images', 'ls', '-q']))
     .split('\n')
@@ -144,7 +152,31 @@ export async function importImage(
     .filter((s) => s !== '');
   for (const old of present.filter((r) => r.startsWith(`${name}:`) && r !== ref))
     await ctr(['images', 'rm', old]).catch(() => undefined);
-  if (present.includes(ref)) return 'present';
+  return present.includes(ref);
+}
+
+/** Imports `ref` from a docker-archive file whose image is named `ref`, unless containerd has it. */
+export async function importArchive(
+  l: ContainerdLayout,
+  archive: string,
+  ref: string,
+): Promise<'imported' | 'present'> {
+  const ctr = ctrFor(l);
+  if (await presentDroppingOlder(ctr, ref)) return 'present';
+  await ctr(['images', 'import', '--snapshotter', 'overlayfs', archive]);
+  if (!(await presentDroppingOlder(ctr, ref)))
+    throw new Error(`importing ${archive} into containerd did not create the image ${ref}`);
+  return 'imported';
+}
+
+/** Imports `ref` from the OCI layout unless containerd has it; drops other tags of the same name. */
+export async function importImage(
+  l: ContainerdLayout,
+  layout: OciLayout,
+  ref: string,
+): Promise<'imported' | 'present'> {
+  const ctr = ctrFor(l);
+  if (await presentDroppingOlder(ctr, ref)) return 'present';
   // tar writes the image as an OCI archive straight into ctr: no archive file on disk.
   const script =
     'set -o pipefail; socket="$1"; shift; tar "$@" | ctr --address "$socket" --namespace k8s.io images import --snapshotter overlayfs -';

@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
+import { KUBERNETES_SERVICE_IP } from './components.ts';
 
 export interface ClientIdentity {
   /** File stem, e.g. "admin". */
@@ -101,6 +102,15 @@ function subjectFor(identity: ClientIdentity): string {
   return `${identity.groups.map((g) => `/O=${g}`).join('')}/CN=${identity.user}`;
 }
 
+/** True when the certificate's subjectAltName has the IP address `ip`. */
+async function namesIp(cert: string, ip: string): Promise<boolean> {
+  const text = await execa('openssl', ['x509', '-in', cert, '-noout', '-ext', 'subjectAltName'], {
+    reject: false,
+    stdin: 'ignore',
+  });
+  return String(text.stdout).includes(`IP Address:${ip}`);
+}
+
 /** Creates whatever certificates are missing; existing ones are kept so restarts reuse them. */
 export async function ensurePki(dir: string): Promise<Pki> {
   const pki = pkiPaths(dir);
@@ -124,9 +134,12 @@ export async function ensurePki(dir: string): Promise<Pki> {
       '/CN=trace-operator-local-ca',
     ]);
   }
-  if (!existsSync(pki.serverCert)) {
+  // The ClusterIP of the `kubernetes` Service is named too, so pods of the real node verify the API server through it.
+  if (!existsSync(pki.serverCert) || !(await namesIp(pki.serverCert, KUBERNETES_SERVICE_IP))) {
     const sans =
-      'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local';
+      'subjectAltName=IP:127.0.0.1,IP:' +
+      KUBERNETES_SERVICE_IP +
+      ',DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local';
     await signedCertificate(
       pki,
       pki.serverCert,

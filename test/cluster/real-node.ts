@@ -9,7 +9,7 @@
 // the runner image reference is in node.json (readRealNodeInfo).
 // Assumptions: root, the control plane of the same ClusterPaths is running,
 // Debian's containerd, runc, containernetworking-plugins and debootstrap
-// are installed (hack/real-node/install-deps.sh).
+// are installed (npm run setup).
 // Caveats: one real node per machine (fixed socket and kubelet root); the
 // kubelet accepts anonymous requests on 127.0.0.1 (see kubelet.ts).
 import { existsSync } from 'node:fs';
@@ -17,10 +17,14 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { buildImages } from '../../hack/real-node/images.ts';
+import { buildProjectImages, type ProjectImages } from '../../hack/images/build.ts';
+import { buildPauseImage } from '../../hack/real-node/images.ts';
+import { KUBERNETES_SERVICE_IP } from './components.ts';
 import {
+  CNI_BRIDGE,
   containerdAnswers,
   ctrFor,
+  importArchive,
   importImage,
   killAllTasks,
   shimPids,
@@ -54,7 +58,10 @@ export interface RealNodeInfo {
   nodeName: string;
   hostnameLabel: string;
   taintKey: string;
+  /** The Dockerfile's runner target, as built by `npm run setup` and imported into the node's containerd. */
   runnerImage: string;
+  /** The Dockerfile's manager target, likewise. */
+  managerImage: string;
   pauseImage: string;
   kubeletPort: number;
   containerdSocket: string;
@@ -94,6 +101,7 @@ export function realNodePaths(
 
 const CONTAINERD = 'real-node-containerd';
 const KUBELET = 'real-node-kubelet';
+const RELAY = 'real-node-apiserver-relay';
 
 async function kubectl(
   p: ClusterPaths,
@@ -125,7 +133,7 @@ export async function checkPrerequisites(): Promise<void> {
     if (!existsSync(path.join('/usr/lib/cni', plugin))) missing.push(`/usr/lib/cni/${plugin}`);
   if (missing.length > 0) {
     throw new Error(
-      `the real node needs ${missing.join(', ')}: run 'bash hack/real-node/install-deps.sh' (apt-get install containerd runc containernetworking-plugins debootstrap gcc libc6-dev)`,
+      `the real node needs ${missing.join(', ')}: run 'npm run setup' (it installs containerd, runc, containernetworking-plugins, debootstrap, gcc and libc6-dev from Debian)`,
     );
   }
 }
@@ -196,14 +204,15 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
     throw new Error('the local control plane is not running: start it with `npm run cluster:up` first');
   const info = await readRealNodeInfo(p);
   if (info !== undefined && (await isRealNodeUp(p))) {
-    // Running already: only bring the runner image up to date with the source, so tests never run a stale runner.
-    const images = await buildImages(log);
-    if (images.pause.ref === info.pauseImage) {
-      const how = await importImage(rn.containerd, images.layout, images.runner.ref);
-      const current: RealNodeInfo = { ...info, runnerImage: images.runner.ref };
+    // Running already: only bring the images up to date with the source, so tests never run a stale runner.
+    const { pause } = await buildPauseImage(log);
+    if (pause.ref === info.pauseImage) {
+      const images = await buildProjectImages(log);
+      const how = await importProjectImages(rn, images, log);
+      const current: RealNodeInfo = { ...info, runnerImage: images.runner.ref, managerImage: images.manager.ref };
       await writeFile(rn.info, `${JSON.stringify(current, null, 2)}\n`);
       log(
-        `the real node ${info.nodeName} is already running; runner image ${current.runnerImage}${how === 'imported' ? ' (new, imported)' : ''}`,
+        `the real node ${info.nodeName} is already running; runner image ${current.runnerImage}${how ? ' (new, imported)' : ''}`,
       );
       return current;
     }
@@ -220,9 +229,10 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
   const elapsed = (): string => `${Math.round((Date.now() - started) / 1000)}s`;
 
   await ensureKubeletBinary(p, log);
-  log('building the runner and pause images (cached in ~/.cache/trace-operator/images)');
-  const images = await buildImages(log);
-  log(`images ready after ${elapsed()}: ${images.runner.ref}, ${images.pause.ref}`);
+  log('building the images from the Dockerfile and the pause image (cached in ~/.cache/trace-operator)');
+  const { pause, layout } = await buildPauseImage(log);
+  const images = await buildProjectImages(log);
+  log(`images ready after ${elapsed()}: ${images.runner.ref}, ${images.manager.ref}, ${pause.ref}`);
 
   // The trace pod mounts these host paths (hostPath without a type); a kernel built without modules has no /lib/modules.
   for (const dir of ['/lib/modules', '/usr/src']) {
@@ -235,14 +245,13 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
   const dirs = processDirs(p);
   await mkdir(RUN_DIR, { recursive: true });
   await writeFile(rn.owner, `${p.state}\n`);
-  await writeContainerdConfig(rn.containerd, images.pause.ref);
+  await writeContainerdConfig(rn.containerd, pause.ref);
   log(`starting containerd (log: ${logFile(dirs, CONTAINERD)})`);
   const containerdPid = await startDetached(dirs, CONTAINERD, 'containerd', ['--config', rn.containerd.config]);
   await waitFor('containerd', logFile(dirs, CONTAINERD), () => containerdAnswers(rn.containerd), 30_000, containerdPid);
-  for (const image of [images.pause, images.runner]) {
-    const how = await importImage(rn.containerd, images.layout, image.ref);
-    log(`${image.ref}: ${how === 'present' ? 'already in containerd' : 'imported into containerd'}`);
-  }
+  const pauseHow = await importImage(rn.containerd, layout, pause.ref);
+  log(`${pause.ref}: ${pauseHow === 'present' ? 'already in containerd' : 'imported into containerd'}`);
+  await importProjectImages(rn, images, log);
 
   const pki = await ensurePki(path.join(p.state, 'pki'));
   const ports = JSON.parse(await readFile(portsFile, 'utf8')) as { apiserver: number };
@@ -255,6 +264,7 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
     healthzPort: await freePort(),
     taintKey: REAL_NODE_TAINT_KEY,
   };
+  await serveKubernetesService(p, ports.apiserver, log);
   await ensureNodeCertificate(kubelet, pki);
   const rbac = await kubectl(p, ['apply', '-f', '-'], JSON.stringify(nodeRbac(kubelet)));
   if (!rbac.ok) throw new Error(`could not grant the node its RBAC: ${rbac.stderr}`);
@@ -284,13 +294,60 @@ export async function upRealNode(log: Log, p: ClusterPaths): Promise<RealNodeInf
     hostnameLabel: node?.metadata?.labels?.['kubernetes.io/hostname'] ?? REAL_NODE_NAME,
     taintKey: REAL_NODE_TAINT_KEY,
     runnerImage: images.runner.ref,
-    pauseImage: images.pause.ref,
+    managerImage: images.manager.ref,
+    pauseImage: pause.ref,
     kubeletPort: kubelet.port,
     containerdSocket: rn.containerd.socket,
   };
   await writeFile(rn.info, `${JSON.stringify(result, null, 2)}\n`);
   log(`the real node ${REAL_NODE_NAME} is ready (${elapsed()}); runner image ${result.runnerImage}`);
   return result;
+}
+
+async function ip(args: readonly string[]): Promise<string> {
+  const result = await execa('ip', args, { reject: false, stdin: 'ignore' });
+  if (result.exitCode !== 0) throw new Error(`ip ${args.join(' ')} failed: ${String(result.stderr).trim()}`);
+  return String(result.stdout);
+}
+
+/**
+ * The `kubernetes` Service for pods on this node, in place of kube-proxy: the
+ * host gets the Service's ClusterIP (on lo: the CNI bridge plugin wants only
+ * its own address on the bridge, and this kernel has no dummy links), pods
+ * route the service range to the host, and apiserver-relay.ts forwards
+ * KUBERNETES_SERVICE_IP:443 to the API server, so in-cluster clients (the
+ * manager's Deployment) work as in any cluster.
+ */
+async function serveKubernetesService(p: ClusterPaths, apiserverPort: number, log: Log): Promise<void> {
+  if (!(await ip(['-o', 'addr', 'show', 'dev', 'lo'])).includes(`${KUBERNETES_SERVICE_IP}/32`))
+    await ip(['addr', 'add', `${KUBERNETES_SERVICE_IP}/32`, 'dev', 'lo']);
+  const dirs = processDirs(p);
+  await stopProcess(dirs, RELAY);
+  const pid = await startDetached(dirs, RELAY, process.execPath, [
+    path.join(here, 'apiserver-relay.ts'),
+    KUBERNETES_SERVICE_IP,
+    '443',
+    String(apiserverPort),
+  ]);
+  await waitFor(
+    `the kubernetes Service relay on ${KUBERNETES_SERVICE_IP}:443`,
+    logFile(dirs, RELAY),
+    async () => (await readFile(logFile(dirs, RELAY), 'utf8').catch(() => '')).includes('apiserver-relay: '),
+    10_000,
+    pid,
+  );
+  log(`the kubernetes Service (${KUBERNETES_SERVICE_IP}:443) relays to the API server for the node's pods`);
+}
+
+/** Imports the runner and manager images under their exact references; true when one was new. */
+async function importProjectImages(rn: RealNodePaths, images: ProjectImages, log: Log): Promise<boolean> {
+  let imported = false;
+  for (const image of [images.runner, images.manager]) {
+    const how = await importArchive(rn.containerd, image.archive, image.ref);
+    if (how === 'imported') imported = true;
+    log(`${image.ref}: ${how === 'present' ? 'already in containerd' : 'imported into containerd'}`);
+  }
+  return imported;
 }
 
 /**
@@ -374,6 +431,7 @@ export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
   await killAllTasks(rn.containerd, log);
   if (containerdPid !== undefined) log('stopping containerd');
   await stopProcess(dirs, CONTAINERD);
+  await stopProcess(dirs, RELAY);
   for (const pid of await shimPids(rn.containerd)) {
     log(`stopping the leftover containerd shim ${pid}`);
     try {
@@ -389,6 +447,10 @@ export async function downRealNode(log: Log, p: ClusterPaths): Promise<void> {
   }
   if (apiUp) await kubectl(p, ['delete', 'node', REAL_NODE_NAME, '--ignore-not-found', '--wait=false']);
   await restoreSysctls(rn.savedSysctls);
+  if (recorded) {
+    await ip(['addr', 'del', `${KUBERNETES_SERVICE_IP}/32`, 'dev', 'lo']).catch(() => '');
+    if (existsSync(`/sys/class/net/${CNI_BRIDGE}`)) await ip(['link', 'del', CNI_BRIDGE]).catch(() => '');
+  }
   await rm(rn.info, { force: true });
   if (existsSync(rn.owner) && (await readFile(rn.owner, 'utf8')).trim() === p.state)
     await rm(rn.owner, { force: true });

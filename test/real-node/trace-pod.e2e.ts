@@ -1,6 +1,6 @@
 // End to end on a real node: the manager creates the trace's Job, the real
 // scheduler binds its pod to the real kubelet, containerd runs the runner
-// image built here (hack/real-node/images.ts) and bpftrace traces this
+// image built from the Dockerfile (npm run setup) and bpftrace traces this
 // machine. Nothing is simulated: output comes from the real pod's log, stop
 // requests travel through the kubelet's ConfigMap sync, deletion runs the
 // real preStop hook, and `kubectl logs`/`kubectl attach` go through the API
