@@ -134,12 +134,22 @@ function literalType(value: unknown, path: string): string {
   throw new Error(`${path}: literal ${String(value)} has no structural-schema type`);
 }
 
-/** The openAPIV3Schema of the TraceJob resource. */
-export function traceJobOpenApiSchema(): JsonSchemaProps {
+/** What a namespaced custom resource of this operator is made of. */
+export interface ResourceDefinition {
+  crdName: string;
+  names: { kind: string; listKind: string; plural: string; singular: string; shortNames: readonly string[] };
+  description: string;
+  spec: TSchema;
+  status: TSchema;
+  printerColumns: JsonValue[];
+  selectableFields?: JsonValue[];
+}
+
+/** The openAPIV3Schema of a resource: apiVersion, kind, metadata, and its spec and status. */
+export function resourceOpenApiSchema(r: Pick<ResourceDefinition, 'description' | 'spec' | 'status'>): JsonSchemaProps {
   return {
     type: 'object',
-    description:
-      'TraceJob runs a bpftrace program on a node (or on the node of a pod) for a bounded time and keeps its output. The operator creates a ConfigMap and a Job named kubectl-trace-<id>, owned by the TraceJob, which the kubectl-trace plugin can attach to.',
+    description: r.description,
     required: ['spec'],
     properties: {
       apiVersion: {
@@ -151,31 +161,24 @@ export function traceJobOpenApiSchema(): JsonSchemaProps {
         description: 'Kind is a string value representing the REST resource this object represents.',
       },
       metadata: { type: 'object' },
-      spec: toStructural(TraceJobSpec, 'spec'),
-      status: toStructural(TraceJobStatus, 'status'),
+      spec: toStructural(r.spec, 'spec'),
+      status: toStructural(r.status, 'status'),
     },
   };
 }
 
-/** The CustomResourceDefinition as a plain object. */
-export function traceJobCrd(): { [key: string]: JsonValue } {
+/** The CustomResourceDefinition of a namespaced resource with a status subresource, as a plain object. */
+export function namespacedCrd(r: ResourceDefinition): { [key: string]: JsonValue } {
   return {
     apiVersion: 'apiextensions.k8s.io/v1',
     kind: 'CustomResourceDefinition',
     metadata: {
-      name: CRD_NAME,
+      name: r.crdName,
       labels: { 'app.kubernetes.io/name': 'trace-operator', 'app.kubernetes.io/part-of': 'trace-operator' },
     },
     spec: {
       group: API_GROUP,
-      names: {
-        kind: KIND,
-        listKind: LIST_KIND,
-        plural: PLURAL,
-        singular: SINGULAR,
-        shortNames: [...SHORT_NAMES],
-        categories: ['tracing'],
-      },
+      names: { ...r.names, shortNames: [...r.names.shortNames], categories: ['tracing'] },
       scope: 'Namespaced',
       versions: [
         {
@@ -183,57 +186,78 @@ export function traceJobCrd(): { [key: string]: JsonValue } {
           served: true,
           storage: true,
           subresources: { status: {} },
-          additionalPrinterColumns: [
-            {
-              name: 'ID',
-              type: 'string',
-              jsonPath: '.status.id',
-              description: 'Trace id, for kubectl trace attach/logs/delete.',
-            },
-            { name: 'Node', type: 'string', jsonPath: '.status.node', description: 'Node the trace runs on.' },
-            {
-              name: 'Phase',
-              type: 'string',
-              jsonPath: '.status.phase',
-              description: 'Pending, Running, Succeeded or Failed.',
-            },
-            { name: 'Result', type: 'string', jsonPath: '.status.result.outcome', description: 'How the trace ended.' },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-            {
-              name: 'Pod',
-              type: 'string',
-              jsonPath: '.spec.targetPod.name',
-              priority: 1,
-              description: 'Target pod, for pod traces.',
-            },
-            {
-              name: 'P50',
-              type: 'number',
-              jsonPath: '.status.result.maps[0].histograms[0].p50',
-              priority: 1,
-              description: 'Median of the first histogram of the first map (its bucket upper bound).',
-            },
-            {
-              name: 'P99',
-              type: 'number',
-              jsonPath: '.status.result.maps[0].histograms[0].p99',
-              priority: 1,
-              description: '99th percentile of the first histogram of the first map (its bucket upper bound).',
-            },
-            {
-              name: 'Deadline',
-              type: 'integer',
-              jsonPath: '.spec.deadline',
-              priority: 1,
-              description: 'Seconds the trace runs.',
-            },
-          ],
-          selectableFields: [{ jsonPath: '.spec.hostname' }],
-          schema: { openAPIV3Schema: traceJobOpenApiSchema() },
+          additionalPrinterColumns: r.printerColumns,
+          ...(r.selectableFields === undefined ? {} : { selectableFields: r.selectableFields }),
+          schema: { openAPIV3Schema: resourceOpenApiSchema(r) },
         },
       ],
     },
   };
+}
+
+const TRACEJOB: ResourceDefinition = {
+  crdName: CRD_NAME,
+  names: { kind: KIND, listKind: LIST_KIND, plural: PLURAL, singular: SINGULAR, shortNames: SHORT_NAMES },
+  description:
+    'TraceJob runs a bpftrace program on a node (or on the node of a pod) for a bounded time and keeps its output. The operator creates a ConfigMap and a Job named kubectl-trace-<id>, owned by the TraceJob, which the kubectl-trace plugin can attach to.',
+  spec: TraceJobSpec,
+  status: TraceJobStatus,
+  printerColumns: [
+    {
+      name: 'ID',
+      type: 'string',
+      jsonPath: '.status.id',
+      description: 'Trace id, for kubectl trace attach/logs/delete.',
+    },
+    { name: 'Node', type: 'string', jsonPath: '.status.node', description: 'Node the trace runs on.' },
+    {
+      name: 'Phase',
+      type: 'string',
+      jsonPath: '.status.phase',
+      description: 'Pending, Running, Succeeded or Failed.',
+    },
+    { name: 'Result', type: 'string', jsonPath: '.status.result.outcome', description: 'How the trace ended.' },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    {
+      name: 'Pod',
+      type: 'string',
+      jsonPath: '.spec.targetPod.name',
+      priority: 1,
+      description: 'Target pod, for pod traces.',
+    },
+    {
+      name: 'P50',
+      type: 'number',
+      jsonPath: '.status.result.maps[0].histograms[0].p50',
+      priority: 1,
+      description: 'Median of the first histogram of the first map (its bucket upper bound).',
+    },
+    {
+      name: 'P99',
+      type: 'number',
+      jsonPath: '.status.result.maps[0].histograms[0].p99',
+      priority: 1,
+      description: '99th percentile of the first histogram of the first map (its bucket upper bound).',
+    },
+    {
+      name: 'Deadline',
+      type: 'integer',
+      jsonPath: '.spec.deadline',
+      priority: 1,
+      description: 'Seconds the trace runs.',
+    },
+  ],
+  selectableFields: [{ jsonPath: '.spec.hostname' }],
+};
+
+/** The openAPIV3Schema of the TraceJob resource. */
+export function traceJobOpenApiSchema(): JsonSchemaProps {
+  return resourceOpenApiSchema(TRACEJOB);
+}
+
+/** The TraceJob CustomResourceDefinition as a plain object. */
+export function traceJobCrd(): { [key: string]: JsonValue } {
+  return namespacedCrd(TRACEJOB);
 }
 
 const HEADER = '# Generated by `npm run manifests` (hack/generate-crd.ts) from src/tracejob/schema.ts. Do not edit.\n';

@@ -1,13 +1,15 @@
 // The TraceTrigger CustomResourceDefinition, rendered from the schema source
 // with the same strict TypeBox-to-structural conversion as the TraceJob's.
 import { stringify } from 'yaml';
-import { API_GROUP, API_VERSION } from '../tracejob/constants.ts';
+import { API_GROUP } from '../tracejob/constants.ts';
 import {
   CRD_FILE,
+  namespacedCrd,
   renderCrdKustomization,
-  toStructural,
+  resourceOpenApiSchema,
   type JsonValue,
   type JsonSchemaProps,
+  type ResourceDefinition,
 } from '../tracejob/crd.ts';
 import { TraceTriggerSpec, TraceTriggerStatus } from './schema.ts';
 import {
@@ -19,83 +21,52 @@ import {
   TRIGGER_SINGULAR,
 } from './constants.ts';
 
-export function traceTriggerOpenApiSchema(): JsonSchemaProps {
-  return {
-    type: 'object',
-    description:
-      'TraceTrigger starts traces by itself: when a matching Prometheus alert fires (through Alertmanager), on a schedule, or on demand, it creates TraceJobs from its template on the node or pod concerned, each exactly once, within cooldown and concurrency limits. The TraceJobs are owned by the trigger.',
-    required: ['spec'],
-    properties: {
-      apiVersion: {
-        type: 'string',
-        description: 'APIVersion defines the versioned schema of this representation of an object.',
-      },
-      kind: {
-        type: 'string',
-        description: 'Kind is a string value representing the REST resource this object represents.',
-      },
-      metadata: { type: 'object' },
-      spec: toStructural(TraceTriggerSpec, 'spec'),
-      status: toStructural(TraceTriggerStatus, 'status'),
+const TRACETRIGGER: ResourceDefinition = {
+  crdName: TRIGGER_CRD_NAME,
+  names: {
+    kind: TRIGGER_KIND,
+    listKind: TRIGGER_LIST_KIND,
+    plural: TRIGGER_PLURAL,
+    singular: TRIGGER_SINGULAR,
+    shortNames: TRIGGER_SHORT_NAMES,
+  },
+  description:
+    'TraceTrigger starts traces by itself: when a matching Prometheus alert fires (through Alertmanager), on a schedule, or on demand, it creates TraceJobs from its template on the node or pod concerned, each exactly once, within cooldown and concurrency limits. The TraceJobs are owned by the trigger.',
+  spec: TraceTriggerSpec,
+  status: TraceTriggerStatus,
+  printerColumns: [
+    {
+      name: 'Ready',
+      type: 'string',
+      jsonPath: '.status.conditions[?(@.type=="Ready")].status',
+      description: 'True when the trigger can fire.',
     },
-  };
+    { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule', description: 'Cron schedule, if any.' },
+    { name: 'Suspend', type: 'boolean', jsonPath: '.spec.suspend', description: 'True while suspended.' },
+    { name: 'Fired', type: 'integer', jsonPath: '.status.counts.fired', description: 'TraceJobs created.' },
+    {
+      name: 'Last Fired',
+      type: 'date',
+      jsonPath: '.status.lastFired.time',
+      description: 'When a firing last created TraceJobs.',
+    },
+    { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
+    {
+      name: 'Webhook',
+      type: 'string',
+      jsonPath: '.status.webhookPath',
+      priority: 1,
+      description: 'Path Alertmanager posts to.',
+    },
+  ],
+};
+
+export function traceTriggerOpenApiSchema(): JsonSchemaProps {
+  return resourceOpenApiSchema(TRACETRIGGER);
 }
 
 export function traceTriggerCrd(): { [key: string]: JsonValue } {
-  return {
-    apiVersion: 'apiextensions.k8s.io/v1',
-    kind: 'CustomResourceDefinition',
-    metadata: {
-      name: TRIGGER_CRD_NAME,
-      labels: { 'app.kubernetes.io/name': 'trace-operator', 'app.kubernetes.io/part-of': 'trace-operator' },
-    },
-    spec: {
-      group: API_GROUP,
-      names: {
-        kind: TRIGGER_KIND,
-        listKind: TRIGGER_LIST_KIND,
-        plural: TRIGGER_PLURAL,
-        singular: TRIGGER_SINGULAR,
-        shortNames: [...TRIGGER_SHORT_NAMES],
-        categories: ['tracing'],
-      },
-      scope: 'Namespaced',
-      versions: [
-        {
-          name: API_VERSION,
-          served: true,
-          storage: true,
-          subresources: { status: {} },
-          additionalPrinterColumns: [
-            {
-              name: 'Ready',
-              type: 'string',
-              jsonPath: '.status.conditions[?(@.type=="Ready")].status',
-              description: 'True when the trigger can fire.',
-            },
-            { name: 'Schedule', type: 'string', jsonPath: '.spec.schedule', description: 'Cron schedule, if any.' },
-            { name: 'Suspend', type: 'boolean', jsonPath: '.spec.suspend', description: 'True while suspended.' },
-            { name: 'Fired', type: 'integer', jsonPath: '.status.counts.fired', description: 'TraceJobs created.' },
-            {
-              name: 'Last Fired',
-              type: 'date',
-              jsonPath: '.status.lastFired.time',
-              description: 'When a firing last created TraceJobs.',
-            },
-            { name: 'Age', type: 'date', jsonPath: '.metadata.creationTimestamp' },
-            {
-              name: 'Webhook',
-              type: 'string',
-              jsonPath: '.status.webhookPath',
-              priority: 1,
-              description: 'Path Alertmanager posts to.',
-            },
-          ],
-          schema: { openAPIV3Schema: traceTriggerOpenApiSchema() },
-        },
-      ],
-    },
-  };
+  return namespacedCrd(TRACETRIGGER);
 }
 
 const HEADER =
