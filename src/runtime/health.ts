@@ -26,8 +26,8 @@
 // listing failed checks; `?verbose` lists every check as "[+]name ok" or
 // "[-]name failed: reason"; `/readyz/<name>` runs one check; `?exclude=name`
 // skips one. HEAD is answered like GET without a body.
+import { serveUntilAborted } from './serve.ts';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { nopLogger, type Logger } from './logger.ts';
 
 export type Check = (signal: AbortSignal) => void | Promise<void>;
@@ -146,24 +146,10 @@ export class EndpointServer {
     });
     server.keepAliveTimeout = 5000;
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#address.port, this.#address.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.#closed = new Promise<void>((resolve) => {
-      const close = (): void => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        // Scrapes in flight get a moment; then everything goes.
-        setTimeout(() => server.closeAllConnections(), 2000).unref();
-      };
-      if (signal.aborted) close();
-      else signal.addEventListener('abort', close, { once: true });
-    });
-    const info = server.address() as AddressInfo;
+    // Scrapes in flight get a moment after the abort; then everything goes.
+    const serving = await serveUntilAborted(server, this.#address, signal, 2000);
+    this.#closed = serving.closed;
+    const info = serving.address;
     this.#log.info('serving', {
       address: `${info.address}:${info.port}`,
       healthz: this.#healthz !== undefined,

@@ -5,8 +5,8 @@
 // Routing and meaning are the handler's (alertmanager-receiver.ts).
 import http from 'node:http';
 import https from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { parseAddress } from '../runtime/health.ts';
+import { serveUntilAborted } from '../runtime/serve.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { readKeyPair, watchKeyPair } from './tls.ts';
 
@@ -61,23 +61,9 @@ export class WebhookServer {
     }
     server.requestTimeout = 30_000;
     server.headersTimeout = 10_000;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    this.#closed = new Promise<void>((resolve) => {
-      const close = (): void => {
-        server.close(() => resolve());
-        server.closeIdleConnections();
-        setTimeout(() => server.closeAllConnections(), 5000).unref();
-      };
-      if (signal.aborted) close();
-      else signal.addEventListener('abort', close, { once: true });
-    });
-    const address = server.address() as AddressInfo;
+    const serving = await serveUntilAborted(server, { host, port }, signal, 5000);
+    this.#closed = serving.closed;
+    const address = serving.address;
     return { host: address.address, port: address.port, tls: this.#o.certDir !== undefined };
   }
 
