@@ -67,6 +67,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
     settings: options.settings,
     watchNamespaces: options.watchNamespaces,
     allowedNamespaces: options.allowedNamespaces,
+    nodes: caches.nodes,
     webhook: options.triggers?.webhook ?? { insecure: false, maxBodyBytes: 1 << 20 },
     maxTriggeredPerMinute: options.triggers?.maxTriggeredPerMinute,
     maxFleetNodes: options.triggers?.maxFleetNodes,

@@ -37,10 +37,7 @@ export interface NodeCache {
   hasSynced(): boolean;
 }
 
-/** True when the Node's Ready condition is True. */
-export function isNodeReady(node: V1Node): boolean {
-  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
-}
+export { isNodeReady } from '../tracetrigger/fleet.ts';
 
 /** The Node's InternalIP addresses. */
 export function internalIPs(node: V1Node): string[] {

@@ -1,11 +1,10 @@
 // The watch caches of the TraceTrigger controller and the webhook: the
-// TraceTriggers, the TraceJobs triggers created (selected by the trigger
-// label, trimmed to what limits and status read) and the Nodes (trimmed to
-// what target resolution reads: name, hostname label, InternalIPs). Kept
-// apart from the TraceJob controller's caches so the two evolve separately.
-// Watches are cluster-wide, or one per namespace for a namespace-scoped
-// install (Nodes are always cluster-wide).
-import type { V1Node } from '@kubernetes/client-node';
+// TraceTriggers and the TraceJobs triggers created (selected by the trigger
+// label, trimmed to what limits and status read), plus a view of the
+// manager's one Node cache (node-cache.ts, shared with the TraceJob
+// controller) as target resolution reads it: name, hostname label,
+// InternalIPs, labels, readiness. Watches are cluster-wide, or one per
+// namespace for a namespace-scoped install.
 import { API_GROUP, API_VERSION, HOSTNAME_LABEL_KEY, PLURAL, type TraceJob } from '../tracejob/index.ts';
 import {
   TRIGGER_KIND,
@@ -15,7 +14,7 @@ import {
   type TraceTrigger,
 } from '../tracetrigger/index.ts';
 import type { TraceResult } from '../tracejob/result.ts';
-import { isNodeReady } from '../tracetrigger/fleet.ts';
+import { internalIPs, isNodeReady, type CachedNode as SharedNode, type NodeCache } from './node-cache.ts';
 import { RUN_LABEL_KEY } from '../tracetrigger/run.ts';
 import type { ReadinessGate } from '../runtime/controller.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -83,8 +82,8 @@ function trimTraceJob(obj: KubeObject): CachedTriggeredJob {
   } as CachedTriggeredJob;
 }
 
-function trimNode(obj: KubeObject): CachedNode {
-  const node = obj as V1Node & KubeObject;
+/** The trigger's view of a Node of the shared Node cache. */
+function triggerNode(node: SharedNode): CachedNode {
   const labels = node.metadata.labels ?? {};
   return {
     apiVersion: 'v1',
@@ -92,11 +91,7 @@ function trimNode(obj: KubeObject): CachedNode {
     metadata: { name: node.metadata.name, uid: node.metadata.uid, resourceVersion: node.metadata.resourceVersion },
     labels,
     ready: isNodeReady(node),
-    facts: {
-      name: node.metadata.name ?? '',
-      hostnameLabel: labels[HOSTNAME_LABEL_KEY],
-      internalIPs: (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
-    },
+    facts: { name: node.metadata.name, hostnameLabel: labels[HOSTNAME_LABEL_KEY], internalIPs: internalIPs(node) },
   };
 }
 
@@ -126,6 +121,8 @@ export function createTriggerCaches(options: {
   transport: WatchTransport;
   logger: Logger;
   namespaces?: readonly string[] | undefined;
+  /** The manager's one Node cache (the TraceJob controller's); the trigger caches do not watch Nodes again. */
+  nodes: NodeCache;
 }): TriggerCaches {
   const { transport, logger } = options;
   const scope = options.namespaces ?? [ALL];
@@ -164,10 +161,7 @@ export function createTriggerCaches(options: {
     transform: trimTraceJob,
     indexers: { owner: (tj) => triggerOwnerOf(tj)?.uid },
   });
-  const nodes = watch<CachedNode>('trigger-nodes', () => resourcePath({ version: 'v1', plural: 'nodes' }), [ALL], {
-    transform: trimNode,
-  });
-  const all = [...triggers, ...jobs, ...nodes] as unknown as Store<KubeObject>[];
+  const all = [...triggers, ...jobs] as unknown as Store<KubeObject>[];
   return {
     trigger: (namespace, name) => {
       for (const store of triggers) {
@@ -179,7 +173,7 @@ export function createTriggerCaches(options: {
     triggerKeys: () => triggers.flatMap((s) => s.keys()),
     traceJobsOf: (uid) => jobs.flatMap((s) => s.byIndex('owner', uid)),
     allTriggeredJobs: () => jobs.flatMap((s) => s.list()),
-    nodes: () => nodes.flatMap((s) => s.list()),
+    nodes: () => options.nodes.list().map(triggerNode),
     onChange(enqueue) {
       for (const store of triggers) {
         store.subscribe((change) => {
@@ -207,7 +201,7 @@ export function createTriggerCaches(options: {
     async run(signal) {
       await Promise.all(pairs.map(([watcher, store]) => watcher.run((event) => store.apply(event), signal)));
     },
-    hasSynced: () => all.every((s) => s.hasSynced()),
+    hasSynced: () => all.every((s) => s.hasSynced()) && options.nodes.hasSynced(),
     gates: () => all,
   };
 }

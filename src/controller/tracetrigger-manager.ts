@@ -16,6 +16,7 @@ import { alertmanagerReceiver } from '../webhook/alertmanager-receiver.ts';
 import { Authorizer } from '../webhook/auth.ts';
 import { WebhookServer } from '../webhook/server.ts';
 import { KubeEventRecorder } from './events.ts';
+import type { NodeCache } from './node-cache.ts';
 import { createTriggerCaches, type TriggerCaches } from './tracetrigger-caches.ts';
 import { FiringPath } from './tracetrigger-firing.ts';
 import { triggerApi } from './tracetrigger-kube-api.ts';
@@ -42,6 +43,8 @@ export interface TriggerFeatureOptions {
   settings: OperatorSettings;
   watchNamespaces?: readonly string[] | undefined;
   allowedNamespaces?: ReadonlySet<string> | undefined;
+  /** The manager's Node cache, shared with the TraceJob controller. */
+  nodes: NodeCache;
   webhook: WebhookOptions;
   maxTriggeredPerMinute?: number | undefined;
   /** --max-fleet-nodes: at most this many nodes in one schedule or annotation run, whatever spec.maxNodes says. */
@@ -68,6 +71,7 @@ export class TraceTriggerFeature {
       transport: client,
       logger: logger.child({ component: 'trigger-cache' }),
       namespaces: options.watchNamespaces,
+      nodes: options.nodes,
     });
     const api = triggerApi(client);
     this.#status = new TriggerStatusWriter({ api, logger: logger.child({ component: 'trigger-status' }) });
