@@ -1,6 +1,7 @@
 // Every branch of the TraceJob reconciler (src/controller/reconcile.ts) on
 // in-memory fakes of its narrow dependencies and a hand-moved clock: start,
-// follow, capture with and without logs, stop, TTL, reject, spec drift, and
+// follow, capture with and without logs, stop, stop before start, pod creation
+// refused and the start timeout, TTL, reject, spec drift, and
 // the 409 and cache-lag paths. What needs the real API server is in
 // test/integration/controller-*.test.ts.
 import test from 'ava';
@@ -377,4 +378,74 @@ test('a TraceJob being deleted, or gone, is left alone', async (t) => {
   h.cluster.put(tj);
   t.deepEqual(await reconcile(h), { type: 'await_change' });
   t.deepEqual(h.cluster.writes, []);
+});
+
+test('stop before start: spec.stop at creation creates nothing and ends Failed/StoppedBeforeStart in one status write', async (t) => {
+  const h = harness();
+  h.cluster.put(newTraceJob({ stop: true }));
+  await reconcile(h);
+  t.deepEqual(
+    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
+    ['status TraceJob'],
+  );
+  const stored = h.cluster.stored();
+  t.is(stored?.status?.phase, 'Failed');
+  t.is(findCondition(stored?.status?.conditions, 'Failed')?.reason, 'StoppedBeforeStart');
+  t.is(stored?.status?.jobName, undefined);
+  t.truthy(stored?.status?.completionTime);
+
+  h.cluster.clearRecords();
+  await reconcile(h);
+  t.deepEqual(h.cluster.writes, [], 'a TraceJob stopped before it started stays so');
+});
+
+/** Gives the started trace's Job a creation time `ageMs` before now, as the API server would. */
+function jobCreatedAgo(h: Harness, ageMs: number): void {
+  const job = h.cluster.jobs.get(`${NAMESPACE}/${JOB}`);
+  if (job?.metadata === undefined) throw new Error('no Job');
+  job.metadata.creationTimestamp = new Date(h.time.ms - ageMs).toISOString() as unknown as Date;
+}
+
+test('pod creation refused by Pod Security: the trace fails at once, its Job is suspended, a Warning says why', async (t) => {
+  const h = harness();
+  await started(h);
+  jobCreatedAgo(h, POD_CREATE_RECHECK_MS + 1000);
+  h.cluster.podCreateFailures.set(
+    JOB,
+    `Error creating: pods "${JOB}-x" is forbidden: violates PodSecurity "restricted:latest": privileged (container "${JOB}" must not set securityContext.privileged=true)`,
+  );
+  await reconcile(h);
+  const stored = h.cluster.stored();
+  t.is(stored?.status?.phase, 'Failed');
+  t.is(findCondition(stored?.status?.conditions, 'Failed')?.reason, 'PodForbidden');
+  t.true(
+    h.cluster.writes.some((w) => w.verb === 'patch' && w.kind === 'Job'),
+    'the Job is suspended',
+  );
+  t.is(h.cluster.jobs.get(`${NAMESPACE}/${JOB}`)?.spec?.suspend, true);
+  t.true(h.cluster.events.some((e) => e.type === 'Warning' && e.reason === 'PodForbidden'));
+});
+
+test('a missing service account keeps the trace Pending with the reason, then fails it at spec.startTimeoutSeconds', async (t) => {
+  const h = harness();
+  await started(h, { startTimeoutSeconds: 60 });
+  jobCreatedAgo(h, POD_CREATE_RECHECK_MS + 1000);
+  h.cluster.podCreateFailures.set(
+    JOB,
+    `Error creating: pods "${JOB}-x" is forbidden: error looking up service account team-a/tracer: serviceaccount "tracer" not found`,
+  );
+  const action = await reconcile(h);
+  t.is(action.type, 'requeue', 'looked at again while the account may still appear');
+  let stored = h.cluster.stored();
+  t.is(stored?.status?.phase, 'Pending');
+  t.is(findCondition(stored?.status?.conditions, 'Running')?.reason, 'ServiceAccountNotFound');
+  t.true(h.cluster.events.some((e) => e.type === 'Warning' && e.reason === 'ServiceAccountNotFound'));
+
+  h.time.advance(60_000);
+  await reconcile(h);
+  stored = h.cluster.stored();
+  t.is(stored?.status?.phase, 'Failed');
+  t.is(findCondition(stored?.status?.conditions, 'Failed')?.reason, 'StartTimeout');
+  t.regex(findCondition(stored?.status?.conditions, 'Failed')?.message ?? '', /ServiceAccountNotFound/);
+  t.is(h.cluster.jobs.get(`${NAMESPACE}/${JOB}`)?.spec?.suspend, true, 'a late service account cannot start it');
 });
