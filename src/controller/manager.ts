@@ -1,11 +1,12 @@
-// The manager: wires the caches, the work queue, the TraceJob reconciler,
-// leader election and the probe and metrics servers, and runs them until
-// its signal aborts (SIGTERM) or leadership is lost.
+// The manager: wires the TraceJob controller (caches, work queue,
+// reconciler), the TraceTrigger feature (its caches, reconciler and webhook),
+// leader election and the probe and metrics servers, and runs them until its
+// signal aborts (SIGTERM) or leadership is lost.
 //
 // Every replica watches (so a standby is warm and /readyz means "caches
 // synced"); only the Lease holder runs reconciles, so only it writes.
 import type { OperatorSettings } from '../tracejob/index.ts';
-import { createCaches } from './caches.ts';
+import { createCaches, type WatchedCaches } from './caches.ts';
 import { KubeEventRecorder } from './events.ts';
 import { reconcileTraceJob } from './reconcile.ts';
 import type { TraceJobReconcilerDeps } from './reconcile-deps.ts';
@@ -54,11 +55,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
     maxSockets: Math.max(8, options.concurrency * 2),
     logger: logger.child({ component: 'client' }),
   });
-  const caches = createCaches({
-    transport: client,
-    logger: logger.child({ component: 'cache' }),
-    namespaces: options.watchNamespaces,
-  });
+  const traceJobs = traceJobController(options, client, metrics, identity);
   const triggers = new TraceTriggerFeature({
     client,
     metrics,
@@ -67,29 +64,13 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
     settings: options.settings,
     watchNamespaces: options.watchNamespaces,
     allowedNamespaces: options.allowedNamespaces,
-    nodes: caches.nodes,
+    nodes: traceJobs.caches.nodes,
     webhook: options.triggers?.webhook ?? { insecure: false, maxBodyBytes: 1 << 20 },
     maxTriggeredPerMinute: options.triggers?.maxTriggeredPerMinute,
     maxFleetNodes: options.triggers?.maxFleetNodes,
     resyncPeriodMs: options.resyncPeriodMs,
     concurrency: options.concurrency,
   });
-  const traceJobMetrics = registerTraceJobMetrics(metrics.registry, () => caches.traceJobs.list());
-  const queue = new WorkQueue({ metrics: metrics.queue(CONTROLLER_NAME) });
-  metrics.observeQueue(CONTROLLER_NAME, queue);
-  caches.onChange((key) => queue.add(key));
-
-  const deps: TraceJobReconcilerDeps = {
-    caches: caches.view,
-    api: traceJobApi(client),
-    events: new KubeEventRecorder({ client, logger: logger.child({ component: 'events' }), instance: identity }),
-    settings: options.settings,
-    allowedNamespaces: options.allowedNamespaces,
-    now: () => new Date(),
-    metrics: traceJobMetrics,
-    logReadFailures: new Map<string, number>(),
-    statusWrites: new Map(),
-  };
 
   const run = new AbortController();
   const stop = (): void => run.abort();
@@ -98,7 +79,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
     address: options.probeAddress,
     healthz: { ping: () => undefined, 'event-loop': eventLoopCheck({ signal: run.signal }) },
     readyz: {
-      'caches-synced': () => assertSynced(caches.hasSynced()),
+      'caches-synced': () => assertSynced(traceJobs.caches.hasSynced()),
       'trigger-caches-synced': () => assertSynced(triggers.caches.hasSynced()),
     },
     logger,
@@ -115,12 +96,68 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
       watching: options.watchNamespaces ?? 'all namespaces',
       allowedNamespaces: options.allowedNamespaces === undefined ? 'all' : [...options.allowedNamespaces],
     });
-    const watching = Promise.all([caches.run(run.signal), triggers.run(run.signal)]);
-
-    const reconcileLoop = async (leaderSignal: AbortSignal): Promise<void> => {
+    const watching = Promise.all([traceJobs.caches.run(run.signal), triggers.run(run.signal)]);
+    const lead = async (leaderSignal: AbortSignal): Promise<void> => {
       logger.info('leading: starting reconciles', { identity });
-      // A new leader looks at every TraceJob once its caches are synced.
-      await Promise.all(caches.gates().map((gate) => gate.ready(leaderSignal)));
+      // The TraceJob caches (the Node cache among them) are synced before triggers fire anything.
+      await traceJobs.synced(leaderSignal);
+      await Promise.all([traceJobs.lead(leaderSignal), triggers.lead(leaderSignal)]);
+    };
+    const exit = await leadWhileElected(options, client, metrics, identity, lead, run.signal);
+    run.abort();
+    await watching;
+    return exit;
+  } finally {
+    signal.removeEventListener('abort', stop);
+    run.abort();
+    await Promise.all([probes.closed(), metricsServer.closed()]);
+    client.close();
+    logger.info('manager stopped');
+  }
+}
+
+interface TraceJobController {
+  caches: WatchedCaches;
+  /** Resolves once every TraceJob cache has its first list. */
+  synced(signal: AbortSignal): Promise<void>;
+  /** Reconciles (and resyncs) TraceJobs until the signal aborts; every TraceJob is looked at once first. */
+  lead(signal: AbortSignal): Promise<void>;
+}
+
+/** The TraceJob caches, work queue and reconciler, wired and not yet running. */
+function traceJobController(
+  options: ManagerOptions,
+  client: KubeClient,
+  metrics: RuntimeMetrics,
+  identity: string,
+): TraceJobController {
+  const { logger } = options;
+  const caches = createCaches({
+    transport: client,
+    logger: logger.child({ component: 'cache' }),
+    namespaces: options.watchNamespaces,
+  });
+  const traceJobMetrics = registerTraceJobMetrics(metrics.registry, () => caches.traceJobs.list());
+  const queue = new WorkQueue({ metrics: metrics.queue(CONTROLLER_NAME) });
+  metrics.observeQueue(CONTROLLER_NAME, queue);
+  caches.onChange((key) => queue.add(key));
+  const deps: TraceJobReconcilerDeps = {
+    caches: caches.view,
+    api: traceJobApi(client),
+    events: new KubeEventRecorder({ client, logger: logger.child({ component: 'events' }), instance: identity }),
+    settings: options.settings,
+    allowedNamespaces: options.allowedNamespaces,
+    now: () => new Date(),
+    metrics: traceJobMetrics,
+    logReadFailures: new Map<string, number>(),
+    statusWrites: new Map(),
+  };
+  return {
+    caches,
+    synced: async (signal) => {
+      await Promise.all(caches.gates().map((gate) => gate.ready(signal)));
+    },
+    lead: async (signal) => {
       for (const key of caches.traceJobs.keys()) queue.add(key);
       const controller = new Controller({
         name: CONTROLLER_NAME,
@@ -132,7 +169,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
         logger: logger.child({ controller: CONTROLLER_NAME }),
       });
       await Promise.all([
-        controller.run(leaderSignal),
+        controller.run(signal),
         runResync(
           {
             everyMs: options.resyncPeriodMs,
@@ -140,43 +177,41 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
             enqueue: (key) => queue.add(key),
             logger,
           },
-          leaderSignal,
+          signal,
         ),
-        triggers.lead(leaderSignal),
       ]);
-    };
+    },
+  };
+}
 
-    let exit: ManagerExit = 'stopped';
-    if (options.leaderElection.enabled) {
-      const elector = new LeaderElector({
-        client,
-        namespace: options.leaderElection.namespace,
-        name: options.leaderElection.name,
-        identity,
-        releaseOnCancel: true,
-        onStartedLeading: reconcileLoop,
-        onNewLeader: (holder) => logger.info('lease holder', { holder }),
-        metrics,
-        logger: logger.child({ component: 'leader-election' }),
-      });
-      const result = await elector.run(run.signal);
-      if (result === 'lost') {
-        logger.error('leader election lost: stopping so that only the new leader writes', { identity });
-        exit = 'leadership-lost';
-      }
-    } else {
-      await reconcileLoop(run.signal);
-    }
-    run.abort();
-    await watching;
-    return exit;
-  } finally {
-    signal.removeEventListener('abort', stop);
-    run.abort();
-    await Promise.all([probes.closed(), metricsServer.closed()]);
-    client.close();
-    logger.info('manager stopped');
+/** Runs `lead` while this replica holds the Lease (or at once without leader election) until `signal` aborts. */
+async function leadWhileElected(
+  options: ManagerOptions,
+  client: KubeClient,
+  metrics: RuntimeMetrics,
+  identity: string,
+  lead: (leaderSignal: AbortSignal) => Promise<void>,
+  signal: AbortSignal,
+): Promise<ManagerExit> {
+  const { logger } = options;
+  if (!options.leaderElection.enabled) {
+    await lead(signal);
+    return 'stopped';
   }
+  const elector = new LeaderElector({
+    client,
+    namespace: options.leaderElection.namespace,
+    name: options.leaderElection.name,
+    identity,
+    releaseOnCancel: true,
+    onStartedLeading: lead,
+    onNewLeader: (holder) => logger.info('lease holder', { holder }),
+    metrics,
+    logger: logger.child({ component: 'leader-election' }),
+  });
+  if ((await elector.run(signal)) !== 'lost') return 'stopped';
+  logger.error('leader election lost: stopping so that only the new leader writes', { identity });
+  return 'leadership-lost';
 }
 
 function assertSynced(synced: boolean): void {

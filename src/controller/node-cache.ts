@@ -17,6 +17,7 @@ import { HOSTNAME_LABEL_KEY } from '../tracejob/index.ts';
 import type { Logger } from '../runtime/logger.ts';
 import type { KubeObject } from '../runtime/objects.ts';
 import { resourcePath } from '../runtime/kube-client.ts';
+import type { ReadinessGate } from '../runtime/controller.ts';
 import { Store } from '../runtime/store.ts';
 import { Watcher, type WatchTransport } from '../runtime/watcher.ts';
 
@@ -35,6 +36,8 @@ export interface NodeCache {
   byInternalIP(ip: string): CachedNode[];
   list(): CachedNode[];
   hasSynced(): boolean;
+  /** Resolves once the first list is in (for controllers that wait for their caches). */
+  gate: ReadinessGate;
 }
 
 export { isNodeReady } from '../tracetrigger/fleet.ts';
@@ -93,6 +96,7 @@ export function createNodeCache(options: {
     byInternalIP: (ip) => store.byIndex('internalIP', ip),
     list: () => store.list(),
     hasSynced: () => store.hasSynced(),
+    gate: store,
   };
   return { cache, store, watcher };
 }

@@ -202,6 +202,6 @@ export function createTriggerCaches(options: {
       await Promise.all(pairs.map(([watcher, store]) => watcher.run((event) => store.apply(event), signal)));
     },
     hasSynced: () => all.every((s) => s.hasSynced()) && options.nodes.hasSynced(),
-    gates: () => all,
+    gates: () => [...all, options.nodes.gate],
   };
 }
