@@ -273,6 +273,19 @@ function conditionsTable(conditions: Condition[] | undefined): HTMLElement {
 /** Most Events listed (the newest); a trigger that fired often has many. */
 const MAX_EVENTS = 15;
 
+/** A feed handler that keeps `events` in step with an Events watch and redraws their table in `box`. */
+function followEvents(events: Map<string, KubeEvent>, box: HTMLElement): (m: unknown) => void {
+  return (m) => {
+    const msg = m as Feed<KubeEvent>;
+    if (msg.type === 'sync') {
+      events.clear();
+      for (const e of msg.objects) events.set(e.metadata.name, e);
+    } else if (msg.type === 'deleted') events.delete(msg.object.metadata.name);
+    else events.set(msg.object.metadata.name, msg.object);
+    box.replaceChildren(eventsTable(events));
+  };
+}
+
 function eventsTable(events: Map<string, KubeEvent>): HTMLElement {
   const all = [...events.values()].sort((a, b) =>
     (a.lastTimestamp ?? a.eventTime ?? '').localeCompare(b.lastTimestamp ?? b.eventTime ?? ''),
@@ -461,15 +474,7 @@ function traceJobView(namespace: string, name: string): void {
       } else problems.replaceChildren();
       render();
     },
-    events: (m) => {
-      const msg = m as Feed<KubeEvent>;
-      if (msg.type === 'sync') {
-        events.clear();
-        for (const e of msg.objects) events.set(e.metadata.name, e);
-      } else if (msg.type === 'deleted') events.delete(msg.object.metadata.name);
-      else events.set(msg.object.metadata.name, msg.object);
-      eventsBox.replaceChildren(eventsTable(events));
-    },
+    events: followEvents(events, eventsBox),
     problem: (p) => {
       const pr = p as Problem;
       const box = pr.what === 'events' ? eventsBox : problems;
@@ -597,15 +602,7 @@ function traceTriggerView(namespace: string, name: string, params: URLSearchPara
       else problems.replaceChildren();
       render();
     },
-    events: (m) => {
-      const msg = m as Feed<KubeEvent>;
-      if (msg.type === 'sync') {
-        events.clear();
-        for (const e of msg.objects) events.set(e.metadata.name, e);
-      } else if (msg.type === 'deleted') events.delete(msg.object.metadata.name);
-      else events.set(msg.object.metadata.name, msg.object);
-      eventsBox.replaceChildren(eventsTable(events));
-    },
+    events: followEvents(events, eventsBox),
     problem: (p) => {
       const pr = p as Problem;
       problems.replaceChildren(problem(`Reading ${pr.what} was refused`, pr.message, pr.status));
