@@ -319,7 +319,8 @@ export async function runFleetSize(options: FleetOptions, n: number): Promise<Fl
     await createNamespaces(client, [directNs, fleetNs], { 'trace-operator-bench/run': runId });
     manager = await ManagerProcess.start({
       kubeconfig: paths.kubeconfig,
-      namespaces: [directNs, fleetNs],
+      // The Lease lives in the first namespace: the fleet one, which stays while the direct one is deleted.
+      namespaces: [fleetNs, directNs],
       concurrency: options.concurrency,
       logFile: path.join(options.runDir, `manager-fleet-${n}.log`),
       leaseName: `trace-operator-bench-fleet-${n}`,
