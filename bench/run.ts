@@ -28,6 +28,7 @@ import {
 import { runCeiling, runOperator, type ScenarioOptions } from './lib/scenario.ts';
 import { deleteNodePools, fleetReport, runFleetSize, type FleetSizeResult } from './lib/fleet-bench.ts';
 import { formatBytes, formatMs } from './lib/stats.ts';
+import { runWebhookBench, webhookReport, type WebhookBenchResult } from './lib/webhook-bench.ts';
 
 const USAGE = `usage: npm run bench [-- flags]
 
@@ -38,7 +39,8 @@ const USAGE = `usage: npm run bench [-- flags]
   --concurrency=8          the manager's --concurrency, and the ceiling client's writes in flight
   --steady-seconds=30      steady-state window in which the settled manager's writes are counted
   --max-load-wait=120      before a burst of 1000 or more, wait up to this many seconds for the 1-minute load to fall under the number of CPUs
-  --skip-cluster / --skip-runner / --skip-ceiling / --skip-fleet
+  --skip-cluster / --skip-runner / --skip-ceiling / --skip-webhook / --skip-fleet
+  --webhook-n=200          Alertmanager notifications posted to the trigger webhook (vs as many plain TraceJob creates)
   --fleet-sizes=20,200     kwok nodes a TraceTrigger fleet run selects (default 20,200; --quick: 20)
   --manager-src            run the manager from src/*.ts (Node strips the types: ~16 MiB more RSS) instead of
                            a dist/ compiled as the image does (the default)
@@ -59,6 +61,8 @@ const { values } = parseArgs({
     'skip-cluster': { type: 'boolean' },
     'skip-runner': { type: 'boolean' },
     'skip-ceiling': { type: 'boolean' },
+    'skip-webhook': { type: 'boolean' },
+    'webhook-n': { type: 'string' },
     'skip-fleet': { type: 'boolean' },
     'fleet-sizes': { type: 'string' },
     'restart-node-options': { type: 'string' },
@@ -267,6 +271,26 @@ if (fleetSkipped === undefined && !interrupted) {
     await sweep();
   }
 }
+// ---- webhook (issue 13: alert-triggered tracing) ----
+let webhook: WebhookBenchResult | undefined;
+let webhookSkipped: string | undefined =
+  values['skip-webhook'] === true
+    ? 'skipped (--skip-webhook)'
+    : interrupted
+      ? 'interrupted'
+      : await clusterProblem(client);
+if (webhookSkipped === undefined) {
+  try {
+    webhook = await runWebhookBench(client, {
+      n: Math.max(1, int('webhook-n', values['webhook-n'], quick ? 50 : 200)),
+      concurrency: scenario.concurrency,
+      log,
+    });
+  } catch (error) {
+    webhookSkipped = `failed: ${error instanceof Error ? error.message : String(error)}`;
+    log(`webhook: ${webhookSkipped}`);
+  }
+}
 client.close();
 
 // ---- report ----
@@ -296,6 +320,14 @@ if (fleetSkipped !== undefined) lines.push(`Fleet benchmark: ${fleetSkipped}`, '
 if (runnerSkipped === undefined)
   lines.push(`Runner (load ${runnerLoad.join('/')} when it started)`, '', runnerReport(startup, points));
 else lines.push(`Runner benchmark: ${runnerSkipped}`);
+if (webhook !== undefined)
+  lines.push(
+    '',
+    `Alertmanager webhook (${webhook.concurrency} in flight) against plain TraceJob creates`,
+    '',
+    webhookReport(webhook),
+  );
+else lines.push('', `Webhook benchmark: ${webhookSkipped ?? 'not run'}`);
 lines.push('', `Manager logs and raw figures: ${runDir}`);
 process.stdout.write(`${lines.join('\n')}\n`);
 
@@ -307,6 +339,7 @@ const raw = {
   sizes: results,
   runner: { startup, throughput: points, skipped: runnerSkipped },
   clusterSkipped,
+  webhook,
   fleet: { sizes: fleetResults, skipped: fleetSkipped },
 };
 writeFileSync(path.join(runDir, 'results.json'), JSON.stringify(raw, null, 2));

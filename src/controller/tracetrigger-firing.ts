@@ -82,6 +82,14 @@ export interface FiringExtras {
 }
 
 const OVERLAY_MS = 10 * 60_000;
+/** TraceJob creates of one firing in flight at once. */
+const CREATE_CONCURRENCY = 8;
+
+interface Plan {
+  summary: FiringSummary;
+  creates: { name: string; target: string; traceJob: ReturnType<typeof buildTriggeredTraceJob> }[];
+  now: Date;
+}
 
 const isFinished = (tj: CachedTriggeredJob): boolean =>
   tj.status?.phase === 'Succeeded' || tj.status?.phase === 'Failed' || tj.metadata.deletionTimestamp !== undefined;
@@ -100,9 +108,19 @@ export class FiringPath {
 
   /** Fires `firing` for `trigger`; rejects (with the summary so far as `cause`) when the API server fails. */
   fire(trigger: TraceTrigger, firing: Firing, extras: FiringExtras = {}): Promise<FiringSummary> {
-    const run = this.#lock.catch(() => undefined).then(() => this.#fire(trigger, firing, extras));
-    this.#lock = run;
-    return run;
+    // Decisions run one firing at a time (each sees the TraceJobs the previous ones reserved); the creates
+    // and the status write that follow run outside the lock, so a burst of notifications pipelines.
+    const decided = this.#lock.catch(() => undefined).then(() => this.#decide(trigger, firing));
+    this.#lock = decided;
+    return decided.then(async (plan) => {
+      const { summary, statusWritten, failure } = await this.#execute(trigger, firing, extras, plan);
+      await statusWritten;
+      if (failure !== undefined)
+        throw new Error(`firing ${summary.trigger} stopped: the API server failed: ${String(failure)}`, {
+          cause: failure,
+        });
+      return summary;
+    });
   }
 
   #state(triggerUid: string, now: number): TriggerLimitState {
@@ -130,7 +148,7 @@ export class FiringPath {
     return { traceJobs, recentCreations };
   }
 
-  async #fire(trigger: TraceTrigger, firing: Firing, extras: FiringExtras): Promise<FiringSummary> {
+  #decide(trigger: TraceTrigger, firing: Firing): Plan {
     const namespace = trigger.metadata.namespace ?? 'default';
     const name = trigger.metadata.name;
     const uid = trigger.metadata.uid ?? '';
@@ -147,7 +165,7 @@ export class FiringPath {
       stopped: [],
     };
     const state = this.#state(uid, now);
-    let failure: unknown;
+    const creates: Plan['creates'] = [];
     for (const item of firing.items) {
       const resolution = item.resolution;
       if (!resolution.ok) {
@@ -181,36 +199,61 @@ export class FiringPath {
         this.#o.metrics.suppressed(source, decision);
         continue;
       }
-      const traceJob = buildTriggeredTraceJob(trigger, source, tjName, { ...item, resolution }, firing.runId);
-      try {
-        const outcome = await this.#o.api.createTraceJob(traceJob);
-        const known = { name: tjName, targetHash: hash, createdAt: now, finished: false };
-        this.#recent.set(`${namespace}/${tjName}`, { ...known, triggerUid: uid });
-        if (outcome === 'exists') {
-          state.traceJobs.set(tjName, known);
-          summary.deduplicated.push({ name: tjName, target: target.key });
-          this.#o.metrics.deduplicated(source);
-        } else {
-          recordCreation(state, known);
-          summary.created.push({ name: tjName, target: target.key });
-          this.#o.metrics.created(source);
-        }
-      } catch (error) {
-        if (isInvalid(error) || isForbidden(error)) {
-          summary.rejected.push({
-            target: target.key,
-            message: error instanceof Error ? error.message : String(error),
-          });
-          continue;
-        }
-        failure = error;
-        break;
-      }
+      // Reserved now, so the next decision (of this firing or the next) counts it; released if the create fails.
+      const known = { name: tjName, targetHash: hash, createdAt: now, finished: false };
+      recordCreation(state, known);
+      this.#recent.set(`${namespace}/${tjName}`, { ...known, triggerUid: uid });
+      creates.push({
+        name: tjName,
+        target: target.key,
+        traceJob: buildTriggeredTraceJob(trigger, source, tjName, { ...item, resolution }, firing.runId),
+      });
     }
+    return { summary, creates, now: nowDate };
+  }
+
+  async #execute(
+    trigger: TraceTrigger,
+    firing: Firing,
+    extras: FiringExtras,
+    plan: Plan,
+  ): Promise<{ summary: FiringSummary; statusWritten: Promise<void>; failure: unknown }> {
+    const { summary, creates, now: nowDate } = plan;
+    const namespace = trigger.metadata.namespace ?? 'default';
+    const name = trigger.metadata.name;
+    const source = firing.source;
+    let failure: unknown;
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(CREATE_CONCURRENCY, creates.length) }, async () => {
+        while (next < creates.length) {
+          const create = creates[next++];
+          if (create === undefined) break;
+          try {
+            const outcome = await this.#o.api.createTraceJob(create.traceJob);
+            if (outcome === 'exists') {
+              summary.deduplicated.push({ name: create.name, target: create.target });
+              this.#o.metrics.deduplicated(source);
+            } else {
+              summary.created.push({ name: create.name, target: create.target });
+              this.#o.metrics.created(source);
+            }
+          } catch (error) {
+            this.#recent.delete(`${namespace}/${create.name}`);
+            if (isInvalid(error) || isForbidden(error))
+              summary.rejected.push({
+                target: create.target,
+                message: error instanceof Error ? error.message : String(error),
+              });
+            else failure ??= error;
+          }
+        }
+      }),
+    );
     if (failure === undefined) await this.#stop(trigger, extras.stop ?? [], summary);
     this.#record(trigger, summary, item0Alertname(firing));
-    try {
-      await this.#o.status.update(namespace, name, (status) => {
+    const statusWritten = this.#o.status
+      .update(namespace, name, (status) => {
         addCounts(status, {
           notifications: extras.notifications ?? 0,
           alerts: extras.alerts ?? 0,
@@ -247,19 +290,18 @@ export class FiringPath {
           );
         }
         return status;
-      });
-    } catch (error) {
-      // The counters are best effort; the TraceJobs (the state that matters) exist.
-      this.#o.logger.warn('could not update trigger status after a firing', {
-        trigger: summary.trigger,
-        error: error instanceof Error ? error.message : String(error),
-      });
-    }
-    if (failure !== undefined)
-      throw new Error(`firing ${summary.trigger} stopped: the API server failed: ${String(failure)}`, {
-        cause: failure,
-      });
-    return summary;
+      })
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          // The counters are best effort; the TraceJobs (the state that matters) exist.
+          this.#o.logger.warn('could not update trigger status after a firing', {
+            trigger: summary.trigger,
+            error: error instanceof Error ? error.message : String(error),
+          });
+        },
+      );
+    return { summary, statusWritten, failure };
   }
 
   async #stop(trigger: TraceTrigger, names: readonly string[], summary: FiringSummary): Promise<void> {
