@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --sizes=100,1000 --skip-runner --skip-cluster ...]
+// npm run bench [-- --quick] [-- --sizes=100,1000 --fleet-sizes=20,200 --skip-runner --skip-cluster --skip-fleet ...]
 //
 // Measures the operator on the local control plane (npm run cluster:up) and
 // the runner with real bpftrace, and prints tables whose figures are ratios
@@ -26,6 +26,7 @@ import {
   type ThroughputPoint,
 } from './lib/runner-bench.ts';
 import { runCeiling, runOperator, type ScenarioOptions } from './lib/scenario.ts';
+import { deleteNodePools, fleetReport, runFleetSize, type FleetSizeResult } from './lib/fleet-bench.ts';
 import { formatBytes, formatMs } from './lib/stats.ts';
 import { runWebhookBench, webhookReport, type WebhookBenchResult } from './lib/webhook-bench.ts';
 
@@ -38,8 +39,9 @@ const USAGE = `usage: npm run bench [-- flags]
   --concurrency=8          the manager's --concurrency, and the ceiling client's writes in flight
   --steady-seconds=30      steady-state window in which the settled manager's writes are counted
   --max-load-wait=120      before a burst of 1000 or more, wait up to this many seconds for the 1-minute load to fall under the number of CPUs
-  --skip-cluster / --skip-runner / --skip-ceiling / --skip-webhook
+  --skip-cluster / --skip-runner / --skip-ceiling / --skip-webhook / --skip-fleet
   --webhook-n=200          Alertmanager notifications posted to the trigger webhook (vs as many plain TraceJob creates)
+  --fleet-sizes=20,200     kwok nodes a TraceTrigger fleet run selects (default 20,200; --quick: 20)
   --manager-src            run the manager from src/*.ts (Node strips the types: ~16 MiB more RSS) instead of
                            a dist/ compiled as the image does (the default)
   --restart-node-options='--max-old-space-size=256'
@@ -61,6 +63,8 @@ const { values } = parseArgs({
     'skip-ceiling': { type: 'boolean' },
     'skip-webhook': { type: 'boolean' },
     'webhook-n': { type: 'string' },
+    'skip-fleet': { type: 'boolean' },
+    'fleet-sizes': { type: 'string' },
     'restart-node-options': { type: 'string' },
     'manager-src': { type: 'boolean' },
     json: { type: 'string' },
@@ -91,6 +95,15 @@ const sizes =
         .split(',')
         .map((s) => int('sizes', s.trim(), 0))
         .filter((n) => n > 0);
+const fleetSizes =
+  values['fleet-sizes'] === undefined
+    ? quick
+      ? [20]
+      : [20, 200]
+    : values['fleet-sizes']
+        .split(',')
+        .map((s) => int('fleet-sizes', s.trim(), 0))
+        .filter((n) => n > 0);
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`);
 
 const started = performance.now();
@@ -111,7 +124,7 @@ process.once('SIGINT', () => {
   interrupted = true;
   log("interrupted: stopping the manager/ceiling and deleting this run's namespaces");
   for (const child of liveChildren) child.kill('SIGKILL');
-  void sweep().finally(() => process.exit(130));
+  void Promise.all([sweep(), deleteNodePools(client, runId).catch(() => undefined)]).finally(() => process.exit(130));
 });
 
 // ---- runner ----
@@ -219,6 +232,45 @@ if (clusterSkipped === undefined) {
     await sweep();
   }
 }
+// ---- fleet (TraceTrigger fan-out against direct creates) ----
+const fleetResults: FleetSizeResult[] = [];
+let fleetSkipped: string | undefined =
+  values['skip-fleet'] === true
+    ? 'skipped (--skip-fleet)'
+    : fleetSizes.length === 0
+      ? 'skipped (no --fleet-sizes)'
+      : await clusterProblem(client);
+if (fleetSkipped === undefined && !interrupted) {
+  try {
+    if (values['manager-src'] !== true && scenario.managerCli === undefined) {
+      log('fleet: compiling dist/ (as the image does) for the manager');
+      scenario.managerCli = await buildDist(path.join(runDir, 'manager-build'));
+    }
+    await ensureCrd(client);
+    for (const n of fleetSizes) {
+      if (interrupted) break;
+      fleetResults.push(
+        await runFleetSize(
+          {
+            client,
+            runId,
+            runDir,
+            createConcurrency: scenario.createConcurrency,
+            concurrency: scenario.concurrency,
+            ...(scenario.managerCli === undefined ? {} : { managerCli: scenario.managerCli }),
+            log,
+          },
+          n,
+        ),
+      );
+    }
+  } catch (error) {
+    fleetSkipped = `failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    log(`fleet: ${fleetSkipped}`);
+  } finally {
+    await sweep();
+  }
+}
 // ---- webhook (issue 13: alert-triggered tracing) ----
 let webhook: WebhookBenchResult | undefined;
 let webhookSkipped: string | undefined =
@@ -257,6 +309,14 @@ if (clusterSkipped === undefined || results.length > 0) {
   lines.push('');
 }
 if (clusterSkipped !== undefined) lines.push(`Cluster benchmark: ${clusterSkipped}`, '');
+if (fleetResults.length > 0)
+  lines.push(
+    `Fleet: a TraceTrigger whose nodeSelector selects N Ready kwok nodes, fired by a new observe.alexeldeib.xyz/fire value, against the bench creating the same N TraceJobs (the template, one per node; ${scenario.createConcurrency} in flight); one manager per N (--concurrency=${scenario.concurrency}), one run per side`,
+    '',
+    fleetReport(fleetResults),
+    '',
+  );
+if (fleetSkipped !== undefined) lines.push(`Fleet benchmark: ${fleetSkipped}`, '');
 if (runnerSkipped === undefined)
   lines.push(`Runner (load ${runnerLoad.join('/')} when it started)`, '', runnerReport(startup, points));
 else lines.push(`Runner benchmark: ${runnerSkipped}`);
@@ -280,6 +340,7 @@ const raw = {
   runner: { startup, throughput: points, skipped: runnerSkipped },
   clusterSkipped,
   webhook,
+  fleet: { sizes: fleetResults, skipped: fleetSkipped },
 };
 writeFileSync(path.join(runDir, 'results.json'), JSON.stringify(raw, null, 2));
 if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(raw, null, 2));
