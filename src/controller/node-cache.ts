@@ -36,7 +36,7 @@ export interface NodeCache {
   byInternalIP(ip: string): CachedNode[];
   list(): CachedNode[];
   hasSynced(): boolean;
-  /** Resolves once the first list is in (for controllers that wait for their caches). */
+  /** Ready once the first list is in (for controllers that wait for their caches before reconciling). */
   gate: ReadinessGate;
 }
 

@@ -26,9 +26,9 @@
 // listing failed checks; `?verbose` lists every check as "[+]name ok" or
 // "[-]name failed: reason"; `/readyz/<name>` runs one check; `?exclude=name`
 // skips one. HEAD is answered like GET without a body.
-import { serveUntilAborted } from './serve.ts';
 import http from 'node:http';
 import { nopLogger, type Logger } from './logger.ts';
+import { serveUntilAborted } from './serve.ts';
 
 export type Check = (signal: AbortSignal) => void | Promise<void>;
 
