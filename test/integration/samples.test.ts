@@ -14,7 +14,8 @@ import { clusterAvailable, createTestNamespace, kubectl } from '../support/clust
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const samplesDir = path.join(root, 'config', 'samples');
-const crdFile = path.join(root, 'config', 'crd', 'bases', 'observe.alexeldeib.xyz_tracejobs.yaml');
+// Both generated CRDs: the samples kustomization holds TraceTriggers as well as TraceJobs.
+const crdDir = path.join(root, 'config', 'crd', 'bases');
 // Read synchronously: ava needs every test declared synchronously.
 const sampleFiles = readdirSync(samplesDir)
   .filter((f) => f.startsWith('observe_v1alpha1_tracejob') && f.endsWith('.yaml'))
@@ -22,7 +23,7 @@ const sampleFiles = readdirSync(samplesDir)
 
 let crdInstalled: Promise<void> | undefined;
 
-/** Fails the test unless the local control plane runs; installs the CRD once. */
+/** Fails the test unless the local control plane runs; installs the CRDs once. */
 async function needCluster(): Promise<void> {
   if (!clusterAvailable())
     throw new Error(
@@ -35,19 +36,19 @@ async function needCluster(): Promise<void> {
       '--force-conflicts',
       '--field-manager=trace-operator-tests',
       '-f',
-      crdFile,
+      crdDir,
     ]);
     if (applied.exitCode !== 0)
-      throw new Error(`the API server rejected the generated CRD ${crdFile}: ${applied.stderr}`);
+      throw new Error(`the API server rejected the generated CRDs in ${crdDir}: ${applied.stderr}`);
     const established = await kubectl([
       'wait',
       '--for',
       'condition=established',
       '--timeout=60s',
       'crd/tracejobs.observe.alexeldeib.xyz',
+      'crd/tracetriggers.observe.alexeldeib.xyz',
     ]);
-    if (established.exitCode !== 0)
-      throw new Error(`the TraceJob CRD did not become Established: ${established.stderr}`);
+    if (established.exitCode !== 0) throw new Error(`the CRDs did not become Established: ${established.stderr}`);
   })();
   await crdInstalled;
 }
@@ -282,6 +283,9 @@ function samplePrograms(): SampleProgram[] {
   return out;
 }
 
+/** How long bpftrace may take to compile, attach, print its maps and detach (slow on 2 busy cores). */
+const BPFTRACE_RUN_LIMIT_MS = 120_000;
+
 /** Runs bpftrace until it has attached, then SIGINTs it; resolves with its output and exit code. */
 function attachAndStop(
   programFile: string,
@@ -292,7 +296,10 @@ function attachAndStop(
     let stdout = '';
     let stderr = '';
     let interrupted = false;
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const killer = setTimeout(() => {
+      stderr += `\n[test: bpftrace had not ended ${BPFTRACE_RUN_LIMIT_MS / 1000} s after it started; killed]`;
+      child.kill('SIGKILL');
+    }, BPFTRACE_RUN_LIMIT_MS);
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
       if (!interrupted && /Attaching \d+ probes?\.\.\./.test(stdout)) {
@@ -308,8 +315,9 @@ function attachAndStop(
         new Error(`could not run bpftrace (install it: apt-get install bpftrace): ${error.message}`, { cause: error }),
       );
     });
-    child.on('close', (code) => {
+    child.on('close', (code, signal) => {
       clearTimeout(killer);
+      if (signal !== null) stderr += `\n[test: bpftrace was ended by ${signal}]`;
       resolve({ code, stdout, stderr });
     });
   });

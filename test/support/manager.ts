@@ -22,7 +22,7 @@ export interface RunningManager {
   kill(signal: NodeJS.Signals): Promise<void>;
 }
 
-/** Installs the TraceJob CRD from config/crd (idempotent) and waits until it is served. */
+/** Installs the CRDs from config/crd (TraceJob and TraceTrigger; idempotent) and waits until both are served. */
 export async function installCrd(): Promise<void> {
   const applied = await kubectl([
     'apply',
@@ -36,9 +36,10 @@ export async function installCrd(): Promise<void> {
     'wait',
     '--for=condition=Established',
     'crd/tracejobs.observe.alexeldeib.xyz',
+    'crd/tracetriggers.observe.alexeldeib.xyz',
     '--timeout=60s',
   ]);
-  if (established.exitCode !== 0) throw new Error(`the TraceJob CRD was not established: ${established.stderr}`);
+  if (established.exitCode !== 0) throw new Error(`the CRDs were not established: ${established.stderr}`);
 }
 
 export async function startManager(options: {
