@@ -1,14 +1,16 @@
 // Helpers for the end-to-end tests on the real node (test/cluster/real-node.ts):
-// what the node is called and which runner image it has, and a manager that
-// runs trace pods with that image, never pulling it.
+// what the node is called and which runner image it has, a manager that runs
+// trace pods with that image, never pulling it, and the hooks every such test
+// file shares (realNodeFile).
 import type { V1Pod } from '@kubernetes/client-node';
+import test from 'ava';
 import { execa, type ResultPromise } from 'execa';
 import path from 'node:path';
 import { clusterPaths } from '../cluster/paths.ts';
 import { readRealNodeInfo, type RealNodeInfo } from '../cluster/real-node.ts';
-import { kubeconfigPath, kubectl } from '../support/cluster.ts';
+import { createTestNamespace, kubeconfigPath, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
-import { startManager, type RunningManager } from '../support/manager.ts';
+import { installCrd, startManager, type RunningManager } from '../support/manager.ts';
 import { listJson } from '../support/tracejobs.ts';
 
 /** The running real node; throws saying how to start it. */
@@ -35,6 +37,63 @@ export function startRealNodeManager(namespace: string, node: RealNodeInfo): Pro
     namespaces: [namespace],
     args: [`--default-image=${node.runnerImage}`, `--allowed-images=${node.runnerImage}`, '--image-pull-policy=Never'],
   });
+}
+
+/** What a real-node test file shares: its namespace, the node, and a manager serving the namespace. */
+export interface RealNodeFile {
+  readonly ns: string;
+  readonly node: RealNodeInfo;
+  readonly manager: RunningManager;
+}
+
+/**
+ * Registers the hooks of a real-node test file: before all, the node (Ready),
+ * the CRDs, a namespace named after `prefix` and a manager for it (`start`,
+ * by default startRealNodeManager); after all, the manager stops and the
+ * namespace goes; a failed test logs the manager's last 40 lines. Read the
+ * fields inside tests, once the before hook has run.
+ */
+export function realNodeFile(
+  prefix: string,
+  start: (namespace: string, node: RealNodeInfo) => Promise<RunningManager> = startRealNodeManager,
+): RealNodeFile {
+  let ns: string | undefined;
+  let node: RealNodeInfo | undefined;
+  let manager: RunningManager | undefined;
+  let cleanupNamespace: () => Promise<void> = async () => undefined;
+
+  test.before(async () => {
+    node = await realNode();
+    await installCrd();
+    const namespace = await createTestNamespace(prefix);
+    ns = namespace.name;
+    cleanupNamespace = namespace.cleanup;
+    manager = await start(ns, node);
+  });
+  test.after.always(async () => {
+    await manager?.stop();
+    await cleanupNamespace();
+  });
+  test.afterEach.always((t) => {
+    if (!t.passed && manager !== undefined)
+      t.log(`manager log (last 40 lines):\n${manager.logs().split('\n').slice(-40).join('\n')}`);
+  });
+
+  const set = <T>(value: T | undefined, what: string): T => {
+    if (value === undefined) throw new Error(`${what} is not set up: the file's before hook failed or has not run`);
+    return value;
+  };
+  return {
+    get ns() {
+      return set(ns, 'the namespace');
+    },
+    get node() {
+      return set(node, 'the real node');
+    },
+    get manager() {
+      return set(manager, 'the manager');
+    },
+  };
 }
 
 /** The trace pod of a trace id once its container runs. */

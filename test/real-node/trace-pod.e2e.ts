@@ -8,9 +8,8 @@
 import test from 'ava';
 import type { TraceJob } from '../../src/tracejob/index.ts';
 import { generateDiskIo, tempDir } from '../fixtures/runner/harness.ts';
-import { createTestNamespace, kubectl } from '../support/cluster.ts';
+import { kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
-import { installCrd, type RunningManager } from '../support/manager.ts';
 import {
   apply,
   condition,
@@ -20,55 +19,32 @@ import {
   waitForPhase,
   waitForTraceJob,
 } from '../support/tracejobs.ts';
-import type { RealNodeInfo } from '../cluster/real-node.ts';
-import { podLogs, realNode, runningTracePod, startRealNodeManager, streamKubectl, waitForLog } from './support.ts';
+import { podLogs, realNodeFile, runningTracePod, streamKubectl, waitForLog } from './support.ts';
 
-let ns = '';
-let node: RealNodeInfo;
-let manager: RunningManager;
-let cleanupNamespace: () => Promise<void> = async () => undefined;
-
-test.before(async () => {
-  node = await realNode();
-  await installCrd();
-  const namespace = await createTestNamespace('real-node');
-  ns = namespace.name;
-  cleanupNamespace = namespace.cleanup;
-  manager = await startRealNodeManager(ns, node);
-});
-
-test.after.always(async () => {
-  await manager?.stop();
-  await cleanupNamespace();
-});
-
-test.afterEach.always((t) => {
-  if (!t.passed && manager !== undefined)
-    t.log(`manager log (last 40 lines):\n${manager.logs().split('\n').slice(-40).join('\n')}`);
-});
+const file = realNodeFile('real-node');
 
 function traceJob(name: string, spec: Record<string, unknown>): object {
   return {
     apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
     kind: 'TraceJob',
-    metadata: { name, namespace: ns },
-    spec: { hostname: node.nodeName, ...spec },
+    metadata: { name, namespace: file.ns },
+    spec: { hostname: file.node.nodeName, ...spec },
   };
 }
 
 /** Waits until the trace's pod runs bpftrace with its probes attached; returns the pod and container names. */
 async function attached(name: string): Promise<{ id: string; pod: string; container: string }> {
-  const running = await waitForPhase(ns, name, 'Running', 90_000);
+  const running = await waitForPhase(file.ns, name, 'Running', 90_000);
   const id = running.status?.id ?? '';
-  const pod = await runningTracePod(ns, id);
+  const pod = await runningTracePod(file.ns, id);
   const podName = pod.metadata?.name ?? '';
-  await waitForLog(ns, podName, 'Attaching');
+  await waitForLog(file.ns, podName, 'Attaching');
   return { id, pod: podName, container: pod.spec?.containers[0]?.name ?? '' };
 }
 
 const ended = (name: string, timeoutMs: number): Promise<TraceJob> =>
   waitForTraceJob(
-    ns,
+    file.ns,
     name,
     'ends',
     (tj) => tj.status?.phase === 'Succeeded' || tj.status?.phase === 'Failed',
@@ -79,16 +55,16 @@ test.serial(
   'the biolatency sample runs bpftrace on the real node and ends Succeeded at its deadline with the histogram',
   async (t) => {
     const tj = sample('observe_v1alpha1_tracejob.yaml');
-    tj.metadata.namespace = ns;
-    tj.spec.hostname = node.nodeName;
+    tj.metadata.namespace = file.ns;
+    tj.spec.hostname = file.node.nodeName;
     tj.spec.deadline = 20;
-    await apply(ns, tj);
-    const running = await waitForPhase(ns, 'biolatency', 'Running', 90_000);
-    const pod = await runningTracePod(ns, running.status?.id ?? '');
+    await apply(file.ns, tj);
+    const running = await waitForPhase(file.ns, 'biolatency', 'Running', 90_000);
+    const pod = await runningTracePod(file.ns, running.status?.id ?? '');
     const podName = pod.metadata?.name ?? '';
-    t.is(pod.spec?.nodeName, node.nodeName);
-    t.is(pod.spec?.containers[0]?.image, node.runnerImage);
-    await waitForLog(ns, podName, 'Tracing block device I/O latency');
+    t.is(pod.spec?.nodeName, file.node.nodeName);
+    t.is(pod.spec?.containers[0]?.image, file.node.runnerImage);
+    await waitForLog(file.ns, podName, 'Tracing block device I/O latency');
 
     const { dir, cleanup } = await tempDir('real-node-io-');
     t.teardown(cleanup);
@@ -108,20 +84,20 @@ test.serial(
     t.true((histogram?.buckets.length ?? 0) > 0);
     t.true(typeof histogram?.p50 === 'number' && typeof histogram.p99 === 'number', JSON.stringify(histogram));
 
-    const output = await getConfigMap(ns, done.status?.output?.configMapName ?? '');
+    const output = await getConfigMap(file.ns, done.status?.output?.configMapName ?? '');
     t.regex(output?.data?.['output.txt'] ?? '', /@usecs:\s*\n\[\d+/, 'the full text is kept');
-    const logs = await podLogs(ns, podName);
+    const logs = await podLogs(file.ns, podName);
     t.true(logs.includes('Tracing block device I/O latency'), logs);
     t.regex(logs, /@usecs:\s*\n\[\d+/, 'kubectl logs shows the histogram');
   },
 );
 
 test.serial("spec.stop ends a running trace early through the kubelet's ConfigMap sync, with its maps", async (t) => {
-  await apply(ns, traceJob('early-stop', { deadline: 600, program: 'interval:ms:100 { @ticks = count(); }' }));
+  await apply(file.ns, traceJob('early-stop', { deadline: 600, program: 'interval:ms:100 { @ticks = count(); }' }));
   await attached('early-stop');
   const requested = Date.now();
   const patched = await kubectl(['patch', 'tracejob', 'early-stop', '--type=merge', '-p', '{"spec":{"stop":true}}'], {
-    namespace: ns,
+    namespace: file.ns,
   });
   t.is(patched.exitCode, 0, patched.stderr);
   const done = await ended('early-stop', 120_000);
@@ -136,7 +112,7 @@ test.serial("spec.stop ends a running trace early through the kubelet's ConfigMa
 test.serial("a program bpftrace rejects ends Failed with bpftrace's message in the condition", async (t) => {
   // A missing parenthesis (a missing last semicolon, as in the kwok test, bpftrace accepts).
   await apply(
-    ns,
+    file.ns,
     traceJob('compile-error', { deadline: 60, program: 'tracepoint:block:block_rq_issue { @c = count( }' }),
   );
   const done = await ended('compile-error', 120_000);
@@ -149,11 +125,11 @@ test.serial("a program bpftrace rejects ends Failed with bpftrace's message in t
 test.serial(
   'deleting a running TraceJob stops its pod through the preStop hook, which flushes the maps to the log',
   async (t) => {
-    await apply(ns, traceJob('deleted', { deadline: 600, program: 'interval:ms:100 { @ticks = count(); }' }));
+    await apply(file.ns, traceJob('deleted', { deadline: 600, program: 'interval:ms:100 { @ticks = count(); }' }));
     const { id, pod } = await attached('deleted');
-    const follow = streamKubectl(['logs', '-f', pod], { namespace: ns });
+    const follow = streamKubectl(['logs', '-f', pod], { namespace: file.ns });
     await follow.waitFor(/Attaching/, 30_000);
-    const deleted = await kubectl(['delete', 'tracejob', 'deleted', '--wait=false'], { namespace: ns });
+    const deleted = await kubectl(['delete', 'tracejob', 'deleted', '--wait=false'], { namespace: file.ns });
     t.is(deleted.exitCode, 0, deleted.stderr);
     let timer: NodeJS.Timeout | undefined;
     const result = await Promise.race([
@@ -166,7 +142,8 @@ test.serial(
     t.regex(follow.text(), /@ticks: \d+/, follow.text());
     await eventually(
       'the trace pod is gone',
-      async () => ((await listJson(ns, 'pods', `iovisor.org/kubectl-trace-id=${id}`)).length === 0 ? true : undefined),
+      async () =>
+        (await listJson(file.ns, 'pods', `iovisor.org/kubectl-trace-id=${id}`)).length === 0 ? true : undefined,
       90_000,
       500,
     );
@@ -177,12 +154,12 @@ test.serial(
   'kubectl attach -it (what kubectl trace attach runs) streams the live output of the trace pod',
   async (t) => {
     await apply(
-      ns,
+      file.ns,
       traceJob('attach', { deadline: 60, program: 'interval:s:1 { printf("tick %d\\n", elapsed / 1000000000); }' }),
     );
     const { pod, container } = await attached('attach');
-    const before = (await podLogs(ns, pod)).match(/tick (\d+)/g)?.length ?? 0;
-    const attach = streamKubectl(['attach', '-it', pod, '-c', container], { namespace: ns, tty: true });
+    const before = (await podLogs(file.ns, pod)).match(/tick (\d+)/g)?.length ?? 0;
+    const attach = streamKubectl(['attach', '-it', pod, '-c', container], { namespace: file.ns, tty: true });
     try {
       await attach.waitFor(/tick \d+\n(?:.*\n)*?tick \d+\n/, 30_000);
     } finally {
@@ -191,8 +168,10 @@ test.serial(
     const streamed = [...attach.text().matchAll(/tick (\d+)/g)].map((m) => Number(m[1]));
     t.true(streamed.length >= 2, attach.text());
     t.true(Math.max(...streamed) >= before, `attach streamed ticks ${streamed.join(',')} after ${before} were logged`);
-    const still = await kubectl(['get', 'pod', pod, '-o', 'jsonpath={.status.phase}'], { namespace: ns });
+    const still = await kubectl(['get', 'pod', pod, '-o', 'jsonpath={.status.phase}'], { namespace: file.ns });
     t.is(still.stdout, 'Running', 'the trace kept running while attached');
-    await kubectl(['patch', 'tracejob', 'attach', '--type=merge', '-p', '{"spec":{"stop":true}}'], { namespace: ns });
+    await kubectl(['patch', 'tracejob', 'attach', '--type=merge', '-p', '{"spec":{"stop":true}}'], {
+      namespace: file.ns,
+    });
   },
 );

@@ -6,13 +6,11 @@ import test from 'ava';
 import type { TraceJob } from '../../src/tracejob/index.ts';
 import type { TraceTrigger } from '../../src/tracetrigger/index.ts';
 import { RUN_LABEL_KEY } from '../../src/tracetrigger/run.ts';
-import type { RealNodeInfo } from '../cluster/real-node.ts';
 import { generateDiskIo, tempDir } from '../fixtures/runner/harness.ts';
-import { createTestNamespace, kubectl } from '../support/cluster.ts';
+import { kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
-import { installCrd, type RunningManager } from '../support/manager.ts';
 import { apply, getJson, listJson } from '../support/tracejobs.ts';
-import { realNode, startRealNodeManager } from './support.ts';
+import { realNodeFile } from './support.ts';
 
 const FIRE = 'observe.alexeldeib.xyz/fire';
 const BIOLATENCY = `tracepoint:block:block_rq_issue { @start[args->dev, args->sector] = nsecs; }
@@ -21,38 +19,16 @@ tracepoint:block:block_rq_complete /@start[args->dev, args->sector]/ {
   delete(@start[args->dev, args->sector]);
 }`;
 
-let ns = '';
-let node: RealNodeInfo;
-let manager: RunningManager;
-let cleanupNamespace: () => Promise<void> = async () => undefined;
-
-test.before(async () => {
-  node = await realNode();
-  await installCrd();
-  const namespace = await createTestNamespace('real-fleet');
-  ns = namespace.name;
-  cleanupNamespace = namespace.cleanup;
-  manager = await startRealNodeManager(ns, node);
-});
-
-test.after.always(async () => {
-  await manager?.stop();
-  await cleanupNamespace();
-});
-
-test.afterEach.always((t) => {
-  if (!t.passed && manager !== undefined)
-    t.log(`manager log (last 40 lines):\n${manager.logs().split('\n').slice(-40).join('\n')}`);
-});
+const file = realNodeFile('real-fleet');
 
 test('a fleet run over the real node keeps a real merged histogram', async (t) => {
   t.timeout(240_000);
-  await apply(ns, {
+  await apply(file.ns, {
     apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
     kind: 'TraceTrigger',
-    metadata: { name: 'real-fleet', namespace: ns },
+    metadata: { name: 'real-fleet', namespace: file.ns },
     spec: {
-      nodeSelector: { matchLabels: { 'kubernetes.io/hostname': node.hostnameLabel } },
+      nodeSelector: { matchLabels: { 'kubernetes.io/hostname': file.node.hostnameLabel } },
       template: { spec: { program: BIOLATENCY, deadline: 15 } },
     },
   });
@@ -60,13 +36,13 @@ test('a fleet run over the real node keeps a real merged histogram', async (t) =
   const io = generateDiskIo(dir);
   try {
     const annotated = await kubectl(['annotate', 'tracetrigger', 'real-fleet', `${FIRE}=real-1`, '--overwrite'], {
-      namespace: ns,
+      namespace: file.ns,
     });
     t.is(annotated.exitCode, 0, annotated.stderr);
     const run = await eventually(
       'the run on the real node is complete with a merged result',
       async () => {
-        const tr = await getJson<TraceTrigger>(ns, 'tracetrigger', 'real-fleet');
+        const tr = await getJson<TraceTrigger>(file.ns, 'tracetrigger', 'real-fleet');
         const r = tr?.status?.runs?.[0];
         return r?.result?.complete === true ? r : undefined;
       },
@@ -76,10 +52,10 @@ test('a fleet run over the real node keeps a real merged histogram', async (t) =
     t.is(run.phase, 'Succeeded');
     t.deepEqual(
       run.traceJobs.map((x) => x.node),
-      [node.nodeName],
+      [file.node.nodeName],
       'the selector matched only the real node',
     );
-    const tjs = await listJson<TraceJob>(ns, 'tracejobs', `${RUN_LABEL_KEY}=${run.id}`);
+    const tjs = await listJson<TraceJob>(file.ns, 'tracejobs', `${RUN_LABEL_KEY}=${run.id}`);
     t.is(tjs.length, 1);
     const own = tjs[0]?.status?.result?.maps.find((m) => m.name === '@usecs')?.histograms?.[0];
     const merged = run.result?.maps.find((m) => m.name === '@usecs')?.histograms?.[0];
