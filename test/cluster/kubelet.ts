@@ -5,9 +5,8 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { execa } from 'execa';
 import { stringify } from 'yaml';
-import type { Pki } from './pki.ts';
+import { signedCertificate, type Pki } from './pki.ts';
 
 export interface KubeletLayout {
   /** Configuration, certificates and kubeconfig of the kubelet. */
@@ -36,45 +35,13 @@ export async function ensureNodeCertificate(l: KubeletLayout, pki: Pki): Promise
   const files = kubeletFiles(l);
   if (existsSync(files.clientCert) && existsSync(files.clientKey)) return;
   await mkdir(l.dir, { recursive: true });
-  const csr = `${files.clientCert}.csr`;
-  const ext = `${files.clientCert}.ext`;
-  await writeFile(ext, 'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n');
-  const openssl = (args: string[]) => execa('openssl', args, { stdin: 'ignore' });
-  await openssl([
-    'req',
-    '-new',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-keyout',
-    files.clientKey,
-    '-subj',
-    `/O=system:nodes/CN=system:node:${l.nodeName}`,
-    '-out',
-    csr,
-  ]);
-  await openssl([
-    'x509',
-    '-req',
-    '-in',
-    csr,
-    '-CA',
-    pki.caCert,
-    '-CAkey',
-    pki.caKey,
-    '-CAcreateserial',
-    '-days',
-    '3650',
-    '-sha256',
-    '-extfile',
-    ext,
-    '-out',
+  await signedCertificate(
+    pki,
     files.clientCert,
-  ]);
-  await rm(csr, { force: true });
-  await rm(ext, { force: true });
+    files.clientKey,
+    `/O=system:nodes/CN=system:node:${l.nodeName}`,
+    'extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature\n',
+  );
 }
 
 export function kubeletKubeconfig(server: string, pki: Pki, l: KubeletLayout): string {

@@ -2,7 +2,7 @@
 // the API server's serving certificate for 127.0.0.1, one client certificate
 // per component identity, and the service-account signing key.
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execa } from 'execa';
 import { KUBERNETES_SERVICE_IP } from './components.ts';
@@ -53,7 +53,8 @@ async function openssl(args: string[]): Promise<void> {
   await execa('openssl', args, { stdin: 'ignore' });
 }
 
-async function signedCertificate(
+/** A key and a certificate for `subject` with `extensions`, signed by the CA; the request files are removed after. */
+export async function signedCertificate(
   pki: Pki,
   certFile: string,
   keyFile: string,
@@ -96,6 +97,8 @@ async function signedCertificate(
     '-out',
     certFile,
   ]);
+  await rm(csr, { force: true });
+  await rm(ext, { force: true });
 }
 
 function subjectFor(identity: ClientIdentity): string {
