@@ -36,14 +36,7 @@ let browser: Browser | undefined;
 test.before(async () => {
   if (!clusterAvailable())
     throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
-  await installCrd();
-  const established = await kubectl([
-    'wait',
-    '--for=condition=Established',
-    'crd/tracetriggers.observe.alexeldeib.xyz',
-    '--timeout=60s',
-  ]);
-  if (established.exitCode !== 0) throw new Error(`the TraceTrigger CRD is not established: ${established.stderr}`);
+  await installCrd(); // both CRDs, Established
   const created = await kubectl(['apply', '-f', '-'], {
     input: JSON.stringify({
       apiVersion: 'v1',

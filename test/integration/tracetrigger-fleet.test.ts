@@ -68,14 +68,7 @@ async function addNodes(group: string, count: number): Promise<string[]> {
 test.before(async () => {
   if (!clusterAvailable())
     throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
-  await installCrd();
-  const established = await kubectl([
-    'wait',
-    '--for=condition=Established',
-    'crd/tracetriggers.observe.alexeldeib.xyz',
-    '--timeout=60s',
-  ]);
-  if (established.exitCode !== 0) throw new Error(`the TraceTrigger CRD was not established: ${established.stderr}`);
+  await installCrd(); // both CRDs, Established
   const namespace = await createTestNamespace('fleet');
   ns = namespace.name;
   cleanupNamespace = namespace.cleanup;
