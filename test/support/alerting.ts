@@ -190,9 +190,11 @@ export async function startAlertmanager(options: AlertmanagerOptions): Promise<P
   };
 }
 
-/** A self-signed certificate for 127.0.0.1 in a directory as the webhook reads it (tls.crt, tls.key). */
-export async function selfSignedCert(): Promise<{ dir: string; caFile: string }> {
-  const dir = await tempDir('webhook-cert');
+/**
+ * Writes a self-signed certificate for `cn` to `dir`/tls.crt and `dir`/tls.key,
+ * as the webhook reads them; with `ip`, that address is its subjectAltName.
+ */
+export async function writeSelfSignedCert(dir: string, cn: string, ip?: string): Promise<void> {
   const made = await execa(
     'openssl',
     [
@@ -206,9 +208,8 @@ export async function selfSignedCert(): Promise<{ dir: string; caFile: string }>
       '-days',
       '1',
       '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
+      `/CN=${cn}`,
+      ...(ip === undefined ? [] : ['-addext', `subjectAltName=IP:${ip}`]),
       '-keyout',
       path.join(dir, 'tls.key'),
       '-out',
@@ -217,6 +218,12 @@ export async function selfSignedCert(): Promise<{ dir: string; caFile: string }>
     { reject: false },
   );
   if (made.exitCode !== 0) throw new Error(`openssl could not make a certificate: ${String(made.stderr)}`);
+}
+
+/** A self-signed certificate for 127.0.0.1 in a new directory as the webhook reads it (tls.crt, tls.key). */
+export async function selfSignedCert(): Promise<{ dir: string; caFile: string }> {
+  const dir = await tempDir('webhook-cert');
+  await writeSelfSignedCert(dir, '127.0.0.1', '127.0.0.1');
   return { dir, caFile: path.join(dir, 'tls.crt') };
 }
 

@@ -2,34 +2,14 @@
 // when the files change (as when cert-manager renews the Secret), without a
 // restart. Real files, real openssl certificates, a real TLS socket.
 import test from 'ava';
-import { execa } from 'execa';
 import { mkdtemp, rename } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { nopLogger } from '../../src/runtime/logger.ts';
 import { WebhookServer } from '../../src/webhook/server.ts';
+import { writeSelfSignedCert } from '../support/alerting.ts';
 import { eventually } from '../support/eventually.ts';
-
-async function makeCert(dir: string, cn: string): Promise<void> {
-  await execa('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '1',
-    '-subj',
-    `/CN=${cn}`,
-    '-keyout',
-    path.join(dir, 'tls.key'),
-    '-out',
-    path.join(dir, 'tls.crt'),
-  ]);
-}
 
 function servedCommonName(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -44,7 +24,7 @@ function servedCommonName(port: number): Promise<string> {
 
 test('the serving certificate is reloaded when its files change', async (t) => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'webhook-tls-'));
-  await makeCert(dir, 'first');
+  await writeSelfSignedCert(dir, 'first');
   const stop = new AbortController();
   t.teardown(() => stop.abort());
   const server = new WebhookServer({
@@ -59,7 +39,7 @@ test('the serving certificate is reloaded when its files change', async (t) => {
   t.is(await servedCommonName(port), 'first');
   // Write the new pair aside and move it in, as the kubelet swaps a Secret volume.
   const next = await mkdtemp(path.join(os.tmpdir(), 'webhook-tls-next-'));
-  await makeCert(next, 'second');
+  await writeSelfSignedCert(next, 'second');
   await rename(path.join(next, 'tls.key'), path.join(dir, 'tls.key'));
   await rename(path.join(next, 'tls.crt'), path.join(dir, 'tls.crt'));
   await eventually(
