@@ -30,7 +30,7 @@ import type { CachedTriggeredJob, TriggerCaches } from './tracetrigger-caches.ts
 import type { TriggerApi } from './tracetrigger-kube-api.ts';
 import type { TriggerMetrics } from './tracetrigger-metrics.ts';
 import { addCounts, withCondition, type TriggerStatusWriter } from './tracetrigger-status.ts';
-import { API_GROUP_VERSION } from '../tracejob/index.ts';
+import { API_GROUP_VERSION, isFinishedPhase } from '../tracejob/index.ts';
 import { TRIGGER_KIND } from '../tracetrigger/index.ts';
 
 export interface FiredTarget {
@@ -92,7 +92,7 @@ interface Plan {
 }
 
 const isFinished = (tj: CachedTriggeredJob): boolean =>
-  tj.status?.phase === 'Succeeded' || tj.status?.phase === 'Failed' || tj.metadata.deletionTimestamp !== undefined;
+  isFinishedPhase(tj.status?.phase) || tj.metadata.deletionTimestamp !== undefined;
 
 export class FiringPath {
   readonly #o: FiringPathOptions;

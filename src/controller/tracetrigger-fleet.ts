@@ -7,7 +7,7 @@
 // history limits, then record in status what was handled (the schedule time,
 // the annotation value, counters) together with the runs and their merged
 // results, guarded by what the plan read so nothing is counted twice.
-import { API_GROUP_VERSION, setCondition, type TraceResult } from '../tracejob/index.ts';
+import { API_GROUP_VERSION, isFinishedPhase, setCondition, type TraceResult } from '../tracejob/index.ts';
 import {
   FIRED_BY_LABEL_KEY,
   nodeTargetKey,
@@ -168,7 +168,7 @@ async function stopRuns(trigger: TraceTrigger, runs: readonly RunView[], ids: re
   for (const id of ids) {
     const run = runs.find((r) => r.id === id);
     for (const tj of run?.traceJobs ?? []) {
-      if (tj.phase === 'Succeeded' || tj.phase === 'Failed') continue;
+      if (isFinishedPhase(tj.phase)) continue;
       await ctx.api.stopTraceJob(namespace, tj.name);
     }
   }

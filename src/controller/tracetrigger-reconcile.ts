@@ -5,7 +5,7 @@
 // keeping those the cooldown is still judged from. Firing happens elsewhere
 // (the webhook, and issue 14's schedule and annotation sources), through
 // tracetrigger-firing.ts.
-import { API_GROUP_VERSION, type OperatorSettings } from '../tracejob/index.ts';
+import { API_GROUP_VERSION, isFinishedPhase, type OperatorSettings } from '../tracejob/index.ts';
 import {
   historyToDelete,
   TARGET_ANNOTATION_KEY,
@@ -66,8 +66,10 @@ export function triggerReadiness(
   return { ok: true, matchers: validation.matchers };
 }
 
-const finishedPhase = (tj: CachedTriggeredJob): 'Succeeded' | 'Failed' | undefined =>
-  tj.status?.phase === 'Succeeded' || tj.status?.phase === 'Failed' ? tj.status.phase : undefined;
+const finishedPhase = (tj: CachedTriggeredJob): 'Succeeded' | 'Failed' | undefined => {
+  const phase = tj.status?.phase;
+  return isFinishedPhase(phase) ? phase : undefined;
+};
 
 export async function reconcileTraceTrigger(
   namespace: string,

@@ -208,7 +208,7 @@ function failed(observed: ObservedTrace, jobReason: string | undefined, jobMessa
 }
 
 /** True for the phases a trace never leaves: Succeeded and Failed. */
-export function isFinishedPhase(phase: Phase | undefined): boolean {
+export function isFinishedPhase(phase: string | undefined): phase is Extract<Phase, 'Succeeded' | 'Failed'> {
   return phase === 'Succeeded' || phase === 'Failed';
 }
 
