@@ -35,6 +35,8 @@ export interface NodeCache {
   /** The Nodes with this InternalIP address. */
   byInternalIP(ip: string): CachedNode[];
   list(): CachedNode[];
+  /** Calls `listener` after every change of a cached Node; returns the unsubscribe. */
+  onChange(listener: () => void): () => void;
   hasSynced(): boolean;
   /** Ready once the first list is in (for controllers that wait for their caches before reconciling). */
   gate: ReadinessGate;
@@ -95,6 +97,7 @@ export function createNodeCache(options: {
     byHostname: (hostname) => cache.byName(hostname) ?? store.byIndex('hostname', hostname)[0],
     byInternalIP: (ip) => store.byIndex('internalIP', ip),
     list: () => store.list(),
+    onChange: (listener) => store.subscribe(() => listener()),
     hasSynced: () => store.hasSynced(),
     gate: store,
   };

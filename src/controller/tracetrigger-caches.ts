@@ -162,6 +162,11 @@ export function createTriggerCaches(options: {
     indexers: { owner: (tj) => triggerOwnerOf(tj)?.uid },
   });
   const all = [...triggers, ...jobs] as unknown as Store<KubeObject>[];
+  // The trigger's view of the Nodes, made once per change of the Node cache, not on every webhook request.
+  let nodeView: CachedNode[] | undefined;
+  options.nodes.onChange(() => {
+    nodeView = undefined;
+  });
   return {
     trigger: (namespace, name) => {
       for (const store of triggers) {
@@ -173,7 +178,7 @@ export function createTriggerCaches(options: {
     triggerKeys: () => triggers.flatMap((s) => s.keys()),
     traceJobsOf: (uid) => jobs.flatMap((s) => s.byIndex('owner', uid)),
     allTriggeredJobs: () => jobs.flatMap((s) => s.list()),
-    nodes: () => options.nodes.list().map(triggerNode),
+    nodes: () => (nodeView ??= options.nodes.list().map(triggerNode)),
     onChange(enqueue) {
       for (const store of triggers) {
         store.subscribe((change) => {
