@@ -59,7 +59,18 @@ export function trimNode(obj: KubeObject): CachedNode {
     kind: 'Node',
     metadata: { name, uid, resourceVersion, labels, deletionTimestamp },
     status: {
-      conditions: ready === undefined ? [] : [{ type: 'Ready', status: ready.status }],
+      // Ready's reason and message say why a node does not run pods (TraceJob conditions quote them).
+      conditions:
+        ready === undefined
+          ? []
+          : [
+              {
+                type: 'Ready',
+                status: ready.status,
+                ...(ready.reason === undefined ? {} : { reason: ready.reason }),
+                ...(ready.message === undefined ? {} : { message: ready.message }),
+              },
+            ],
       addresses: (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP'),
     },
   } as CachedNode;

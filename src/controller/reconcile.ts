@@ -18,7 +18,7 @@
 // terminal phase is written.
 // A status write that loses the optimistic-lock race (409) is requeued at
 // once and logged at debug: the cache lagged a write, nothing failed.
-import type { V1Job, V1Pod } from '@kubernetes/client-node';
+import type { V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
 import {
   buildOutputConfigMap,
   awaitsPodCreation,
@@ -188,10 +188,7 @@ async function resolveTarget(
     // The target pod is anyone's, so not cached: one GET when the trace starts.
     const pod = await r.api.getPod(traceJob.metadata.namespace ?? '', spec.targetPod.name, r.signal);
     const nodeName = pod?.spec?.nodeName;
-    const node =
-      nodeName === undefined || nodeName === ''
-        ? undefined
-        : (r.caches.node(nodeName) ?? (await r.api.getNode(nodeName, r.signal)));
+    const node = nodeName === undefined || nodeName === '' ? undefined : await nodeNamed(r, nodeName);
     const resolution = resolvePodTarget(spec.targetPod, pod, node);
     if (resolution.ok) return { target: resolution.target };
     // A pod that is still starting may become traceable; one that ended or does not exist will not.
@@ -205,6 +202,11 @@ async function resolveTarget(
   if (node === undefined) node = (await r.api.listNodesWithHostname(hostname, r.signal))[0];
   const resolution = resolveNodeTarget(hostname, node);
   return resolution.ok ? { target: resolution.target } : { error: resolution.error };
+}
+
+/** The Node named `name`: from the Node cache, or with one GET when the cache has not seen it (yet). */
+async function nodeNamed(r: Scope, name: string): Promise<V1Node | undefined> {
+  return r.caches.node(name) ?? (await r.api.getNode(name, r.signal));
 }
 
 /** Creates the program ConfigMap and the Job of a TraceJob that has an id and has not started. */
@@ -335,7 +337,7 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
   const podCreateFailure = awaitsPodCreation(job, pod, now)
     ? await r.api.latestPodCreateFailure(namespace, jobName, r.signal)
     : undefined;
-  const podNode = awaitsPodStart(pod, now) ? await r.api.getNode(pod?.spec?.nodeName ?? '', r.signal) : undefined;
+  const podNode = awaitsPodStart(pod, now) ? await nodeNamed(r, pod?.spec?.nodeName ?? '') : undefined;
   const derived = deriveTraceState({
     job,
     pod,
@@ -352,7 +354,7 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
   if (derived.node !== undefined) draft.status.node = derived.node;
   if (derived.startTime !== undefined) draft.status.startTime = derived.startTime;
   if (derived.completionTime !== undefined) draft.status.completionTime = derived.completionTime;
-  else if (derived.finished) draft.status.completionTime = toRfc3339(r.now());
+  else if (derived.finished) draft.status.completionTime = toRfc3339(now);
   for (const update of derived.conditions) {
     // One Event per transition a person reads: the start (above), the end and a start problem; running is a condition only.
     const announce =

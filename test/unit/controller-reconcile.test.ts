@@ -7,7 +7,7 @@
 import test from 'ava';
 import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
 import { reconcileTraceJob } from '../../src/controller/reconcile.ts';
-import { POD_CREATE_RECHECK_MS } from '../../src/tracejob/phase.ts';
+import { POD_CREATE_RECHECK_MS, POD_START_NODE_CHECK_MS } from '../../src/tracejob/phase.ts';
 import { formatResultLine, formatTerminationMessage } from '../../src/runner/result-format.ts';
 import {
   SPEC_HASH_ANNOTATION_KEY,
@@ -448,4 +448,23 @@ test('a missing service account keeps the trace Pending with the reason, then fa
   t.is(findCondition(stored?.status?.conditions, 'Failed')?.reason, 'StartTimeout');
   t.regex(findCondition(stored?.status?.conditions, 'Failed')?.message ?? '', /ServiceAccountNotFound/);
   t.is(h.cluster.jobs.get(`${NAMESPACE}/${JOB}`)?.spec?.suspend, true, 'a late service account cannot start it');
+});
+
+test('a pod its node does not run: the Node comes from the cache, no GET, and NotReady is said with its reason', async (t) => {
+  const h = harness();
+  await started(h);
+  const waiting = tracePod('Pending', { waiting: { reason: 'ContainerCreating' } });
+  waiting.metadata = { ...waiting.metadata, creationTimestamp: new Date(h.time.ms) as unknown as Date };
+  h.cluster.pods = [waiting];
+  h.cluster.nodes.set('node-a', {
+    metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a' } },
+    status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'runtime down' }] },
+  });
+  h.time.advance(POD_START_NODE_CHECK_MS + 1000);
+  h.cluster.nodeReads.length = 0;
+  await reconcile(h);
+  t.deepEqual(h.cluster.nodeReads, [], 'the cached Node is read, not fetched');
+  const running = findCondition(h.cluster.stored()?.status?.conditions, 'Running');
+  t.is(running?.reason, 'NodeNotReady');
+  t.regex(running?.message ?? '', /runtime down/);
 });
