@@ -148,17 +148,25 @@ export function parseRunnerArgs(argv: readonly string[]): RunnerOptions {
 export interface StopOptions {
   timeout: number;
   pidFile: string;
+  /** Only ask the runner to stop (a repeat is harmless) and return at once. */
+  request: boolean;
   help: boolean;
 }
 
-export const STOP_USAGE = `usage: trace-operator stop [--timeout=SECONDS] [--pid-file=PATH]
+export const STOP_USAGE = `usage: trace-operator stop [--timeout=SECONDS] [--pid-file=PATH] [--request]
 
 Sends SIGINT to the runner named in the pid file (the trace pod's preStop hook)
 and waits until it exits or the timeout passes.
 
+With --request (what the operator runs in the pod, through pods/exec, when
+spec.stop is set) it sends the runner a stop request instead and returns at
+once: bpftrace gets SIGINT and prints its maps, and a repeated request changes
+nothing. Exits 0 when the request was delivered, 3 when no runner is running.
+
 flags:
   --timeout=SECONDS  how long to wait for the runner to exit (default ${DEFAULT_GRACE_PERIOD})
   --pid-file=PATH    the runner's pid file (default ${DEFAULT_PID_FILE})
+  --request          deliver a stop request and return without waiting
 `;
 
 export function parseStopArgs(argv: readonly string[]): StopOptions {
@@ -167,6 +175,7 @@ export function parseStopArgs(argv: readonly string[]): StopOptions {
     [
       { names: ['--timeout'], value: true },
       { names: ['--pid-file'], value: true },
+      { names: ['--request'], value: false },
       { names: ['--help', '-h'], value: false },
     ],
     'stop',
@@ -176,6 +185,7 @@ export function parseStopArgs(argv: readonly string[]): StopOptions {
   return {
     timeout: timeout === undefined ? DEFAULT_GRACE_PERIOD : parseSeconds(timeout, '--timeout'),
     pidFile: values.get('--pid-file') || DEFAULT_PID_FILE,
+    request: booleans.has('--request'),
     help: booleans.has('--help'),
   };
 }

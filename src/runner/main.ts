@@ -9,6 +9,7 @@ import {
   parseRunnerArgs,
   parseStopArgs,
 } from './args.ts';
+import { STOP_NOT_RUNNING_EXIT } from '../tracejob/constants.ts';
 import { RunLocalError } from './run-local-program.ts';
 
 // Each command loads what it runs when it runs: `runner` starts bpftrace
@@ -37,7 +38,7 @@ export const runnerMain: CommandMain = async (ctx) => {
   return run.exitCode;
 };
 
-/** `trace-operator stop`: the trace pod's preStop hook. */
+/** `trace-operator stop`: the trace pod's preStop hook, and with --request the operator's fast stop. */
 export const stopMain: CommandMain = async (ctx) => {
   let options;
   try {
@@ -49,8 +50,24 @@ export const stopMain: CommandMain = async (ctx) => {
     ctx.stdout.write(STOP_USAGE);
     return 0;
   }
-  const { stopRunner } = await import('./pid-file.ts');
+  const { requestRunnerStop, stopRunner } = await import('./pid-file.ts');
   try {
+    if (options.request) {
+      const outcome = await requestRunnerStop({ pidFile: options.pidFile });
+      switch (outcome.state) {
+        case 'requested':
+          ctx.stdout.write(
+            `trace-operator stop: asked the runner (PID ${outcome.pid}) to stop; bpftrace gets SIGINT and prints its maps\n`,
+          );
+          return 0;
+        case 'not-running':
+          ctx.stdout.write(`trace-operator stop: ${outcome.detail}\n`);
+          return STOP_NOT_RUNNING_EXIT;
+        case 'refused':
+          ctx.stderr.write(`trace-operator stop: ${outcome.detail}\n`);
+          return 1;
+      }
+    }
     const outcome = await stopRunner({ pidFile: options.pidFile, timeout: options.timeout, signal: ctx.signal });
     switch (outcome.state) {
       case 'not-running':

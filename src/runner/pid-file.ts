@@ -1,5 +1,6 @@
 // The runner's pid file, and `trace-operator stop` (the trace pod's preStop
-// hook), which uses it to SIGINT the runner and wait for it to finish.
+// hook), which uses it to SIGINT the runner and wait for it to finish, or with
+// --request (the operator's fast stop) to send it a stop request and return.
 //
 // The trace pod shares the host's PID namespace, so a wrong PID would signal
 // some other process on the node. The stop command therefore never guesses:
@@ -80,29 +81,50 @@ export type StopOutcome =
   | { state: 'timeout'; pid: number }
   | { state: 'refused'; detail: string };
 
-/** SIGINTs the runner named in the pid file and waits until it exits or the timeout passes. */
-export async function stopRunner(options: StopRunnerOptions): Promise<StopOutcome> {
-  const pid = await readPidFile(options.pidFile);
+/**
+ * The signal of a stop request (`trace-operator stop --request`, run by the
+ * operator through pods/exec): the runner stops bpftrace as for SIGINT, but a
+ * repeat changes nothing, where a second SIGINT kills bpftrace at once.
+ */
+export const STOP_REQUEST_SIGNAL = 'SIGUSR2';
+
+/** The live runner the pid file names, or why there is none to signal. */
+async function locateRunner(
+  pidFile: string,
+  procRoot: string,
+): Promise<{ pid: number } | Extract<StopOutcome, { state: 'not-running' | 'refused' }>> {
+  const pid = await readPidFile(pidFile);
   if (pid === undefined)
-    return {
-      state: 'not-running',
-      detail: `no pid file at ${options.pidFile}: the runner is not running (or never started)`,
-    };
-  const procRoot = options.procRoot ?? '/proc';
+    return { state: 'not-running', detail: `no pid file at ${pidFile}: the runner is not running (or never started)` };
   if (!(await alive(pid, procRoot)))
     return { state: 'not-running', detail: `the runner (PID ${pid}) has already exited` };
   if (!(await isRunnerProcess(pid, procRoot))) {
     return {
       state: 'refused',
-      detail: `PID ${pid} from ${options.pidFile} is not a trace-operator runner (stale pid file?); not signalling it`,
+      detail: `PID ${pid} from ${pidFile} is not a trace-operator runner (stale pid file?); not signalling it`,
     };
   }
+  return { pid };
+}
+
+/** Sends `sig`; false when the process has exited meanwhile. */
+function signalRunner(pid: number, sig: NodeJS.Signals): boolean {
   try {
-    process.kill(pid, 'SIGINT');
+    process.kill(pid, sig);
+    return true;
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return { state: 'stopped', pid };
+    if ((error as NodeJS.ErrnoException).code === 'ESRCH') return false;
     throw error;
   }
+}
+
+/** SIGINTs the runner named in the pid file and waits until it exits or the timeout passes. */
+export async function stopRunner(options: StopRunnerOptions): Promise<StopOutcome> {
+  const procRoot = options.procRoot ?? '/proc';
+  const runner = await locateRunner(options.pidFile, procRoot);
+  if (!('pid' in runner)) return runner;
+  const { pid } = runner;
+  if (!signalRunner(pid, 'SIGINT')) return { state: 'stopped', pid };
   const deadline = Date.now() + options.timeout * 1000;
   const pollMs = options.pollMs ?? 100;
   while (await alive(pid, procRoot)) {
@@ -110,4 +132,16 @@ export async function stopRunner(options: StopRunnerOptions): Promise<StopOutcom
     await new Promise((resolve) => setTimeout(resolve, pollMs));
   }
   return { state: 'stopped', pid };
+}
+
+export type StopRequestOutcome =
+  { state: 'requested'; pid: number } | Extract<StopOutcome, { state: 'not-running' | 'refused' }>;
+
+/** Asks the runner named in the pid file to stop (STOP_REQUEST_SIGNAL) and returns at once. */
+export async function requestRunnerStop(options: { pidFile: string; procRoot?: string }): Promise<StopRequestOutcome> {
+  const runner = await locateRunner(options.pidFile, options.procRoot ?? '/proc');
+  if (!('pid' in runner)) return runner;
+  if (!signalRunner(runner.pid, STOP_REQUEST_SIGNAL))
+    return { state: 'not-running', detail: `the runner (PID ${runner.pid}) has already exited` };
+  return { state: 'requested', pid: runner.pid };
 }

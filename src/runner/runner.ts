@@ -4,7 +4,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { CommandContext } from '../command.ts';
+import type { CommandContext, StopSignal } from '../command.ts';
 import type { TraceResult } from '../tracejob/result.ts';
 import type { RunnerOptions } from './args.ts';
 import { findContainerPid, substituteContainerPid, usesContainerPid } from './container-pid.ts';
@@ -127,9 +127,35 @@ async function publishResult(
   return nonce;
 }
 
+/**
+ * Listens for the stop signals from the start, before the pid file names this
+ * runner, and passes each to the trace's handlers once it has registered them:
+ * a stop that arrives while the program is being prepared is not lost, and
+ * SIGUSR2's default action (ending the process without a result) never applies.
+ */
+function holdStopSignals(onSignal: CommandContext['onSignal']): CommandContext['onSignal'] {
+  const handlers = new Map<StopSignal, (() => void)[]>();
+  const held: StopSignal[] = [];
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGUSR2'] as const) {
+    onSignal(sig, () => {
+      const registered = handlers.get(sig) ?? [];
+      if (registered.length === 0) held.push(sig);
+      for (const handler of registered) handler();
+    });
+  }
+  return (sig, handler) => {
+    handlers.set(sig, [...(handlers.get(sig) ?? []), handler]);
+    for (let i = held.indexOf(sig); i !== -1; i = held.indexOf(sig)) {
+      held.splice(i, 1);
+      handler();
+    }
+  };
+}
+
 export async function runRunner(options: RunnerOptions, ctx: CommandContext, deps: RunnerDeps): Promise<RunnerRun> {
   const now = deps.now ?? (() => new Date());
   const stdout = new LineAwareWriter(ctx.stdout);
+  const onSignal = holdStopSignals(ctx.onSignal);
   let pidFileWritten = false;
   try {
     await writePidFile(options.pidFile, deps.pid);
@@ -164,7 +190,7 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
         env: ctx.env,
         stdout,
         stderr: ctx.stderr,
-        onSignal: ctx.onSignal,
+        onSignal,
         signal: ctx.signal,
         now,
       });

@@ -4,10 +4,11 @@
 // runner renders program text and maps back into bpftrace's familiar text
 // form on stdout and keeps the last printed contents of each map for the
 // result (trace-outcome.ts holds that, and how a run is classified). Stop
-// sources (deadline, SIGINT/SIGTERM, the stop file, the command's abort
-// signal) all act like kubectl-trace's first Ctrl-C: bpftrace gets SIGINT,
-// prints its maps, and has the grace period to exit before SIGKILL. A second
-// SIGINT or SIGTERM kills it at once.
+// sources (deadline, SIGINT/SIGTERM, the stop file, a stop request on
+// SIGUSR2, the command's abort signal) all act like kubectl-trace's first
+// Ctrl-C: bpftrace gets SIGINT, prints its maps, and has the grace period to
+// exit before SIGKILL. A second SIGINT or SIGTERM kills it at once; a
+// repeated stop request changes nothing.
 //
 // bpftrace runs in its own process group, so a terminal's Ctrl-C reaches only
 // the runner, which decides what bpftrace gets.
@@ -16,6 +17,7 @@ import { stat } from 'node:fs/promises';
 import type { CommandContext } from '../command.ts';
 import type { TraceResult } from '../tracejob/result.ts';
 import { type LineAwareWriter, readLineBatches, readLines } from './line-io.ts';
+import { STOP_REQUEST_SIGNAL } from './pid-file.ts';
 import type { StopReason, StopRecord, TraceObservation } from './trace-outcome.ts';
 
 // trace-outcome.ts (and the JSON reader, the renderer and the result maths
@@ -171,6 +173,9 @@ class StopControl {
 function watchStopSources(options: TraceOptions, stop: StopControl): () => void {
   options.onSignal('SIGINT', () => stop.request('signal', 'SIGINT received'));
   options.onSignal('SIGTERM', () => stop.request('signal', 'SIGTERM received'));
+  options.onSignal(STOP_REQUEST_SIGNAL, () =>
+    stop.request('request', 'stop requested (trace-operator stop --request)'),
+  );
   const onAbort = (): void => stop.request('signal', 'asked to stop');
   options.signal?.addEventListener('abort', onAbort, { once: true });
   if (options.signal?.aborted === true) onAbort();

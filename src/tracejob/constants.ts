@@ -42,6 +42,13 @@ export const PROGRAMS_DIR = '/programs';
 export const PROGRAM_PATH = `${PROGRAMS_DIR}/${PROGRAM_KEY}`;
 export const STOP_PATH = `${PROGRAMS_DIR}/${STOP_KEY}`;
 export const TERMINATION_LOG_PATH = '/dev/termination-log';
+/**
+ * The fast stop: what the operator runs in a trace container through
+ * pods/exec when spec.stop is set. It exits 0 when the runner got the request
+ * and STOP_NOT_RUNNING_EXIT when no runner is running to get it.
+ */
+export const STOP_REQUEST_COMMAND: readonly string[] = ['trace-operator', 'stop', '--request'];
+export const STOP_NOT_RUNNING_EXIT = 3;
 
 export const HOSTNAME_LABEL_KEY = 'kubernetes.io/hostname';
 

@@ -1,11 +1,13 @@
-// `trace-operator stop`, the trace pod's preStop hook, against a real runner
-// process running the real bpftrace.
+// `trace-operator stop`, the trace pod's preStop hook, and `stop --request`,
+// the operator's fast stop, against a real runner running the real bpftrace.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import test from 'ava';
 import { parseRunnerOutput } from '../../src/runner/result-parse.ts';
-import { bpftraceRunning, runCli, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
+import { runnerMain } from '../../src/runner/main.ts';
+import { bpftraceRunning, runCli, runInProcess, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
 
 const TICKS = 'interval:ms:100 { @ticks = count(); }\n';
 
@@ -79,4 +81,52 @@ test.serial('stop gives up after its timeout when the runner does not exit', asy
   t.regex(stop.stderr(), /still running after 1s/);
   runner.child.kill('SIGINT'); // the second SIGINT (as kubelet's SIGTERM after preStop would) ends it
   t.deepEqual(await runner.done, { code: 0, signal: null });
+});
+
+test.serial(
+  'stop --request (the fast stop) asks the runner to stop and returns at once; bpftrace prints its maps and a repeat changes nothing',
+  async (t) => {
+    const { dir, cleanup } = await tempDir();
+    t.teardown(cleanup);
+    const pidFile = path.join(dir, 'runner.pid');
+    const runner = runCli([
+      'runner',
+      `--program=${await writeProgram(dir, TICKS)}`,
+      '--deadline=60',
+      `--pid-file=${pidFile}`,
+    ]);
+    await runner.waitFor('Attaching 1 probe...');
+    const first = runCli(['stop', '--request', `--pid-file=${pidFile}`]);
+    t.deepEqual(await first.done, { code: 0, signal: null }, first.stderr());
+    t.regex(first.stdout(), new RegExp(`asked the runner \\(PID ${runner.child.pid}\\) to stop`));
+    // A second request, as a retried exec would send: not the second SIGINT that kills bpftrace.
+    const again = runCli(['stop', '--request', `--pid-file=${pidFile}`]);
+    t.true([0, 3].includes((await again.done).code ?? -1), again.stderr());
+    t.deepEqual(await runner.done, { code: 0, signal: null });
+    t.regex(runner.stderr(), /stop requested \(trace-operator stop --request\); sending SIGINT to bpftrace/);
+    t.notRegex(runner.stderr(), /ending bpftrace at once|killed/);
+    t.regex(runner.stdout(), /\n@ticks: \d+\n/);
+    t.is(parseRunnerOutput(runner.stdout())?.outcome, 'Stopped');
+
+    const none = runCli(['stop', '--request', `--pid-file=${pidFile}`]);
+    t.is((await none.done).code, 3, 'no runner to stop: exit 3, so the operator keeps the ConfigMap fallback');
+    t.regex(none.stdout(), /no pid file .*not running/);
+  },
+);
+
+test.serial('a stop request that arrives before bpftrace has started is kept and acted on, not fatal', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.teardown(cleanup);
+  const pidFile = path.join(dir, 'runner.pid');
+  const run = runInProcess(runnerMain, [
+    `--program=${await writeProgram(dir, TICKS)}`,
+    '--deadline=60',
+    `--pid-file=${pidFile}`,
+  ]);
+  // As soon as the pid file names the runner (what `stop --request` reads), while it still prepares the program.
+  while (!existsSync(pidFile)) await new Promise((resolve) => setImmediate(resolve));
+  run.raise('SIGUSR2');
+  t.is(await run.done, 0, run.stderr());
+  t.regex(run.stderr(), /stop requested \(trace-operator stop --request\)/);
+  t.is(parseRunnerOutput(run.stdout())?.outcome, 'Stopped');
 });

@@ -65,10 +65,16 @@ test('runner flag errors say what is wrong', (t) => {
 });
 
 test('stop flags', (t) => {
-  t.deepEqual(parseStopArgs(['--timeout=30']), { timeout: 30, pidFile: DEFAULT_PID_FILE, help: false });
-  t.deepEqual(parseStopArgs(['--timeout', '5', '--pid-file=/tmp/x.pid']), {
+  t.deepEqual(parseStopArgs(['--timeout=30']), {
+    timeout: 30,
+    pidFile: DEFAULT_PID_FILE,
+    request: false,
+    help: false,
+  });
+  t.deepEqual(parseStopArgs(['--timeout', '5', '--pid-file=/tmp/x.pid', '--request']), {
     timeout: 5,
     pidFile: '/tmp/x.pid',
+    request: true,
     help: false,
   });
   t.is(parseStopArgs([]).timeout, 30);
