@@ -29,6 +29,7 @@
 //     getLog(podPath, { container?, limitBytes?, tailLines?, previous? }, opts?): Promise<string>
 //     followLog(podPath, { container?, limitBytes?, tailLines?, sinceSeconds? }, signal): AsyncIterable<string>
 //     list(path, params, signal) and watch(path, params, signal): AsyncIterable<RawWatchEvent>   (WatchTransport)
+//     exec(podPath, { container, command }, opts?): Promise<{ exitCode, stdout, stderr }>   pods/exec (pod-exec.ts)
 //     request(method, path, { query?, body?, contentType?, accept? }, opts?): Promise<{ status, text }>
 //     readonly server: string; readonly host: string
 //     close(): void                                         destroys pooled connections
@@ -39,6 +40,7 @@
 // see RestTransport.
 import { loadClusterConnection, type ClusterConnection } from './kube-config.ts';
 import type { KubeObject, ObjectList, RawWatchEvent, Status } from './objects.ts';
+import { execInPod, type ExecOptions, type ExecResult } from './pod-exec.ts';
 import { RestTransport, type Query, type RequestOptions, type RestTransportOptions } from './rest-transport.ts';
 import type { ListParams, WatchParams, WatchTransport } from './watcher.ts';
 
@@ -272,6 +274,11 @@ export class KubeClient implements WatchTransport {
   ): Promise<{ status: number; text: string }> {
     const res = await this.#http.send({ method, path, ...req }, opts);
     return { status: res.status, text: res.text };
+  }
+
+  /** Runs a command in a pod's container (pods/exec) and waits for its exit code; see pod-exec.ts. */
+  exec(podPath: string, options: ExecOptions, opts: RequestOptions = {}): Promise<ExecResult> {
+    return execInPod((...args) => this.#http.webSocket(...args), podPath, options, opts);
   }
 
   /** Destroys pooled connections (open watches end with an error). */

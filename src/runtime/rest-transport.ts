@@ -31,6 +31,7 @@
 //                         authRefreshMs = 30_000, maxRetries = 5, clock?, logger? })
 //     send(req, opts?): Promise<{ status, headers, text }>    whole body; ApiError for >= 400
 //     stream(req, signal): Promise<http.IncomingMessage>      a 200 response to read as it comes; ApiError otherwise
+//     webSocket(path, query, protocols, opts?, attach?): Promise<WebSocket>   an upgraded connection (pods/exec); ApiError otherwise
 //     close(): void                                          destroys pooled connections
 //     readonly server: string; readonly host: string
 //
@@ -43,6 +44,7 @@
 // "<error>" when no response came.
 import http from 'node:http';
 import https from 'node:https';
+import type { WebSocket } from 'ws';
 import type { ClusterConnection } from './kube-config.ts';
 import { ApiError, reasonForStatus } from './api-error.ts';
 import { realClock, type Clock } from './clock.ts';
@@ -93,6 +95,10 @@ interface Connection {
   agent: http.Agent;
   watchAgent: http.Agent;
   secure: boolean;
+  /** TLS material for connections outside the pools (WebSockets). */
+  tls: https.AgentOptions;
+  /** client-node's proxy agent, when the kubeconfig names a proxy. */
+  proxyAgent?: http.Agent;
 }
 
 interface Auth {
@@ -165,6 +171,82 @@ export class RestTransport {
     if (res.statusCode === 200) return res;
     const text = await readText(res);
     throw this.#errorFor(req.method, req.path, res.statusCode ?? 0, res.headers, text);
+  }
+
+  /**
+   * Opens a WebSocket on `path` (`query` already encoded, with its "?"): the
+   * same server, TLS material and credentials as every request, counted in
+   * the request metrics by the status of the handshake (101 when it
+   * switched). Resolves once the connection is open; an answer other than
+   * 101 throws its ApiError (403 when RBAC refuses), a network failure or
+   * no handshake within the timeout an Error naming the request. `attach`
+   * gets the socket before any event (to listen for messages). The `ws`
+   * module loads on the first call: the manager needs it only to stop a trace.
+   */
+  async webSocket(
+    path: string,
+    query: string,
+    protocols: readonly string[],
+    opts: RequestOptions = {},
+    attach: (socket: WebSocket) => void = () => {},
+  ): Promise<WebSocket> {
+    if (opts.signal?.aborted === true) throw opts.signal.reason;
+    const conn = await this.#connection();
+    const auth = await this.#authHeaders();
+    const { WebSocket } = await import('ws');
+    const url = `${conn.secure ? 'wss' : 'ws'}://${conn.url.host}${conn.basePath}${path}${query}`;
+    const timeoutMs = opts.timeoutMs ?? this.#timeoutMs;
+    const started = performance.now();
+    const count = (code: number | string): void =>
+      this.#metrics?.restRequest({
+        method: 'GET',
+        code,
+        host: this.host,
+        seconds: (performance.now() - started) / 1000,
+      });
+    return new Promise<WebSocket>((resolve, reject) => {
+      let settled = false;
+      const settle = (error: unknown, socket?: WebSocket): void => {
+        if (settled) return;
+        settled = true;
+        opts.signal?.removeEventListener('abort', onAbort);
+        if (socket !== undefined) resolve(socket);
+        else reject(error);
+      };
+      const socket = new WebSocket(url, [...protocols], {
+        headers: { ...auth.headers, 'User-Agent': this.#userAgent },
+        ...conn.tls,
+        ...(conn.proxyAgent === undefined ? {} : { agent: conn.proxyAgent }),
+        ...(timeoutMs > 0 ? { handshakeTimeout: timeoutMs } : {}),
+      });
+      attach(socket);
+      const onAbort = (): void => {
+        settle(opts.signal?.reason);
+        socket.terminate();
+      };
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      socket.once('upgrade', () => count(101));
+      socket.once('open', () => settle(undefined, socket));
+      socket.once('unexpected-response', (request, res) => {
+        const status = res.statusCode ?? 0;
+        count(status);
+        void readText(res)
+          .then(
+            (text) => this.#errorFor('GET', path, status, res.headers, text),
+            (error: unknown) => error,
+          )
+          .then((error) => {
+            settle(error);
+            request.destroy();
+            socket.terminate();
+          });
+      });
+      // After 'unexpected-response' ws reports the aborted handshake as an error too: the first cause wins.
+      socket.on('error', (error) => {
+        if (!settled) count('<error>');
+        settle(new Error(`GET ${this.server}${path}: ${error.message}`, { cause: error }));
+      });
+    });
   }
 
   /** Destroys pooled connections (open streams end with an error). */
@@ -324,10 +406,12 @@ export class RestTransport {
     const common = { keepAlive: true, keepAliveMsecs: 30_000, scheduling: 'lifo' as const };
     let agent: http.Agent;
     let watchAgent: http.Agent;
+    let proxyAgent: http.Agent | undefined;
     if (cluster.proxyUrl !== undefined && cluster.proxyUrl !== '' && resolved.agent instanceof http.Agent) {
       // Through a proxy: client-node's own proxy agent (no pool sizing, but correct).
       agent = resolved.agent;
       watchAgent = resolved.agent;
+      proxyAgent = resolved.agent;
     } else if (secure) {
       agent = new https.Agent({ ...common, ...tls, maxSockets: this.#maxSockets });
       watchAgent = new https.Agent({ ...common, ...tls });
@@ -335,7 +419,15 @@ export class RestTransport {
       agent = new http.Agent({ ...common, maxSockets: this.#maxSockets });
       watchAgent = new http.Agent(common);
     }
-    return { url, basePath: url.pathname.replace(/\/$/, ''), agent, watchAgent, secure };
+    return {
+      url,
+      basePath: url.pathname.replace(/\/$/, ''),
+      agent,
+      watchAgent,
+      secure,
+      tls,
+      ...(proxyAgent === undefined ? {} : { proxyAgent }),
+    };
   }
 
   async #authHeaders(): Promise<Auth> {

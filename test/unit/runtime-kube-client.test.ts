@@ -49,7 +49,8 @@ function kubeConfig(url: string, token: () => string): KubeConfig {
   // A token source that changes, like an exec plugin or a rotated service-account token file.
   kc.addAuthenticator({
     isAuthProvider: () => true,
-    applyAuthentication: async (_user, opts) => void ((opts.headers ??= {})['Authorization'] = `Bearer ${token()}`),
+    applyAuthentication: async (_user, opts) =>
+      void (((opts.headers ??= {}) as Record<string, string>)['Authorization'] = `Bearer ${token()}`),
   });
   kc.loadFromOptions({
     clusters: kc.clusters,
