@@ -50,6 +50,11 @@ const FLAGS = {
     env: 'TRACE_OPERATOR_IMAGE_PULL_POLICY',
     help: 'Always, IfNotPresent or Never (default IfNotPresent)',
   },
+  'stop-exec': {
+    type: 'string',
+    env: 'TRACE_OPERATOR_STOP_EXEC',
+    help: "true or false: stop a trace at once by running 'trace-operator stop --request' in its pod (pods/exec); false leaves every stop to the ConfigMap the kubelet syncs, about a minute (default true)",
+  },
   concurrency: { type: 'string', env: 'TRACE_OPERATOR_CONCURRENCY', help: 'concurrent reconciles (default 8)' },
   'metrics-bind-address': {
     type: 'string',
@@ -198,6 +203,7 @@ export function managerOptions(
     settings: settingsFrom(get),
     allowedNamespaces: namespaces === undefined ? undefined : new Set(namespaces),
     watchNamespaces: list(get('watch-namespaces')),
+    stopExec: bool('stop-exec', get('stop-exec'), true),
     concurrency: positiveInteger('concurrency', get('concurrency'), 8, 64),
     metricsAddress: get('metrics-bind-address') ?? ':8080',
     probeAddress: get('health-probe-bind-address') ?? ':8081',

@@ -30,6 +30,8 @@ export interface ManagerOptions {
   allowedNamespaces?: ReadonlySet<string> | undefined;
   /** Namespaces to watch; undefined watches the whole cluster. */
   watchNamespaces?: readonly string[] | undefined;
+  /** Stop traces at once through pods/exec (stop-delivery.ts); false leaves stops to the ConfigMap fallback. */
+  stopExec?: boolean | undefined;
   concurrency: number;
   metricsAddress: string;
   probeAddress: string;
@@ -151,6 +153,8 @@ function traceJobController(
     metrics: traceJobMetrics,
     logReadFailures: new Map<string, number>(),
     statusWrites: new Map(),
+    stopExec: options.stopExec ?? true,
+    stopExecAttempts: new Map(),
   };
   return {
     caches,

@@ -56,6 +56,18 @@ export interface TraceJobApi {
     jobName: string,
     signal?: AbortSignal,
   ): Promise<{ message: string } | undefined>;
+  /**
+   * Runs a command in a pod's container (pods/exec) and waits at most
+   * `timeoutMs` for it to end; throws ApiError when the API server refuses.
+   */
+  execInPod(
+    namespace: string,
+    pod: string,
+    container: string,
+    command: readonly string[],
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }>;
   /** Suspends a Job (spec.suspend): it deletes its pod and creates none; a Job already gone is fine. */
   suspendJob(namespace: string, name: string, signal?: AbortSignal): Promise<void>;
   /** Deletes the TraceJob if it still has this uid (a precondition, so a re-created namesake survives). */
@@ -91,4 +103,8 @@ export interface TraceJobReconcilerDeps {
    * instead of writing again (and getting a 409).
    */
   statusWrites?: Map<string, { from: string; at: number }>;
+  /** False: never run the fast stop (pods/exec); every stop waits for the ConfigMap fallback. Default true. */
+  stopExec?: boolean;
+  /** Fast-stop (pods/exec) attempts per TraceJob uid that left the stop to the ConfigMap fallback. */
+  stopExecAttempts?: Map<string, number>;
 }

@@ -45,7 +45,6 @@ import {
   ttlExpiry,
   validateTraceJob,
   type ConditionUpdate,
-  type OperatorSettings,
   type ResolvedTarget,
   type TraceJob,
   type TraceJobStatus,
@@ -57,6 +56,7 @@ import { Action, type ReconcileContext } from '../runtime/controller.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { splitKey } from '../runtime/objects.ts';
 import type { EventType, TraceJobReconcilerDeps } from './reconcile-deps.ts';
+import { deliverStop, FAST_STOP_OFF, STOP_EXEC_ATTEMPTS, STOP_EXEC_RETRY_MS, stopCondition } from './stop-delivery.ts';
 
 /** One reconcile: the dependencies plus the runtime's per-reconcile logger (bound to key and reconcileID) and signal. */
 interface Scope extends TraceJobReconcilerDeps {
@@ -365,28 +365,62 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
     );
   }
 
-  if (!derived.finished && traceJob.spec.stop === true) await requestStop(r, traceJob, draft);
+  const stopRetryMs =
+    !derived.finished && traceJob.spec.stop === true ? await requestStop(r, traceJob, pod, draft) : undefined;
   const stored = await commit(r, traceJob, draft);
-  if (derived.finished) return ttlAction(r, stored);
-  return derived.recheckAfterMs === undefined ? Action.awaitChange() : Action.requeue(derived.recheckAfterMs);
+  if (derived.finished) {
+    r.stopExecAttempts?.delete(traceJob.metadata.uid ?? '');
+    return ttlAction(r, stored);
+  }
+  const recheckMs = Math.min(derived.recheckAfterMs ?? Infinity, stopRetryMs ?? Infinity);
+  return recheckMs === Infinity ? Action.awaitChange() : Action.requeue(recheckMs);
 }
 
-async function requestStop(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<void> {
+/**
+ * Passes spec.stop to a running trace: the stop key in its program ConfigMap
+ * (durable, and the fallback), then the fast path through pods/exec
+ * (stop-delivery.ts). Returns when to try the fast path again, if it should be.
+ */
+async function requestStop(
+  r: Scope,
+  traceJob: TraceJob,
+  pod: V1Pod | undefined,
+  draft: StatusDraft,
+): Promise<number | undefined> {
   const namespace = traceJob.metadata.namespace ?? '';
   const name = traceObjectName(traceJob.status?.id ?? '');
   if (!isStopRequested(r.caches.configMap(namespace, name))) {
     await r.api.mergePatchConfigMap(namespace, name, stopRequestPatch(r.now()), r.signal);
   }
-  draft.condition(
-    {
-      type: C.StopRequested,
-      status: 'True',
-      reason: REASONS.StopRequested,
-      message:
-        'Asked the runner to stop: bpftrace gets SIGINT, prints its maps and the output is kept. The kubelet passes the request on within about a minute.',
-    },
-    'Normal',
-  );
+  if (findCondition(traceJob.status?.conditions, C.StopRequested)?.reason === REASONS.StopDelivered) return undefined;
+  if (r.stopExec === false) {
+    draft.condition(stopCondition(FAST_STOP_OFF, name), 'Normal');
+    return undefined;
+  }
+  const uid = traceJob.metadata.uid ?? '';
+  const attempts = r.stopExecAttempts?.get(uid) ?? 0;
+  if (attempts >= STOP_EXEC_ATTEMPTS) return undefined;
+
+  const delivery = await deliverStop(r.api, pod, name, r.signal);
+  const condition = stopCondition(delivery, name);
+  if (delivery.path === 'exec') {
+    r.stopExecAttempts?.delete(uid);
+    r.metrics?.stopExec('delivered');
+    draft.condition(condition, 'Normal');
+    return undefined;
+  }
+  if (delivery.next === 'pod-change') {
+    draft.condition(condition, 'Normal');
+    return undefined;
+  }
+  r.metrics?.stopExec(delivery.next === 'never' ? 'refused' : 'failed');
+  r.log.info('the fast stop did not reach the runner; the ConfigMap fallback will stop the trace', {
+    why: delivery.why,
+  });
+  const tried = delivery.next === 'never' ? STOP_EXEC_ATTEMPTS : attempts + 1;
+  r.stopExecAttempts?.set(uid, tried);
+  draft.condition(condition, 'Warning');
+  return tried < STOP_EXEC_ATTEMPTS ? STOP_EXEC_RETRY_MS : undefined;
 }
 
 /** Reports a spec changed after the Job was created; the condition appears only once there is something to say. */

@@ -110,6 +110,8 @@ export function traceJobApi(client: KubeClient): TraceJobApi {
         .sort((a, b) => b.at - a.at)[0];
       return latest === undefined ? undefined : { message: latest.message };
     },
+    execInPod: (namespace, pod, container, command, timeoutMs, signal) =>
+      client.exec(core('pods', namespace, pod), { container, command }, { timeoutMs, ...opts(signal) }),
     suspendJob: async (namespace, name, signal) => {
       await orUndefined(client.patch(jobs(namespace, name), { spec: { suspend: true } }, 'merge', opts(signal)));
     },

@@ -1,6 +1,7 @@
 // TraceJob-specific metrics, next to controller-runtime's: how many TraceJobs
 // are in each phase (read from the cache at scrape time, so it is never stale),
-// and counters of traces started, of outputs captured and of status write conflicts.
+// and counters of traces started, of outputs captured, of fast stops and of
+// status write conflicts.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { TraceJob } from '../tracejob/index.ts';
 
@@ -11,6 +12,8 @@ export interface TraceJobMetrics {
   captured(outcome: 'kept' | 'logs-unavailable'): void;
   /** A status write answered 409 Conflict (the cache lagged a write); the reconcile was requeued. */
   statusConflict(): void;
+  /** A fast-stop attempt (pods/exec, stop-delivery.ts) and how it went. */
+  stopExec(outcome: 'delivered' | 'refused' | 'failed'): void;
 }
 
 export function registerTraceJobMetrics(registry: Registry, traceJobs: () => Iterable<TraceJob>): TraceJobMetrics {
@@ -44,11 +47,19 @@ export function registerTraceJobMetrics(registry: Registry, traceJobs: () => Ite
     help: 'TraceJob status writes answered 409 Conflict (an older cached copy); each is requeued at once.',
     registers: [registry],
   });
+  const stopExecs = new Counter({
+    name: 'trace_operator_stop_execs_total',
+    help: 'Fast stops run in trace pods through pods/exec, by outcome: delivered, refused (RBAC) or failed; a stop not delivered waits for the ConfigMap fallback.',
+    labelNames: ['outcome'],
+    registers: [registry],
+  });
+  for (const outcome of ['delivered', 'refused', 'failed']) stopExecs.inc({ outcome }, 0);
   captured.inc({ outcome: 'kept' }, 0);
   captured.inc({ outcome: 'logs-unavailable' }, 0);
   return {
     started: () => started.inc(),
     captured: (outcome) => captured.inc({ outcome }),
     statusConflict: () => conflicts.inc(),
+    stopExec: (outcome) => stopExecs.inc({ outcome }),
   };
 }

@@ -18,7 +18,7 @@ export const CONDITION_TYPES = {
   Succeeded: 'Succeeded',
   /** The trace failed; the reason says why (CompileError, OOMKilled, DeadlineExceeded, ...). */
   Failed: 'Failed',
-  /** spec.stop was set and the stop request was passed to the runner. */
+  /** spec.stop was set and the stop request was passed to the runner (the reason says how). */
   StopRequested: 'StopRequested',
   /** False with SpecChangedAfterStart when the spec changed after the Job was created (a trace is never re-run). */
   SpecApplied: 'SpecApplied',
@@ -53,7 +53,12 @@ export const REASONS = {
   BackoffLimitExceeded: 'BackoffLimitExceeded',
   PodFailed: 'PodFailed',
   Evicted: 'Evicted',
+  /** The stop is in the program ConfigMap; the trace container has not started (the runner reads the key when it does). */
   StopRequested: 'StopRequested',
+  /** The runner got the stop at once, through pods/exec. */
+  StopDelivered: 'StopDelivered',
+  /** The fast path was refused or failed: the stop waits for the kubelet to copy the ConfigMap's stop key into the pod. */
+  StopWaitsForKubelet: 'StopWaitsForKubelet',
   SpecChangedAfterStart: 'SpecChangedAfterStart',
   SpecApplied: 'SpecApplied',
   /** The pod did not start within spec.startTimeoutSeconds. */

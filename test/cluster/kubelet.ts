@@ -112,8 +112,9 @@ export function kubeletConfig(l: KubeletLayout, pki: Pki): object {
     },
     imageGCHighThresholdPercent: 100,
     imageGCLowThresholdPercent: 99,
-    // ConfigMap changes (the trace's stop request) reach mounted volumes on a pod sync; sync every 10s instead of every minute.
-    syncFrequency: '10s',
+    // syncFrequency stays the stock 1m, as on a real cluster: a stop must not
+    // wait for the pod sync that copies ConfigMap changes into the volume
+    // (test/real-node/stop.e2e.ts shows both the fast path and that fallback).
     fileCheckFrequency: '20s',
     nodeStatusUpdateFrequency: '10s',
     staticPodPath: '',

@@ -11,7 +11,8 @@ import { readRealNodeInfo, type RealNodeInfo } from '../cluster/real-node.ts';
 import { createTestNamespace, kubeconfigPath, kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { installCrd, startManager, type RunningManager } from '../support/manager.ts';
-import { listJson } from '../support/tracejobs.ts';
+import type { TraceJob } from '../../src/tracejob/index.ts';
+import { listJson, waitForPhase, waitForTraceJob } from '../support/tracejobs.ts';
 
 /** The running real node; throws saying how to start it. */
 export async function realNode(): Promise<RealNodeInfo> {
@@ -31,11 +32,19 @@ export async function realNode(): Promise<RealNodeInfo> {
   return info;
 }
 
-/** The manager, with the node's locally built runner image as default and only allowed image, never pulled. */
-export function startRealNodeManager(namespace: string, node: RealNodeInfo): Promise<RunningManager> {
+/**
+ * The manager, with the node's locally built runner image as default and only
+ * allowed image, never pulled; as admin, or with `kubeconfig` (a ServiceAccount's).
+ */
+export function startRealNodeManager(
+  namespace: string,
+  node: RealNodeInfo,
+  kubeconfig?: string,
+): Promise<RunningManager> {
   return startManager({
     namespaces: [namespace],
     args: [`--default-image=${node.runnerImage}`, `--allowed-images=${node.runnerImage}`, '--image-pull-policy=Never'],
+    ...(kubeconfig === undefined ? {} : { kubeconfig }),
   });
 }
 
@@ -95,6 +104,39 @@ export function realNodeFile(
     },
   };
 }
+
+/** A TraceJob manifest for the file's namespace, on the real node. */
+export function realNodeTraceJob(file: RealNodeFile, name: string, spec: Record<string, unknown>): object {
+  return {
+    apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
+    kind: 'TraceJob',
+    metadata: { name, namespace: file.ns },
+    spec: { hostname: file.node.nodeName, ...spec },
+  };
+}
+
+/** Waits until the trace's pod runs bpftrace with its probes attached; returns the id, pod and container names. */
+export async function attachedTrace(
+  namespace: string,
+  name: string,
+): Promise<{ id: string; pod: string; container: string }> {
+  const running = await waitForPhase(namespace, name, 'Running', 90_000);
+  const id = running.status?.id ?? '';
+  const pod = await runningTracePod(namespace, id);
+  const podName = pod.metadata?.name ?? '';
+  await waitForLog(namespace, podName, 'Attaching');
+  return { id, pod: podName, container: pod.spec?.containers[0]?.name ?? '' };
+}
+
+/** The TraceJob once it has ended (Succeeded or Failed). */
+export const traceEnded = (namespace: string, name: string, timeoutMs: number): Promise<TraceJob> =>
+  waitForTraceJob(
+    namespace,
+    name,
+    'ends',
+    (tj) => tj.status?.phase === 'Succeeded' || tj.status?.phase === 'Failed',
+    timeoutMs,
+  );
 
 /** The trace pod of a trace id once its container runs. */
 export function runningTracePod(namespace: string, id: string, timeoutMs = 90_000): Promise<V1Pod> {

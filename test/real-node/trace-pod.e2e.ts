@@ -1,55 +1,32 @@
 // End to end on a real node: the manager creates the trace's Job, the real
 // scheduler binds its pod to the real kubelet, containerd runs the runner
 // image built from the Dockerfile (npm run setup) and bpftrace traces this
-// machine. Nothing is simulated: output comes from the real pod's log, stop
-// requests travel through the kubelet's ConfigMap sync, deletion runs the
-// real preStop hook, and `kubectl logs`/`kubectl attach` go through the API
-// server to the kubelet.
+// machine. Nothing is simulated: output comes from the real pod's log,
+// deletion runs the real preStop hook, and `kubectl logs`/`kubectl attach` go
+// through the API server to the kubelet. spec.stop has its own file,
+// stop.e2e.ts.
 import test from 'ava';
 import type { TraceJob } from '../../src/tracejob/index.ts';
 import { generateDiskIo, tempDir } from '../fixtures/runner/harness.ts';
 import { kubectl } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
+import { apply, condition, getConfigMap, listJson, sample, waitForPhase } from '../support/tracejobs.ts';
 import {
-  apply,
-  condition,
-  getConfigMap,
-  listJson,
-  sample,
-  waitForPhase,
-  waitForTraceJob,
-} from '../support/tracejobs.ts';
-import { podLogs, realNodeFile, runningTracePod, streamKubectl, waitForLog } from './support.ts';
+  attachedTrace,
+  podLogs,
+  realNodeFile,
+  realNodeTraceJob,
+  runningTracePod,
+  streamKubectl,
+  traceEnded,
+  waitForLog,
+} from './support.ts';
 
 const file = realNodeFile('real-node');
 
-function traceJob(name: string, spec: Record<string, unknown>): object {
-  return {
-    apiVersion: 'observe.alexeldeib.xyz/v1alpha1',
-    kind: 'TraceJob',
-    metadata: { name, namespace: file.ns },
-    spec: { hostname: file.node.nodeName, ...spec },
-  };
-}
-
-/** Waits until the trace's pod runs bpftrace with its probes attached; returns the pod and container names. */
-async function attached(name: string): Promise<{ id: string; pod: string; container: string }> {
-  const running = await waitForPhase(file.ns, name, 'Running', 90_000);
-  const id = running.status?.id ?? '';
-  const pod = await runningTracePod(file.ns, id);
-  const podName = pod.metadata?.name ?? '';
-  await waitForLog(file.ns, podName, 'Attaching');
-  return { id, pod: podName, container: pod.spec?.containers[0]?.name ?? '' };
-}
-
-const ended = (name: string, timeoutMs: number): Promise<TraceJob> =>
-  waitForTraceJob(
-    file.ns,
-    name,
-    'ends',
-    (tj) => tj.status?.phase === 'Succeeded' || tj.status?.phase === 'Failed',
-    timeoutMs,
-  );
+const traceJob = (name: string, spec: Record<string, unknown>): object => realNodeTraceJob(file, name, spec);
+const attached = (name: string): ReturnType<typeof attachedTrace> => attachedTrace(file.ns, name);
+const ended = (name: string, timeoutMs: number): Promise<TraceJob> => traceEnded(file.ns, name, timeoutMs);
 
 test.serial(
   'the biolatency sample runs bpftrace on the real node and ends Succeeded at its deadline with the histogram',
@@ -91,23 +68,6 @@ test.serial(
     t.regex(logs, /@usecs:\s*\n\[\d+/, 'kubectl logs shows the histogram');
   },
 );
-
-test.serial("spec.stop ends a running trace early through the kubelet's ConfigMap sync, with its maps", async (t) => {
-  await apply(file.ns, traceJob('early-stop', { deadline: 600, program: 'interval:ms:100 { @ticks = count(); }' }));
-  await attached('early-stop');
-  const requested = Date.now();
-  const patched = await kubectl(['patch', 'tracejob', 'early-stop', '--type=merge', '-p', '{"spec":{"stop":true}}'], {
-    namespace: file.ns,
-  });
-  t.is(patched.exitCode, 0, patched.stderr);
-  const done = await ended('early-stop', 120_000);
-  const tookSeconds = (Date.now() - requested) / 1000;
-  t.log(`stopped ${tookSeconds.toFixed(1)}s after spec.stop was set`);
-  t.is(done.status?.phase, 'Succeeded', JSON.stringify(done.status?.conditions));
-  t.like(condition(done, 'Succeeded'), { status: 'True', reason: 'Stopped' });
-  const ticks = done.status?.result?.maps.find((m) => m.name === '@ticks');
-  t.true(Number(ticks?.value ?? 0) > 0, JSON.stringify(ticks));
-});
 
 test.serial("a program bpftrace rejects ends Failed with bpftrace's message in the condition", async (t) => {
   // A missing parenthesis (a missing last semicolon, as in the kwok test, bpftrace accepts).

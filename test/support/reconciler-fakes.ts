@@ -199,6 +199,20 @@ export class FakeCluster implements TraceJobCaches, TraceJobApi, EventRecorder {
     const job = this.jobs.get(key(namespace, name));
     if (job !== undefined) job.spec = { ...job.spec, template: job.spec?.template ?? {}, suspend: true };
   }
+  /** What the next execs in pods answer, in turn (a result, or an error to throw); by default exit 0. */
+  readonly execAnswers: ({ exitCode: number; stdout: string; stderr: string } | Error)[] = [];
+  readonly execs: { pod: string; container: string; command: readonly string[] }[] = [];
+  async execInPod(
+    _namespace: string,
+    pod: string,
+    container: string,
+    command: readonly string[],
+  ): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+    this.execs.push({ pod, container, command });
+    const answer = this.execAnswers.shift() ?? { exitCode: 0, stdout: 'asked the runner (PID 7) to stop', stderr: '' };
+    if (answer instanceof Error) throw answer;
+    return answer;
+  }
   async readPodLog(_namespace: string, pod: string): Promise<{ text: string } | { error: string }> {
     return this.logs.get(pod) ?? { error: 'no log in the fake' };
   }
@@ -222,6 +236,7 @@ export class FakeCluster implements TraceJobCaches, TraceJobApi, EventRecorder {
     this.writes.length = 0;
     this.events.length = 0;
     this.patches.length = 0;
+    this.execs.length = 0;
   }
 }
 
@@ -282,9 +297,10 @@ export function harness(options: { allowedNamespaces?: ReadonlySet<string> } = {
     settings: defaultOperatorSettings(),
     allowedNamespaces: options.allowedNamespaces,
     now: time.now,
-    metrics: { started: () => {}, captured: () => {}, statusConflict: () => conflicts++ },
+    metrics: { started: () => {}, captured: () => {}, statusConflict: () => conflicts++, stopExec: () => {} },
     logReadFailures: new Map(),
     statusWrites: new Map(),
+    stopExecAttempts: new Map(),
   };
   const abort = new AbortController();
   return {

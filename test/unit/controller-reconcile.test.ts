@@ -7,6 +7,7 @@
 import test from 'ava';
 import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
 import { reconcileTraceJob } from '../../src/controller/reconcile.ts';
+import { ApiError } from '../../src/runtime/api-error.ts';
 import { POD_CREATE_RECHECK_MS, POD_START_NODE_CHECK_MS } from '../../src/tracejob/phase.ts';
 import { formatResultLine, formatTerminationMessage } from '../../src/runner/result-format.ts';
 import {
@@ -246,6 +247,125 @@ test('stop: spec.stop patches the program ConfigMap once and says so', async (t)
   h.cluster.clearRecords();
   await reconcile(h);
   t.is(h.cluster.patches.length, 0, 'a stop request already in the ConfigMap is not sent again');
+});
+
+/** A started TraceJob whose trace container runs, with spec.stop now set; records cleared. */
+async function stopRequested(h: Harness): Promise<void> {
+  const tj = await started(h);
+  h.cluster.pods = [tracePod('Running', { running: { startedAt: '2024-01-01T00:00:02Z' as unknown as Date } })];
+  h.cluster.put({ ...tj, spec: { ...tj.spec, stop: true }, metadata: { ...tj.metadata, generation: 2 } });
+}
+
+test('stop: a running trace is stopped at once through pods/exec, after the ConfigMap request, and only once', async (t) => {
+  const h = harness();
+  await stopRequested(h);
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  t.is(h.cluster.patches.length, 1, 'the durable request (the fallback) is written first');
+  t.deepEqual(h.cluster.execs, [
+    { pod: `${JOB}-abcde`, container: JOB, command: ['trace-operator', 'stop', '--request'] },
+  ]);
+  const condition = findCondition(h.cluster.stored()?.status?.conditions, 'StopRequested');
+  t.like(condition, { status: 'True', reason: 'StopDelivered' });
+  t.regex(condition?.message ?? '', /through pods\/exec in pod .*asked the runner \(PID 7\) to stop/);
+  t.deepEqual(
+    h.cluster.events.map((e) => [e.type, e.reason]),
+    [['Normal', 'StopDelivered']],
+  );
+
+  h.cluster.clearRecords();
+  await reconcile(h);
+  t.deepEqual(h.cluster.execs, [], 'a delivered stop is not run again');
+  t.deepEqual(h.cluster.writes, [], 'and nothing is written');
+});
+
+test('stop: pods/exec refused by RBAC leaves the stop to the ConfigMap, says why in a Warning, and is not retried', async (t) => {
+  const h = harness();
+  await stopRequested(h);
+  h.cluster.execAnswers.push(
+    new ApiError({
+      status: 403,
+      reason: 'Forbidden',
+      message: 'pods "x" is forbidden: User "system:serviceaccount:s:m" cannot create resource "pods/exec"',
+      method: 'GET',
+      path: '/api/v1/namespaces/team-a/pods/x/exec',
+    }),
+  );
+  t.deepEqual(await reconcile(h), { type: 'await_change' }, 'no retry of a refusal');
+  const condition = findCondition(h.cluster.stored()?.status?.conditions, 'StopRequested');
+  t.like(condition, { status: 'True', reason: 'StopWaitsForKubelet' });
+  t.regex(condition?.message ?? '', /get and create on pods\/exec are not both granted in namespace team-a.*config\/rbac\/role\.yaml/);
+  t.regex(condition?.message ?? '', /ConfigMap kubectl-trace-.*next pod sync/);
+  t.deepEqual(
+    h.cluster.events.map((e) => [e.type, e.reason]),
+    [['Warning', 'StopWaitsForKubelet']],
+  );
+  t.is(h.cluster.patches.length, 1, 'the ConfigMap carries the stop');
+
+  h.cluster.clearRecords();
+  await reconcile(h);
+  t.deepEqual(h.cluster.execs, [], 'a refused exec is not tried again');
+});
+
+test('stop: a failed exec is retried a second apart, at most three times, then the fallback finishes the stop', async (t) => {
+  const h = harness();
+  await stopRequested(h);
+  h.cluster.execAnswers.push(
+    new Error('error dialing backend: connection refused'),
+    { exitCode: 3, stdout: 'trace-operator stop: no pid file at /tmp/trace-operator-runner.pid', stderr: '' },
+    new Error('no end within 10s'),
+  );
+  t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: 1000 });
+  t.regex(
+    findCondition(h.cluster.stored()?.status?.conditions, 'StopRequested')?.message ?? '',
+    /pods\/exec in pod .* failed: error dialing backend/,
+  );
+  t.deepEqual(await reconcile(h), { type: 'requeue', afterMs: 1000 });
+  t.regex(
+    findCondition(h.cluster.stored()?.status?.conditions, 'StopRequested')?.message ?? '',
+    /exited 3 \(no pid file/,
+  );
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  t.is(h.cluster.execs.length, 3);
+  t.is(
+    h.cluster.events.filter((e) => e.reason === 'StopWaitsForKubelet').length,
+    1,
+    'one Warning, not one per attempt',
+  );
+  await reconcile(h);
+  t.is(h.cluster.execs.length, 3, 'no fourth attempt');
+  t.is(h.cluster.patches.length, 1);
+});
+
+test('stop: before the trace container runs, only the ConfigMap request is made; the exec follows once it runs', async (t) => {
+  const h = harness();
+  const tj = await started(h);
+  h.cluster.pods = [tracePod('Pending', { waiting: { reason: 'ContainerCreating' } })];
+  h.cluster.put({ ...tj, spec: { ...tj.spec, stop: true }, metadata: { ...tj.metadata, generation: 2 } });
+  await reconcile(h);
+  t.deepEqual(h.cluster.execs, []);
+  t.like(findCondition(h.cluster.stored()?.status?.conditions, 'StopRequested'), { reason: 'StopRequested' });
+
+  h.cluster.pods = [tracePod('Running', { running: { startedAt: '2024-01-01T00:00:02Z' as unknown as Date } })];
+  await reconcile(h);
+  t.is(h.cluster.execs.length, 1);
+  t.like(findCondition(h.cluster.stored()?.status?.conditions, 'StopRequested'), { reason: 'StopDelivered' });
+  t.is(h.cluster.patches.length, 1, 'the ConfigMap request is made once');
+});
+
+test('stop: with --stop-exec=false no exec is made; the condition says the stop waits for the kubelet and why', async (t) => {
+  const h = harness();
+  h.deps.stopExec = false;
+  await stopRequested(h);
+  t.deepEqual(await reconcile(h), { type: 'await_change' });
+  t.deepEqual(h.cluster.execs, []);
+  t.is(h.cluster.patches.length, 1);
+  const condition = findCondition(h.cluster.stored()?.status?.conditions, 'StopRequested');
+  t.like(condition, { reason: 'StopWaitsForKubelet' });
+  t.regex(condition?.message ?? '', /turned off \(--stop-exec=false\)/);
+  t.deepEqual(
+    h.cluster.events.map((e) => [e.type, e.reason]),
+    [['Normal', 'StopWaitsForKubelet']],
+  );
 });
 
 test('TTL: a finished TraceJob is requeued until its time-to-live passes, then deleted by uid', async (t) => {

@@ -124,6 +124,8 @@ test("the manager's ClusterRole is exactly the requests the manager makes", (t) 
     'core pods list',
     'core pods watch',
     'core pods/log get',
+    'core pods/exec get',
+    'core pods/exec create',
     'core nodes get',
     'core nodes list',
     'core events list',
