@@ -4,24 +4,36 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { parseRunnerOutput } from '../../src/runner/result-parse.ts';
 import { runnerMain } from '../../src/runner/main.ts';
-import { bpftraceRunning, runCli, runInProcess, tempDir, writeProgram } from '../fixtures/runner/harness.ts';
+import {
+  bpftraceRunning,
+  runCli,
+  runInProcess,
+  tempDir,
+  writeProgram,
+  type CliRun,
+} from '../fixtures/runner/harness.ts';
 
 const TICKS = 'interval:ms:100 { @ticks = count(); }\n';
 
-test.serial('stop SIGINTs the runner from its pid file and waits for it to exit', async (t) => {
+/** A runner of TICKS (deadline 60 s, plus `flags`) with its pid file in a temp dir, once bpftrace has attached. */
+async function attachedRunner(
+  t: ExecutionContext,
+  flags: readonly string[] = [],
+): Promise<{ runner: CliRun; pidFile: string; program: string }> {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const pidFile = path.join(dir, 'runner.pid');
-  const runner = runCli([
-    'runner',
-    `--program=${await writeProgram(dir, TICKS)}`,
-    '--deadline=60',
-    `--pid-file=${pidFile}`,
-  ]);
+  const program = await writeProgram(dir, TICKS);
+  const runner = runCli(['runner', `--program=${program}`, '--deadline=60', ...flags, `--pid-file=${pidFile}`]);
   await runner.waitFor('Attaching 1 probe...');
+  return { runner, pidFile, program };
+}
+
+test.serial('stop SIGINTs the runner from its pid file and waits for it to exit', async (t) => {
+  const { runner, pidFile } = await attachedRunner(t);
   const stop = runCli(['stop', '--timeout=10', `--pid-file=${pidFile}`]);
   const stopped = await stop.done;
   t.deepEqual(stopped, { code: 0, signal: null }, stop.stderr());
@@ -60,18 +72,7 @@ test('stop never signals a process that is not a runner, nor PID 1', async (t) =
 });
 
 test.serial('stop gives up after its timeout when the runner does not exit', async (t) => {
-  const { dir, cleanup } = await tempDir();
-  t.teardown(cleanup);
-  const pidFile = path.join(dir, 'runner.pid');
-  const program = await writeProgram(dir, TICKS);
-  const runner = runCli([
-    'runner',
-    `--program=${program}`,
-    '--deadline=60',
-    '--grace-period=60',
-    `--pid-file=${pidFile}`,
-  ]);
-  await runner.waitFor('Attaching 1 probe...');
+  const { runner, pidFile, program } = await attachedRunner(t, ['--grace-period=60']);
   process.kill(await bpftraceRunning(program), 'SIGSTOP'); // a bpftrace that cannot finish
   const started = Date.now();
   const stop = runCli(['stop', '--timeout=1', `--pid-file=${pidFile}`]);
@@ -86,16 +87,7 @@ test.serial('stop gives up after its timeout when the runner does not exit', asy
 test.serial(
   'stop --request (the fast stop) asks the runner to stop and returns at once; bpftrace prints its maps and a repeat changes nothing',
   async (t) => {
-    const { dir, cleanup } = await tempDir();
-    t.teardown(cleanup);
-    const pidFile = path.join(dir, 'runner.pid');
-    const runner = runCli([
-      'runner',
-      `--program=${await writeProgram(dir, TICKS)}`,
-      '--deadline=60',
-      `--pid-file=${pidFile}`,
-    ]);
-    await runner.waitFor('Attaching 1 probe...');
+    const { runner, pidFile } = await attachedRunner(t);
     const first = runCli(['stop', '--request', `--pid-file=${pidFile}`]);
     t.deepEqual(await first.done, { code: 0, signal: null }, first.stderr());
     t.regex(first.stdout(), new RegExp(`asked the runner \\(PID ${runner.child.pid}\\) to stop`));
