@@ -1,10 +1,11 @@
-// npm run bench [-- --quick] [-- --sizes=100,1000 --fleet-sizes=20,200 --skip-runner --skip-cluster --skip-fleet ...]
+// npm run bench [-- --quick] [-- --sizes=100,1000 --fleet-sizes=20,200 --skip-runner --skip-cluster --skip-fleet --skip-stop ...]
 //
 // Measures the operator on the local control plane (npm run cluster:up) and
 // the runner with real bpftrace, and prints tables whose figures are ratios
 // against baselines measured in the same run: the operator against a plain
 // client making the same writes (bench/ceiling.ts), the runner against
-// bpftrace alone. A benchmark, not a test: it never fails on a number.
+// bpftrace alone; and, on the real node, how long a stop takes by each path.
+// A benchmark, not a test: it never fails on a number.
 // bench/README.md explains each figure and records a run.
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -28,18 +29,21 @@ import {
 import { runCeiling, runOperator, type ScenarioOptions } from './lib/scenario.ts';
 import { deleteNodePools, fleetReport, runFleetSize, type FleetSizeResult } from './lib/fleet-bench.ts';
 import { formatBytes, formatMs } from './lib/stats.ts';
+import { runStopBench, stopBenchProblem, stopReport, type StopPathResult } from './lib/stop-bench.ts';
 import { runWebhookBench, webhookReport, type WebhookBenchResult } from './lib/webhook-bench.ts';
 
 const USAGE = `usage: npm run bench [-- flags]
 
-  --quick                  N=100 only, short runner runs (under two minutes)
+  --quick                  N=100 only, short runner runs, 2 stops per path (a few minutes with a real node)
   --sizes=100,1000,10000   TraceJob counts to burst (default 100,1000,10000)
   --namespaces=4           namespaces the TraceJobs are spread over
   --create-concurrency=32  TraceJob creates in flight during a burst
   --concurrency=8          the manager's --concurrency, and the ceiling client's writes in flight
   --steady-seconds=30      steady-state window in which the settled manager's writes are counted
   --max-load-wait=120      before a burst of 1000 or more, wait up to this many seconds for the 1-minute load to fall under the number of CPUs
-  --skip-cluster / --skip-runner / --skip-ceiling / --skip-webhook / --skip-fleet
+  --skip-cluster / --skip-runner / --skip-ceiling / --skip-webhook / --skip-fleet / --skip-stop
+  --stops=10               traces stopped per stop path on the real node (fast path, then the ConfigMap fallback;
+                           the fallback waits for the kubelet's pod sync, about a minute each: ~10 minutes at 10)
   --webhook-n=200          Alertmanager notifications posted to the trigger webhook (vs as many plain TraceJob creates)
   --fleet-sizes=20,200     kwok nodes a TraceTrigger fleet run selects (default 20,200; --quick: 20)
   --manager-src            run the manager from src/*.ts (Node strips the types: ~16 MiB more RSS) instead of
@@ -64,6 +68,8 @@ const { values } = parseArgs({
     'skip-webhook': { type: 'boolean' },
     'webhook-n': { type: 'string' },
     'skip-fleet': { type: 'boolean' },
+    'skip-stop': { type: 'boolean' },
+    stops: { type: 'string' },
     'fleet-sizes': { type: 'string' },
     'restart-node-options': { type: 'string' },
     'manager-src': { type: 'boolean' },
@@ -291,6 +297,36 @@ if (webhookSkipped === undefined) {
     log(`webhook: ${webhookSkipped}`);
   }
 }
+// ---- stop latency on the real node (issue 18) ----
+let stopResults: StopPathResult[] = [];
+let stopSkipped: string | undefined =
+  values['skip-stop'] === true
+    ? 'skipped (--skip-stop)'
+    : interrupted
+      ? 'interrupted'
+      : ((await clusterProblem(client)) ?? (await stopBenchProblem()));
+if (stopSkipped === undefined) {
+  try {
+    if (values['manager-src'] !== true && scenario.managerCli === undefined) {
+      log('stop: compiling dist/ (as the image does) for the manager');
+      scenario.managerCli = await buildDist(path.join(runDir, 'manager-build'));
+    }
+    await ensureCrd(client);
+    stopResults = await runStopBench({
+      client,
+      runId,
+      runDir,
+      managerCli: scenario.managerCli,
+      stops: Math.max(1, int('stops', values.stops, quick ? 2 : 10)),
+      log,
+    });
+  } catch (error) {
+    stopSkipped = `failed: ${error instanceof Error ? error.message : String(error)}`;
+    log(`stop: ${stopSkipped}`);
+  } finally {
+    await sweep();
+  }
+}
 client.close();
 
 // ---- report ----
@@ -328,6 +364,14 @@ if (webhook !== undefined)
     webhookReport(webhook),
   );
 else lines.push('', `Webhook benchmark: ${webhookSkipped ?? 'not run'}`);
+if (stopResults.length > 0)
+  lines.push(
+    '',
+    "Stop latency on the real node: spec.stop set → the runner finished (status.result.finishedAt); one trace stopped at a time, the kubelet's stock syncFrequency (1m)",
+    '',
+    stopReport(stopResults),
+  );
+else lines.push('', `Stop benchmark: ${stopSkipped ?? 'not run'}`);
 lines.push('', `Manager logs and raw figures: ${runDir}`);
 process.stdout.write(`${lines.join('\n')}\n`);
 
@@ -341,6 +385,7 @@ const raw = {
   clusterSkipped,
   webhook,
   fleet: { sizes: fleetResults, skipped: fleetSkipped },
+  stop: { paths: stopResults, skipped: stopSkipped },
 };
 writeFileSync(path.join(runDir, 'results.json'), JSON.stringify(raw, null, 2));
 if (values.json !== undefined) writeFileSync(values.json, JSON.stringify(raw, null, 2));

@@ -73,6 +73,8 @@ export class ManagerProcess {
     nodeOptions?: readonly string[];
     /** The CLI to run: dist/cli.js as the image runs it, or src/cli.ts (the default). */
     cli?: string;
+    /** More manager flags. */
+    args?: readonly string[];
   }): Promise<ManagerProcess> {
     const [leaseNamespace] = options.namespaces;
     if (leaseNamespace === undefined) throw new Error('the manager needs at least one namespace');
@@ -90,6 +92,7 @@ export class ManagerProcess {
       '--health-probe-bind-address=127.0.0.1:0',
       '--log-level=info',
       `--concurrency=${options.concurrency}`,
+      ...(options.args ?? []),
     ];
     const log = createWriteStream(options.logFile, { flags: 'a' });
     const spawnedAt = performance.now();

@@ -413,7 +413,7 @@ async function requestStop(
     draft.condition(condition, 'Normal');
     return undefined;
   }
-  r.metrics?.stopExec(delivery.next === 'never' ? 'refused' : 'failed');
+  r.metrics?.stopExec(delivery.forbidden === true ? 'refused' : 'failed');
   r.log.info('the fast stop did not reach the runner; the ConfigMap fallback will stop the trace', {
     why: delivery.why,
   });

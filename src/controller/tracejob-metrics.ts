@@ -49,7 +49,7 @@ export function registerTraceJobMetrics(registry: Registry, traceJobs: () => Ite
   });
   const stopExecs = new Counter({
     name: 'trace_operator_stop_execs_total',
-    help: 'Fast stops run in trace pods through pods/exec, by outcome: delivered, refused (RBAC) or failed; a stop not delivered waits for the ConfigMap fallback.',
+    help: 'Fast stops run in trace pods through pods/exec, by outcome: delivered, refused (403: RBAC lacks pods/exec) or failed (the exec or the command failed); a stop not delivered waits for the ConfigMap fallback.',
     labelNames: ['outcome'],
     registers: [registry],
   });

@@ -281,6 +281,8 @@ export interface Harness {
   deps: TraceJobReconcilerDeps;
   logs: LogLine[];
   conflicts: () => number;
+  /** The fast-stop outcomes counted in the metrics, in order. */
+  stopExecs: string[];
   ctx(reconcileID?: string): ReconcileContext;
 }
 
@@ -290,6 +292,7 @@ export function harness(options: { allowedNamespaces?: ReadonlySet<string> } = {
   const time = new ManualTime();
   const logs: LogLine[] = [];
   let conflicts = 0;
+  const stopExecs: string[] = [];
   const deps: TraceJobReconcilerDeps = {
     caches: cluster,
     api: cluster,
@@ -297,7 +300,12 @@ export function harness(options: { allowedNamespaces?: ReadonlySet<string> } = {
     settings: defaultOperatorSettings(),
     allowedNamespaces: options.allowedNamespaces,
     now: time.now,
-    metrics: { started: () => {}, captured: () => {}, statusConflict: () => conflicts++, stopExec: () => {} },
+    metrics: {
+      started: () => {},
+      captured: () => {},
+      statusConflict: () => conflicts++,
+      stopExec: (outcome) => void stopExecs.push(outcome),
+    },
     logReadFailures: new Map(),
     statusWrites: new Map(),
     stopExecAttempts: new Map(),
@@ -309,6 +317,7 @@ export function harness(options: { allowedNamespaces?: ReadonlySet<string> } = {
     deps,
     logs,
     conflicts: () => conflicts,
+    stopExecs,
     ctx: (reconcileID = 'rid-1') => ({
       key: `${NAMESPACE}/trace`,
       reconcileID,

@@ -271,6 +271,7 @@ test('stop: a running trace is stopped at once through pods/exec, after the Conf
     h.cluster.events.map((e) => [e.type, e.reason]),
     [['Normal', 'StopDelivered']],
   );
+  t.deepEqual(h.stopExecs, ['delivered']);
 
   h.cluster.clearRecords();
   await reconcile(h);
@@ -293,7 +294,10 @@ test('stop: pods/exec refused by RBAC leaves the stop to the ConfigMap, says why
   t.deepEqual(await reconcile(h), { type: 'await_change' }, 'no retry of a refusal');
   const condition = findCondition(h.cluster.stored()?.status?.conditions, 'StopRequested');
   t.like(condition, { status: 'True', reason: 'StopWaitsForKubelet' });
-  t.regex(condition?.message ?? '', /get and create on pods\/exec are not both granted in namespace team-a.*config\/rbac\/role\.yaml/);
+  t.regex(
+    condition?.message ?? '',
+    /get and create on pods\/exec are not both granted in namespace team-a.*config\/rbac\/role\.yaml/,
+  );
   t.regex(condition?.message ?? '', /ConfigMap kubectl-trace-.*next pod sync/);
   t.deepEqual(
     h.cluster.events.map((e) => [e.type, e.reason]),
@@ -304,6 +308,7 @@ test('stop: pods/exec refused by RBAC leaves the stop to the ConfigMap, says why
   h.cluster.clearRecords();
   await reconcile(h);
   t.deepEqual(h.cluster.execs, [], 'a refused exec is not tried again');
+  t.deepEqual(h.stopExecs, ['refused']);
 });
 
 test('stop: a failed exec is retried a second apart, at most three times, then the fallback finishes the stop', async (t) => {
@@ -333,6 +338,7 @@ test('stop: a failed exec is retried a second apart, at most three times, then t
   );
   await reconcile(h);
   t.is(h.cluster.execs.length, 3, 'no fourth attempt');
+  t.deepEqual(h.stopExecs, ['failed', 'failed', 'failed']);
   t.is(h.cluster.patches.length, 1);
 });
 
