@@ -4,14 +4,14 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import type { CommandContext, StopSignal } from '../command.ts';
+import type { CommandContext } from '../command.ts';
 import type { TraceResult } from '../tracejob/result.ts';
 import type { RunnerOptions } from './args.ts';
 import { findContainerPid, substituteContainerPid, usesContainerPid } from './container-pid.ts';
 import { LineAwareWriter } from './line-io.ts';
 import { type MountFn, ensureTracingFs } from './tracefs.ts';
 import { runTrace } from './trace.ts';
-import { removePidFile, writePidFile } from './pid-file.ts';
+import { removePidFile, STOP_REQUEST_SIGNAL, writePidFile } from './pid-file.ts';
 
 export interface RunnerDeps {
   /** Where /proc is (for $container_pid); default /proc. */
@@ -128,34 +128,31 @@ async function publishResult(
 }
 
 /**
- * Listens for the stop signals from the start, before the pid file names this
- * runner, and passes each to the trace's handlers once it has registered them:
- * a stop that arrives while the program is being prepared is not lost, and
- * SIGUSR2's default action (ending the process without a result) never applies.
+ * Listens for the stop request (SIGUSR2) from the start, before the pid file
+ * names this runner, and passes it to the trace's handler once that is
+ * registered: a request that arrives while the program is being prepared is
+ * acted on, and SIGUSR2's default action (ending the process without a
+ * result) never applies. SIGINT and SIGTERM keep their default until the
+ * trace registers its handlers, so they still end a runner stuck before it.
  */
-function holdStopSignals(onSignal: CommandContext['onSignal']): CommandContext['onSignal'] {
-  const handlers = new Map<StopSignal, (() => void)[]>();
-  const held: StopSignal[] = [];
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGUSR2'] as const) {
-    onSignal(sig, () => {
-      const registered = handlers.get(sig) ?? [];
-      if (registered.length === 0) held.push(sig);
-      for (const handler of registered) handler();
-    });
-  }
+function holdStopRequests(onSignal: CommandContext['onSignal']): CommandContext['onSignal'] {
+  const handlers: (() => void)[] = [];
+  let held = 0;
+  onSignal(STOP_REQUEST_SIGNAL, () => {
+    if (handlers.length === 0) held++;
+    for (const handler of handlers) handler();
+  });
   return (sig, handler) => {
-    handlers.set(sig, [...(handlers.get(sig) ?? []), handler]);
-    for (let i = held.indexOf(sig); i !== -1; i = held.indexOf(sig)) {
-      held.splice(i, 1);
-      handler();
-    }
+    if (sig !== STOP_REQUEST_SIGNAL) return onSignal(sig, handler);
+    handlers.push(handler);
+    for (; held > 0; held--) handler();
   };
 }
 
 export async function runRunner(options: RunnerOptions, ctx: CommandContext, deps: RunnerDeps): Promise<RunnerRun> {
   const now = deps.now ?? (() => new Date());
   const stdout = new LineAwareWriter(ctx.stdout);
-  const onSignal = holdStopSignals(ctx.onSignal);
+  const onSignal = holdStopRequests(ctx.onSignal);
   let pidFileWritten = false;
   try {
     await writePidFile(options.pidFile, deps.pid);

@@ -57,10 +57,11 @@ export function exitCodeOf(status: Status): number {
 
 /**
  * Runs `options.command` in the container of the pod at `podPath` and waits
- * for it to end (at most `opts.timeoutMs` in all). Throws ApiError when the
- * API server refuses the exec (403 without pods/exec create, 404 for a pod
- * that is gone, 400 for one not running), an Error when the command cannot be
- * started or the connection fails.
+ * for it to end (`opts.timeoutMs`, default 30 s, for the handshake and as long
+ * again for the command). Throws ApiError when the API server refuses the
+ * exec (403 without get and create on pods/exec, 404 for a pod that is gone,
+ * 400 for one not running), an Error when the command cannot be started or
+ * the connection fails.
  */
 export async function execInPod(
   open: WebSocketOpener,
