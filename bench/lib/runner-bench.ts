@@ -3,9 +3,10 @@
 // how many lines per second it passes on without loss, each against bpftrace
 // alone in the same run.
 import { spawn } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, createReadStream, openSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { median } from './stats.ts';
@@ -130,15 +131,15 @@ export function floodProgram(perTick: number, seconds: number): string {
   return `interval:ms:1 { $i = 0; while ($i < ${perTick}) { printf("L %llu %d\\n", nsecs, $i); $i++; } } interval:s:${seconds} { exit(); }`;
 }
 
-function countOutput(file: string, wallSeconds: number): OutputRun {
-  const text = readFileSync(file, 'utf8');
+/** Reads the output line by line: at the higher rates a file outgrows the longest string V8 can hold (512 MiB). */
+async function countOutput(file: string, wallSeconds: number): Promise<OutputRun> {
   let lines = 0;
   let lost = 0;
   // Per-CPU perf buffers are read in turn, so lines need not arrive in time order: take the extremes.
   let first = Infinity;
   let last = -Infinity;
   // Text ("L <nsecs> <i>", "Lost N events") or bpftrace's JSON lines ({"type": "printf", "data": "L ..."}, {"type": "lost_events", ...}).
-  for (const line of text.split('\n')) {
+  for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Infinity })) {
     const printed = /^(?:\{"type": "printf", "data": ")?L (\d+) /.exec(line);
     if (printed !== null) {
       lines++;
@@ -203,9 +204,9 @@ export async function outputThroughput(options: {
     points.push({
       perTick,
       offeredPerSecond: perTick * 1000,
-      direct: countOutput(directFile, directWall),
-      jsonPipe: countOutput(jsonFile, jsonWall),
-      runner: countOutput(runnerFile, runnerWall),
+      direct: await countOutput(directFile, directWall),
+      jsonPipe: await countOutput(jsonFile, jsonWall),
+      runner: await countOutput(runnerFile, runnerWall),
     });
     await Promise.all([directFile, jsonFile, runnerFile].map((f) => rm(f, { force: true })));
   }
