@@ -122,9 +122,8 @@ async function measurePath(options: StopBenchOptions, node: RealNodeInfo, stopPa
     // Past the kubelet's syncs of a starting pod, so that a fallback stop waits for a periodic one, as on a long trace.
     await sleep(SETTLE_MS);
     result.load = loadAverage();
-    const stoppedAt = new Map<string, number>();
     for (const name of names) {
-      stoppedAt.set(name, Date.now());
+      const stoppedAt = Date.now();
       await client.patch(traceJobPath(ns, name), { spec: { stop: true } }, 'merge');
       // One at a time, as a person or an alert would: the next stop waits until this trace has ended.
       const done = await until(`${name} ends`, 300_000, async () => {
@@ -136,7 +135,7 @@ async function measurePath(options: StopBenchOptions, node: RealNodeInfo, stopPa
       result.reasons.push(reason);
       if (done.status?.result?.outcome !== 'Stopped' || Number.isNaN(finished))
         result.failures.push(`${name}: ${done.status?.phase} ${done.status?.result?.outcome ?? 'no result'}`);
-      else result.latenciesMs.push(finished - (stoppedAt.get(name) ?? finished));
+      else result.latenciesMs.push(finished - stoppedAt);
       log(`stop (${stopPath}): ${name} ${formatMs(result.latenciesMs.at(-1) ?? Number.NaN)} (${reason})`);
     }
   } finally {
