@@ -85,8 +85,14 @@ export type StopOutcome =
  * The signal of a stop request (`trace-operator stop --request`, run by the
  * operator through pods/exec): the runner stops bpftrace as for SIGINT, but a
  * repeat changes nothing, where a second SIGINT kills bpftrace at once.
+ * SIGURG because its default action is to ignore it: a request that lands
+ * while the runner is exiting (its handlers gone) must not kill it and turn a
+ * finished trace into a failed pod. (With SIGUSR2, whose default is to end
+ * the process, CI caught exactly that: a repeated request killed a runner
+ * that had just published its result.) Nothing else sends the runner SIGURG:
+ * Node owns no socket that asks for it (F_SETOWN).
  */
-export const STOP_REQUEST_SIGNAL = 'SIGUSR2';
+export const STOP_REQUEST_SIGNAL = 'SIGURG';
 
 /** The live runner the pid file names, or why there is none to signal. */
 async function locateRunner(

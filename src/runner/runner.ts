@@ -128,12 +128,12 @@ async function publishResult(
 }
 
 /**
- * Listens for the stop request (SIGUSR2) from the start, before the pid file
+ * Listens for the stop request (SIGURG) from the start, before the pid file
  * names this runner, and passes it to the trace's handler once that is
  * registered: a request that arrives while the program is being prepared is
- * acted on, and SIGUSR2's default action (ending the process without a
- * result) never applies. SIGINT and SIGTERM keep their default until the
- * trace registers its handlers, so they still end a runner stuck before it.
+ * acted on rather than ignored (SIGURG's default action). SIGINT and SIGTERM
+ * keep their default until the trace registers its handlers, so they still
+ * end a runner stuck before it.
  */
 function holdStopRequests(onSignal: CommandContext['onSignal']): CommandContext['onSignal'] {
   const handlers: (() => void)[] = [];

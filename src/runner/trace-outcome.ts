@@ -11,7 +11,7 @@ import { RESULT_LIMITS } from '../tracejob/result-limits.ts';
 import { decodeEventLine, type BpftraceEvent, type MapSnapshot } from './bpftrace-events.ts';
 import { toMapResults, truncateText } from './result-build.ts';
 
-/** What stopped a run: its deadline, a signal (SIGINT, SIGTERM), the stop file, or a stop request (SIGUSR2). */
+/** What stopped a run: its deadline, a signal (SIGINT, SIGTERM), the stop file, or a stop request (SIGURG). */
 export type StopReason = 'deadline' | 'signal' | 'stop-file' | 'request';
 
 /** What bpftrace's output said so far. */

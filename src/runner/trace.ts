@@ -5,7 +5,7 @@
 // form on stdout and keeps the last printed contents of each map for the
 // result (trace-outcome.ts holds that, and how a run is classified). Stop
 // sources (deadline, SIGINT/SIGTERM, the stop file, a stop request on
-// SIGUSR2, the command's abort signal) all act like kubectl-trace's first
+// SIGURG, the command's abort signal) all act like kubectl-trace's first
 // Ctrl-C: bpftrace gets SIGINT, prints its maps, and has the grace period to
 // exit before SIGKILL. A second SIGINT or SIGTERM kills it at once; a
 // repeated stop request changes nothing.

@@ -7,6 +7,7 @@ import path from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { parseRunnerOutput } from '../../src/runner/result-parse.ts';
 import { runnerMain } from '../../src/runner/main.ts';
+import { STOP_REQUEST_SIGNAL } from '../../src/runner/pid-file.ts';
 import {
   bpftraceRunning,
   runCli,
@@ -106,7 +107,28 @@ test.serial(
   },
 );
 
-test.serial('a stop request that arrives before bpftrace has started is kept and acted on, not fatal', async (t) => {
+test.serial(
+  'stop requests that keep coming while the runner exits never kill it (a retried exec can land at any moment)',
+  async (t) => {
+    const { runner } = await attachedRunner(t);
+    const pid = runner.child.pid ?? 0;
+    let exited = false;
+    void runner.done.then(() => (exited = true));
+    // The request signal, over and over until the process is gone: through the stop, the result and the exit.
+    while (!exited) {
+      try {
+        process.kill(pid, STOP_REQUEST_SIGNAL);
+      } catch {
+        break; // gone
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    t.deepEqual(await runner.done, { code: 0, signal: null }, runner.stderr());
+    t.is(parseRunnerOutput(runner.stdout())?.outcome, 'Stopped');
+  },
+);
+
+test.serial('a stop request that arrives before bpftrace has started is kept and acted on, not lost', async (t) => {
   const { dir, cleanup } = await tempDir();
   t.teardown(cleanup);
   const pidFile = path.join(dir, 'runner.pid');
@@ -117,7 +139,7 @@ test.serial('a stop request that arrives before bpftrace has started is kept and
   ]);
   // As soon as the pid file names the runner (what `stop --request` reads), while it still prepares the program.
   while (!existsSync(pidFile)) await new Promise((resolve) => setImmediate(resolve));
-  run.raise('SIGUSR2');
+  run.raise('SIGURG');
   t.is(await run.done, 0, run.stderr());
   t.regex(run.stderr(), /stop requested \(trace-operator stop --request\)/);
   t.is(parseRunnerOutput(run.stdout())?.outcome, 'Stopped');
