@@ -4,7 +4,7 @@
 //
 // API
 //   class WorkQueue
-//     new WorkQueue({ clock?, rateLimiter?, metrics? })
+//     new WorkQueue({ clock?, rateLimiter?, metrics?, priorityOf? })
 //     add(key): void                    make key due now
 //     addAfter(key, ms): void           make key due in ms (earliest wins)
 //     addRateLimited(key): void         addAfter(key, rateLimiter.when(key)); counts a retry
@@ -13,6 +13,7 @@
 //     get(signal?): Promise<string | undefined>   next due key, waiting if none; undefined = stop
 //     done(key): void                   processing of key finished
 //     len(): number                     keys due and waiting to be handed out
+//     idle(priority): Promise<void>     resolves once no key of at least that priority is due or in processing
 //     processing(): number              keys handed out and not yet done
 //     delayed(): number                 keys waiting for a later time
 //     shutdown(): void / isShutDown(): boolean
@@ -27,7 +28,10 @@
 // - One entry per key, earliest wins: `addAfter` does nothing when the key
 //   is already due or already scheduled earlier, and replaces a later
 //   schedule; `add` supersedes any schedule.
-// - Keys are handed out in the order they became due (FIFO).
+// - Keys are handed out by priority (`priorityOf(key)`, higher first, asked
+//   when the key becomes due), and in the order they became due within one
+//   priority (FIFO). Without `priorityOf` every key has priority 0: plain FIFO.
+//   A due key keeps its priority until handed out.
 // - After `shutdown()`, adds are ignored, scheduled keys are dropped and
 //   every `get` (waiting or new) resolves `undefined`; keys in processing may
 //   still be `done`.
@@ -54,6 +58,11 @@ export interface WorkQueueOptions {
   /** Defaults to controller-runtime's (5 ms → 1000 s per key, 10 qps / burst 100 overall). */
   rateLimiter?: RateLimiter;
   metrics?: QueueMetricsSink;
+  /**
+   * A key's priority when it becomes due; higher is handed out first (like
+   * controller-runtime's priority queue). Default: 0 for every key.
+   */
+  priorityOf?: (key: string) => number;
 }
 
 interface Waiter {
@@ -70,8 +79,14 @@ export class WorkQueue {
   readonly #clock: Clock;
   readonly #limiter: RateLimiter;
   readonly #metrics: QueueMetricsSink | undefined;
-  /** Due keys not in processing, in the order they became due. */
-  readonly #due = new Set<string>();
+  readonly #priorityOf: (key: string) => number;
+  /** Due keys not in processing, by priority, each in the order they became due. */
+  readonly #lanes = new Map<number, Set<string>>();
+  #dueCount = 0;
+  /** The priority of every key due or in processing, and how many there are of each. */
+  readonly #priorityOfActive = new Map<string, number>();
+  readonly #activeByPriority = new Map<number, number>();
+  #idleWaiters: { priority: number; resolve: () => void }[] = [];
   /** Keys that need processing: due ones plus those re-added while in processing. */
   readonly #dirty = new Set<string>();
   /** Keys handed out by get(), with the time they were. */
@@ -86,6 +101,7 @@ export class WorkQueue {
     this.#clock = options.clock ?? realClock;
     this.#limiter = options.rateLimiter ?? defaultControllerRateLimiter(this.#clock);
     this.#metrics = options.metrics;
+    this.#priorityOf = options.priorityOf ?? (() => 0);
   }
 
   add(key: string): void {
@@ -96,9 +112,7 @@ export class WorkQueue {
     this.#dueSince.set(key, this.#clock.now());
     this.#metrics?.added();
     if (this.#processing.has(key)) return;
-    this.#due.add(key);
-    this.#metrics?.depth(this.#due.size);
-    this.#wake();
+    this.#makeDue(key);
   }
 
   addAfter(key: string, ms: number): void {
@@ -142,7 +156,7 @@ export class WorkQueue {
 
   get(signal?: AbortSignal): Promise<string | undefined> {
     if (this.#shutDown || signal?.aborted === true) return Promise.resolve(undefined);
-    if (this.#due.size > 0) return Promise.resolve(this.#take());
+    if (this.#dueCount > 0) return Promise.resolve(this.#take());
     return new Promise<string | undefined>((resolve) => {
       const onAbort = (): void => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
@@ -164,15 +178,18 @@ export class WorkQueue {
     if (started === undefined) return;
     this.#processing.delete(key);
     this.#metrics?.workDuration((this.#clock.now() - started) / 1000);
-    if (this.#dirty.has(key) && !this.#shutDown) {
-      this.#due.add(key);
-      this.#metrics?.depth(this.#due.size);
-      this.#wake();
-    }
+    this.#deactivate(key);
+    if (this.#dirty.has(key) && !this.#shutDown) this.#makeDue(key);
+    else this.#wakeIdle();
   }
 
   len(): number {
-    return this.#due.size;
+    return this.#dueCount;
+  }
+
+  idle(priority: number): Promise<void> {
+    if (this.#shutDown || !this.#busyAt(priority)) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push({ priority, resolve }));
   }
 
   processing(): number {
@@ -188,13 +205,16 @@ export class WorkQueue {
     this.#shutDown = true;
     for (const entry of this.#scheduled.values()) entry.cancel.abort();
     this.#scheduled.clear();
-    this.#due.clear();
+    this.#lanes.clear();
+    this.#dueCount = 0;
+    for (const key of [...this.#priorityOfActive.keys()]) if (!this.#processing.has(key)) this.#deactivate(key);
     this.#dirty.clear();
     this.#dueSince.clear();
     this.#metrics?.depth(0);
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const waiter of waiters) waiter.resolve(undefined);
+    this.#wakeIdle();
   }
 
   isShutDown(): boolean {
@@ -215,25 +235,67 @@ export class WorkQueue {
     return longest / 1000;
   }
 
+  #makeDue(key: string): void {
+    const priority = this.#priorityOf(key);
+    let lane = this.#lanes.get(priority);
+    if (lane === undefined) this.#lanes.set(priority, (lane = new Set()));
+    lane.add(key);
+    this.#dueCount++;
+    this.#priorityOfActive.set(key, priority);
+    this.#activeByPriority.set(priority, (this.#activeByPriority.get(priority) ?? 0) + 1);
+    this.#metrics?.depth(this.#dueCount);
+    this.#wake();
+  }
+
   #take(): string {
-    const first = this.#due.values().next();
-    if (first.done === true) throw new Error('WorkQueue: take() on an empty queue');
+    let top: number | undefined;
+    for (const priority of this.#lanes.keys()) if (top === undefined || priority > top) top = priority;
+    const lane = top === undefined ? undefined : this.#lanes.get(top);
+    const first = lane?.values().next();
+    if (lane === undefined || first === undefined || first.done === true)
+      throw new Error('WorkQueue: take() on an empty queue');
     const key = first.value;
     const now = this.#clock.now();
-    this.#due.delete(key);
+    lane.delete(key);
+    if (lane.size === 0) this.#lanes.delete(top as number);
+    this.#dueCount--;
     this.#dirty.delete(key);
     this.#processing.set(key, now);
     const since = this.#dueSince.get(key);
     this.#dueSince.delete(key);
     if (since !== undefined) this.#metrics?.queueLatency((now - since) / 1000);
-    this.#metrics?.depth(this.#due.size);
+    this.#metrics?.depth(this.#dueCount);
     return key;
   }
 
   #wake(): void {
-    while (this.#waiters.length > 0 && this.#due.size > 0) {
+    while (this.#waiters.length > 0 && this.#dueCount > 0) {
       const waiter = this.#waiters.shift() as Waiter;
       waiter.resolve(this.#take());
+    }
+  }
+
+  #deactivate(key: string): void {
+    const priority = this.#priorityOfActive.get(key);
+    if (priority === undefined) return;
+    this.#priorityOfActive.delete(key);
+    const left = (this.#activeByPriority.get(priority) ?? 1) - 1;
+    if (left === 0) this.#activeByPriority.delete(priority);
+    else this.#activeByPriority.set(priority, left);
+  }
+
+  #busyAt(priority: number): boolean {
+    for (const p of this.#activeByPriority.keys()) if (p >= priority) return true;
+    return false;
+  }
+
+  #wakeIdle(): void {
+    if (this.#idleWaiters.length === 0) return;
+    const waiting = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const waiter of waiting) {
+      if (this.#shutDown || !this.#busyAt(waiter.priority)) waiter.resolve();
+      else this.#idleWaiters.push(waiter);
     }
   }
 

@@ -25,6 +25,53 @@ test('a key added many times while waiting is handed out once, in FIFO order wit
   t.is(queue.len(), 0);
 });
 
+test('keys of a higher priority are handed out first, FIFO within one priority', async (t) => {
+  const urgent = new Set(['ns/new-1', 'ns/new-2']);
+  const queue = new WorkQueue({ priorityOf: (key) => (urgent.has(key) ? 1 : 0) });
+  queue.add('ns/old-1');
+  queue.add('ns/new-1');
+  queue.add('ns/old-2');
+  queue.add('ns/new-2');
+  t.is(queue.len(), 4);
+  const order = [];
+  for (let i = 0; i < 4; i++) order.push(await queue.get());
+  t.deepEqual(order, ['ns/new-1', 'ns/new-2', 'ns/old-1', 'ns/old-2']);
+  t.is(queue.len(), 0);
+});
+
+test('idle(p) waits while a key of priority p or more is due or in processing', async (t) => {
+  const queue = new WorkQueue({ priorityOf: (key) => (key.startsWith('urgent') ? 1 : 0) });
+  await queue.idle(1);
+  queue.add('calm');
+  await queue.idle(1);
+  t.pass('a lower-priority key does not hold idle(1)');
+  queue.add('urgent-a');
+  let idle = false;
+  const waiting = queue.idle(1).then(() => (idle = true));
+  const first = await queue.get();
+  t.is(first, 'urgent-a');
+  await Promise.resolve();
+  t.false(idle, 'still in processing');
+  queue.add('urgent-a');
+  queue.done('urgent-a');
+  await Promise.resolve();
+  t.false(idle, 'added again while in processing: due again');
+  t.is(await queue.get(), 'urgent-a');
+  queue.done('urgent-a');
+  await waiting;
+  t.true(idle);
+  t.is(queue.len(), 1, 'the calm key is still due');
+});
+
+test('shutdown releases idle waiters', async (t) => {
+  const queue = new WorkQueue({ priorityOf: () => 1 });
+  queue.add('k');
+  const waiting = queue.idle(1);
+  queue.shutdown();
+  await waiting;
+  t.pass();
+});
+
 test('a key being processed is not handed out again; re-added, it comes back after done', async (t) => {
   const { queue, clock } = setup();
   queue.add('k');
