@@ -4,7 +4,10 @@
 // drain in the background (so Events never take more than SENDERS of the
 // client's connections from reconciles); when the queue is full the Event is
 // dropped and counted in the log, as client-go's broadcaster drops on a full
-// channel. A failure is only logged. A repeat of the same event for the same
+// channel. With `waitTurn`, the senders also wait for it before each write:
+// the TraceJob manager passes "no trace waiting to start", so under a burst
+// the API server's writes go to starting traces first and the Events follow
+// (stamped with when they happened, not when they were sent). A failure is only logged. A repeat of the same event for the same
 // object within a short window updates the count of the first one instead of
 // creating another, as client-go does.
 import { randomBytes } from 'node:crypto';
@@ -20,8 +23,11 @@ import type { EventRecorder, EventType } from './reconcile-deps.ts';
 const COMPONENT = 'trace-operator';
 const REPEAT_WINDOW_MS = 10 * 60_000;
 const MAX_REMEMBERED = 4096;
-/** Events waiting to be written; more are dropped (the conditions hold the same facts). */
-export const MAX_QUEUED_EVENTS = 1000;
+/**
+ * Events waiting to be written; more are dropped (the conditions hold the same
+ * facts). One per TraceJob of a 10 000-TraceJob burst fits (about 400 bytes each).
+ */
+export const MAX_QUEUED_EVENTS = 10_000;
 const SENDERS = 2;
 
 /** What an Event names as its involved object. */
@@ -41,6 +47,7 @@ interface Pending {
   type: EventType;
   reason: string;
   message: string;
+  at: Date;
 }
 
 interface Recorded {
@@ -55,16 +62,26 @@ export class KubeEventRecorder implements EventRecorder {
   readonly #log: Logger;
   readonly #instance: string;
   readonly #now: () => Date;
+  readonly #waitTurn: () => Promise<void>;
   readonly #recent = new Map<string, Recorded>();
   readonly #queue: Pending[] = [];
   #sending = 0;
+  #writing = 0;
   #dropped = 0;
 
-  constructor(options: { client: EventClient; logger: Logger; instance: string; now?: () => Date }) {
+  constructor(options: {
+    client: EventClient;
+    logger: Logger;
+    instance: string;
+    now?: () => Date;
+    /** Awaited before each write (see the file header). */
+    waitTurn?: () => Promise<void>;
+  }) {
     this.#client = options.client;
     this.#log = options.logger;
     this.#instance = options.instance;
     this.#now = options.now ?? (() => new Date());
+    this.#waitTurn = options.waitTurn ?? (() => Promise.resolve());
   }
 
   event(traceJob: TraceJob, type: EventType, reason: string, message: string): void {
@@ -88,36 +105,39 @@ export class KubeEventRecorder implements EventRecorder {
       type,
       reason,
       message,
+      at: this.#now(),
     });
     if (this.#sending < SENDERS) void this.#drain();
   }
 
   /** Events not yet written. */
   pending(): number {
-    return this.#queue.length + this.#sending;
+    return this.#queue.length + this.#writing;
   }
 
   async #drain(): Promise<void> {
     this.#sending++;
     try {
       for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
-        const { object, type, reason, message } = next;
-        await this.#record(object, type, reason, message).catch((error: unknown) => {
+        const { object, reason } = next;
+        this.#writing++;
+        await this.#waitTurn();
+        await this.#record(next).catch((error: unknown) => {
           this.#log.warn('could not record event', {
             reason,
             [object.kind.toLowerCase()]: `${object.metadata.namespace ?? ''}/${object.metadata.name}`,
             error: error instanceof Error ? error.message : String(error),
           });
         });
+        this.#writing--;
       }
     } finally {
       this.#sending--;
     }
   }
 
-  async #record(object: InvolvedObject, type: EventType, reason: string, message: string): Promise<void> {
+  async #record({ object, type, reason, message, at: now }: Pending): Promise<void> {
     const namespace = object.metadata.namespace ?? 'default';
-    const now = this.#now();
     const key = `${object.metadata.uid ?? object.metadata.name}\u0000${type}\u0000${reason}\u0000${message}`;
     const seen = this.#recent.get(key);
     if (seen !== undefined && now.getTime() - seen.at < REPEAT_WINDOW_MS) {

@@ -9,6 +9,7 @@ import type { OperatorSettings } from '../tracejob/index.ts';
 import { createCaches, type WatchedCaches } from './caches.ts';
 import { KubeEventRecorder } from './events.ts';
 import { reconcileTraceJob } from './reconcile.ts';
+import { PRIORITY, reconcilePriority } from './reconcile-priority.ts';
 import type { TraceJobReconcilerDeps } from './reconcile-deps.ts';
 import { Controller } from '../runtime/controller.ts';
 import { EndpointServer, eventLoopCheck } from '../runtime/health.ts';
@@ -16,6 +17,7 @@ import { KubeClient, loadKubeConfig } from '../runtime/kube-client.ts';
 import { LeaderElector, defaultIdentity } from '../runtime/leader.ts';
 import type { Logger } from '../runtime/logger.ts';
 import { RuntimeMetrics } from '../runtime/metrics.ts';
+import { splitKey } from '../runtime/objects.ts';
 import { WorkQueue } from '../runtime/queue.ts';
 import { runResync } from '../runtime/resync.ts';
 import { traceJobApi } from './tracejob-kube-api.ts';
@@ -140,13 +142,24 @@ function traceJobController(
     namespaces: options.watchNamespaces,
   });
   const traceJobMetrics = registerTraceJobMetrics(metrics.registry, () => caches.traceJobs.list());
-  const queue = new WorkQueue({ metrics: metrics.queue(CONTROLLER_NAME) });
+  const queue = new WorkQueue({
+    metrics: metrics.queue(CONTROLLER_NAME),
+    priorityOf: (key) => {
+      const { namespace = '', name } = splitKey(key);
+      return reconcilePriority(caches.view.traceJob(namespace, name));
+    },
+  });
   metrics.observeQueue(CONTROLLER_NAME, queue);
   caches.onChange((key) => queue.add(key));
   const deps: TraceJobReconcilerDeps = {
     caches: caches.view,
     api: traceJobApi(client),
-    events: new KubeEventRecorder({ client, logger: logger.child({ component: 'events' }), instance: identity }),
+    events: new KubeEventRecorder({
+      client,
+      logger: logger.child({ component: 'events' }),
+      instance: identity,
+      waitTurn: () => queue.idle(PRIORITY.startOrStop),
+    }),
     settings: options.settings,
     allowedNamespaces: options.allowedNamespaces,
     now: () => new Date(),

@@ -1,6 +1,6 @@
 // The Event recorder never makes a reconcile wait: event() returns at once,
-// at most two Events are in flight, and a full queue drops instead of
-// growing. A fake client because the point is the recorder's queueing; the
+// at most two Events are in flight, a full queue drops instead of
+// growing, and with waitTurn nothing is written until it resolves. A fake client because the point is the recorder's queueing; the
 // Events' shape and the count patch run against the real API server in
 // test/integration/deploy-rbac.test.ts.
 import test from 'ava';
@@ -57,7 +57,7 @@ test('event() returns at once; two senders drain the queue in order; a full queu
   await flush();
   t.is(c.inFlight(), 2, 'two Events in flight, however many are queued');
   t.is(recorder.pending(), MAX_QUEUED_EVENTS + 2, 'the queue is bounded: the rest were dropped');
-  for (let i = 0; i < 600 && recorder.pending() > 0; i++) {
+  for (let i = 0; i < MAX_QUEUED_EVENTS && recorder.pending() > 0; i++) {
     c.release();
     await flush();
   }
@@ -65,4 +65,40 @@ test('event() returns at once; two senders drain the queue in order; a full queu
   t.is(c.max(), 2);
   t.deepEqual(c.created.slice(0, 3), ['R0', 'R1', 'R2']);
   t.is(c.created.length, MAX_QUEUED_EVENTS + 2);
+});
+
+test('with waitTurn, Events wait for their turn and keep the time they happened', async (t) => {
+  const written: { reason: string; firstTimestamp: Date }[] = [];
+  const client = {
+    create: async (_path: string, body: unknown) => {
+      written.push(body as { reason: string; firstTimestamp: Date });
+      return body;
+    },
+    patch: async () => ({}),
+  } as unknown as EventClient;
+  let clock = 1_000;
+  let giveTurn: () => void = () => {};
+  let turn = new Promise<void>((resolve) => (giveTurn = resolve));
+  const recorder = new KubeEventRecorder({
+    client,
+    logger: nopLogger,
+    instance: 'test',
+    now: () => new Date(clock),
+    waitTurn: () => turn,
+  });
+  recorder.event(traceJob('a'), 'Normal', 'Created', 'm');
+  clock = 5_000;
+  await flush();
+  t.is(written.length, 0, 'held until its turn');
+  t.is(recorder.pending(), 1);
+  giveTurn();
+  for (let i = 0; i < 10 && written.length === 0; i++) await flush();
+  t.deepEqual(
+    written.map((e) => [e.reason, e.firstTimestamp.getTime()]),
+    [['Created', 1_000]],
+  );
+  turn = Promise.resolve();
+  recorder.event(traceJob('b'), 'Normal', 'Created', 'm');
+  for (let i = 0; i < 10 && written.length < 2; i++) await flush();
+  t.is(written.length, 2);
 });
