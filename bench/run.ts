@@ -28,6 +28,7 @@ import {
 } from './lib/runner-bench.ts';
 import { runCeiling, runOperator, type ScenarioOptions } from './lib/scenario.ts';
 import { deleteNodePools, fleetReport, runFleetSize, type FleetSizeResult } from './lib/fleet-bench.ts';
+import { createMemoryCgroup, shippedMemoryLimit } from './lib/memory-limit.ts';
 import { formatBytes, formatMs } from './lib/stats.ts';
 import { runStopBench, stopBenchProblem, stopReport, type StopPathResult } from './lib/stop-bench.ts';
 import { runWebhookBench, webhookReport, type WebhookBenchResult } from './lib/webhook-bench.ts';
@@ -48,6 +49,8 @@ const USAGE = `usage: npm run bench [-- flags]
   --fleet-sizes=20,200     kwok nodes a TraceTrigger fleet run selects (default 20,200; --quick: 20)
   --manager-src            run the manager from src/*.ts (Node strips the types: ~16 MiB more RSS) instead of
                            a dist/ compiled as the image does (the default)
+  --no-memory-limit        run the bursts' manager unconstrained, not in a memory cgroup with the shipped limit
+                           (config/manager/manager.yaml), which is what Node sizes its heap from in the pod
   --restart-node-options='--max-old-space-size=256'
                            one more restart of the manager with these node flags (an experiment; none by default)
   --json=FILE              also write every figure as JSON
@@ -73,6 +76,7 @@ const { values } = parseArgs({
     'fleet-sizes': { type: 'string' },
     'restart-node-options': { type: 'string' },
     'manager-src': { type: 'boolean' },
+    'no-memory-limit': { type: 'boolean' },
     json: { type: 'string' },
     help: { type: 'boolean' },
   },
@@ -184,6 +188,13 @@ const scenario: ScenarioOptions = {
   skipCeiling: values['skip-ceiling'] === true,
   log,
 };
+const managerMemory = ((): string => {
+  if (values['no-memory-limit'] === true) return 'unconstrained (--no-memory-limit)';
+  const cgroup = createMemoryCgroup(`trace-operator-bench-${runId}`, shippedMemoryLimit());
+  if ('unavailable' in cgroup) return `unconstrained (${cgroup.unavailable})`;
+  scenario.managerCgroup = cgroup;
+  return `in a memory cgroup limited to ${cgroup.limit}, the shipped limit`;
+})();
 const maxLoadWait = int('max-load-wait', values['max-load-wait'], quick ? 0 : 120);
 
 async function waitForQuiet(n: number): Promise<void> {
@@ -328,6 +339,7 @@ if (stopSkipped === undefined) {
   }
 }
 client.close();
+scenario.managerCgroup?.remove();
 
 // ---- report ----
 const total = (performance.now() - started) / 1000;
@@ -338,7 +350,7 @@ lines.push(
 lines.push('');
 if (clusterSkipped === undefined || results.length > 0) {
   lines.push(
-    `Cluster: the local control plane (test/cluster), kwok-node-0/1; TraceJobs round-robin over ${scenario.namespaces} namespaces and both nodes; creates ${scenario.createConcurrency} in flight; manager --concurrency=${scenario.concurrency}, ceiling ${scenario.concurrency} in flight. Load (1/5/15 min) at each burst: ${results.map((r) => `N=${r.n} ${r.operator?.load.join('/') ?? '?'}`).join(', ')}`,
+    `Cluster: the local control plane (test/cluster), kwok-node-0/1; TraceJobs round-robin over ${scenario.namespaces} namespaces and both nodes; creates ${scenario.createConcurrency} in flight; manager --concurrency=${scenario.concurrency} ${managerMemory}, ceiling ${scenario.concurrency} in flight. Load (1/5/15 min) at each burst: ${results.map((r) => `N=${r.n} ${r.operator?.load.join('/') ?? '?'}`).join(', ')}`,
   );
   lines.push('');
   lines.push(clusterReport(results));
@@ -378,6 +390,7 @@ process.stdout.write(`${lines.join('\n')}\n`);
 const raw = {
   date: new Date().toISOString(),
   machine,
+  managerMemory,
   quick,
   totalSeconds: total,
   sizes: results,

@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { inspectorUrl, liveHeap, type LiveHeap } from './inspector.ts';
+import { inCgroup, type MemoryCgroup } from './memory-limit.ts';
 import { parseMetrics, type Sample } from './prom.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -75,6 +76,8 @@ export class ManagerProcess {
     cli?: string;
     /** More manager flags. */
     args?: readonly string[];
+    /** Run inside this memory cgroup (the shipped limit), as in the pod. */
+    memoryCgroup?: MemoryCgroup;
   }): Promise<ManagerProcess> {
     const [leaseNamespace] = options.namespaces;
     if (leaseNamespace === undefined) throw new Error('the manager needs at least one namespace');
@@ -96,7 +99,11 @@ export class ManagerProcess {
     ];
     const log = createWriteStream(options.logFile, { flags: 'a' });
     const spawnedAt = performance.now();
-    const child = spawn(process.execPath, args, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, argv] =
+      options.memoryCgroup === undefined
+        ? [process.execPath, args]
+        : inCgroup(options.memoryCgroup, process.execPath, args);
+    const child = spawn(command, argv, { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
     const manager = new ManagerProcess(child, options.logFile, log, spawnedAt);
     options.onSpawn?.(manager.pid);
     let addresses: { probes: string; metrics: string } | undefined;

@@ -20,6 +20,7 @@ import {
 } from './kube.ts';
 import { cpuSnapshot, cpuSplit, loadAverage, processMemory, type CpuSplit, type ProcessMemory } from './procfs.ts';
 import { CeilingProcess, ManagerProcess, type CeilingReport } from './processes.ts';
+import type { MemoryCgroup } from './memory-limit.ts';
 import { diffRequests, meanRequestSeconds, requestCounts, sumMetric, type RequestCounts } from './prom.ts';
 import { summarize, type Summary } from './stats.ts';
 import { Tracker, type TraceTimes, type WatchCounts } from './tracker.ts';
@@ -39,6 +40,8 @@ export interface ScenarioOptions {
   managerCli?: string;
   /** Node flags for one more restart (e.g. --max-old-space-size=256); none by default. */
   restartNodeOptions?: readonly string[];
+  /** The memory cgroup with the shipped limit the manager runs in; unset: unconstrained. */
+  managerCgroup?: MemoryCgroup;
   /** Skip the ceiling client's bursts (experiments on the operator alone). */
   skipCeiling?: boolean;
   log: (line: string) => void;
@@ -448,7 +451,7 @@ async function settledTraceJobSize(
 async function waitQuiet(tracker: Tracker, quietMs: number, maxMs: number): Promise<void> {
   const started = performance.now();
   while (performance.now() - started < maxMs) {
-    if (performance.now() - tracker.lastTraceJobChangeAt >= quietMs) return;
+    if (performance.now() - Math.max(tracker.lastTraceJobChangeAt, tracker.lastEventAt) >= quietMs) return;
     await sleep(200);
   }
 }
@@ -558,6 +561,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
       ...(onSpawn === undefined ? {} : { onSpawn }),
       ...(nodeOptions === undefined ? {} : { nodeOptions }),
       ...(options.managerCli === undefined ? {} : { cli: options.managerCli }),
+      ...(options.managerCgroup === undefined ? {} : { memoryCgroup: options.managerCgroup }),
     });
   const manager = await start('');
   try {
@@ -571,7 +575,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     const a0 = await apiserverWrites(client);
     const b = await runBurst(options, setup, n, tracker, pids, `operator N=${n}`);
 
-    // Settle: every trace pod runs on its kwok node and the TraceJobs stop changing.
+    // Settle: every trace pod runs on its kwok node, and the TraceJobs and their Events stop changing.
     const runningTimeout = 60_000 + n * 50;
     const allRunning = await Tracker.waitUntil(
       () => tracker.countRunning() >= b.created.created,

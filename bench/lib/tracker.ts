@@ -82,6 +82,8 @@ export class Tracker {
   };
   /** performance.now() of the last TraceJob change seen. */
   lastTraceJobChangeAt = 0;
+  /** When the last Event about a TraceJob was written (the operator writes its Events after the burst's creates). */
+  lastEventAt = 0;
   readonly #options: TrackerOptions;
   readonly #namespaces: Set<string>;
   readonly #abort = new AbortController();
@@ -198,6 +200,7 @@ export class Tracker {
         if (event.type === 'sync' || !this.#namespaces.has(event.object.metadata.namespace ?? '')) return;
         if (event.type === 'added') this.counts.eventsCreated++;
         else if (event.type === 'modified') this.counts.eventsUpdated++;
+        this.lastEventAt = performance.now();
       },
     );
     const lease = this.#options.lease;

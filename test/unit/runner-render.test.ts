@@ -47,6 +47,14 @@ test('a line that is not a bpftrace event passes through unchanged', (t) => {
   t.deepEqual(decodeEventLine(''), { type: 'raw', text: '\n' });
 });
 
+test('printf lines decode as JSON would, whatever their escapes', (t) => {
+  const texts = ['tick 123\n', 'no newline', '', 'a\\nb\n', 'tab\there\n', 'quote " inside\n', 'back\\', '\n\n'];
+  for (const text of texts) {
+    const line = `{"type": "printf", "data": ${JSON.stringify(text)}}`;
+    t.deepEqual(decodeEventLine(line), { type: 'output', text }, line);
+  }
+});
+
 test('lost events are reported as bpftrace does', (t) => {
   t.deepEqual(decodeEventLine('{"type": "lost_events", "data": {"events": 12}}'), {
     type: 'lost',
