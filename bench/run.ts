@@ -190,7 +190,7 @@ const scenario: ScenarioOptions = {
 };
 const managerMemory = ((): string => {
   if (values['no-memory-limit'] === true) return 'unconstrained (--no-memory-limit)';
-  const cgroup = createMemoryCgroup(`trace-operator-bench-${runId}`, shippedMemoryLimit());
+  const cgroup = createMemoryCgroup('trace-operator-bench-', runId, shippedMemoryLimit());
   if ('unavailable' in cgroup) return `unconstrained (${cgroup.unavailable})`;
   scenario.managerCgroup = cgroup;
   return `in a memory cgroup limited to ${cgroup.limit}, the shipped limit`;

@@ -5,7 +5,7 @@
 // an unconstrained process on this 24 GiB machine gets 4 GiB and grows its
 // heap far past what the pod would. Without a writable memory cgroup (not
 // root, or no cgroupfs) the manager runs unconstrained and the bench says so.
-import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
@@ -46,13 +46,23 @@ export interface MemoryCgroup {
   remove(): void;
 }
 
-/** A fresh memory cgroup limited to `limit`, below this process's own (cgroup v2 or v1), or why there is none. */
-export function createMemoryCgroup(name: string, limit: string): MemoryCgroup | { unavailable: string } {
+/**
+ * A fresh memory cgroup `<prefix><name>` limited to `limit`, below this
+ * process's own (cgroup v2 or v1), or why there is none. Empty ones an
+ * interrupted run left behind with the same prefix are removed first.
+ */
+export function createMemoryCgroup(
+  prefix: string,
+  name: string,
+  limit: string,
+): MemoryCgroup | { unavailable: string } {
   const bytes = quantityBytes(limit);
   const v2 = existsSync(path.join(CGROUP_ROOT, 'cgroup.controllers'));
   const own = ownCgroupPath(v2);
-  const dir = v2 ? path.join(CGROUP_ROOT, own, name) : path.join(CGROUP_ROOT, 'memory', own, name);
+  const parent = v2 ? path.join(CGROUP_ROOT, own) : path.join(CGROUP_ROOT, 'memory', own);
+  const dir = path.join(parent, `${prefix}${name}`);
   try {
+    for (const entry of readdirSync(parent)) if (entry.startsWith(prefix)) removeEmpty(path.join(parent, entry));
     mkdirSync(dir);
     writeFileSync(path.join(dir, v2 ? 'memory.max' : 'memory.limit_in_bytes'), String(bytes));
   } catch (error) {
@@ -61,14 +71,16 @@ export function createMemoryCgroup(name: string, limit: string): MemoryCgroup | 
   return {
     procsFile: path.join(dir, 'cgroup.procs'),
     limit,
-    remove: () => {
-      try {
-        rmdirSync(dir);
-      } catch {
-        // still holds a process (it is removed by the next run's cleanup at worst)
-      }
-    },
+    remove: () => removeEmpty(dir),
   };
+}
+
+function removeEmpty(dir: string): void {
+  try {
+    rmdirSync(dir);
+  } catch {
+    // still holds a process: the next run removes it
+  }
 }
 
 function ownCgroupPath(v2: boolean): string {
