@@ -7,9 +7,10 @@
 // channel. With `waitTurn`, the senders also wait for it before each write:
 // the TraceJob manager passes "no trace waiting to start", so under a burst
 // the API server's writes go to starting traces first and the Events follow
-// (stamped with when they happened, not when they were sent). A failure is only logged. A repeat of the same event for the same
-// object within a short window updates the count of the first one instead of
-// creating another, as client-go does.
+// (stamped with when they happened, not when they were sent). A failure is
+// only logged. A repeat of the same event for the same object within a short
+// window updates the count of the first one instead of creating another, as
+// client-go does.
 import { randomBytes } from 'node:crypto';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { API_GROUP_VERSION, KIND, type TraceJob } from '../tracejob/index.ts';
