@@ -31,7 +31,8 @@
 // - Keys are handed out by priority (`priorityOf(key)`, higher first, asked
 //   when the key becomes due), and in the order they became due within one
 //   priority (FIFO). Without `priorityOf` every key has priority 0: plain FIFO.
-//   A due key keeps its priority until handed out.
+//   A due key added again moves up if its priority rose (a stop asked for a
+//   trace waiting behind a burst), never down.
 // - After `shutdown()`, adds are ignored, scheduled keys are dropped and
 //   every `get` (waiting or new) resolves `undefined`; keys in processing may
 //   still be `done`.
@@ -107,7 +108,10 @@ export class WorkQueue {
   add(key: string): void {
     if (this.#shutDown) return;
     this.#cancelScheduled(key);
-    if (this.#dirty.has(key)) return;
+    if (this.#dirty.has(key)) {
+      if (!this.#processing.has(key)) this.#raise(key);
+      return;
+    }
     this.#dirty.add(key);
     this.#dueSince.set(key, this.#clock.now());
     this.#metrics?.added();
@@ -273,6 +277,19 @@ export class WorkQueue {
       const waiter = this.#waiters.shift() as Waiter;
       waiter.resolve(this.#take());
     }
+  }
+
+  /** Moves a due key to a higher lane if its priority rose since it became due. */
+  #raise(key: string): void {
+    const current = this.#priorityOfActive.get(key);
+    const priority = this.#priorityOf(key);
+    if (current === undefined || priority <= current) return;
+    const lane = this.#lanes.get(current);
+    lane?.delete(key);
+    if (lane?.size === 0) this.#lanes.delete(current);
+    this.#dueCount--;
+    this.#deactivate(key);
+    this.#makeDue(key);
   }
 
   #deactivate(key: string): void {

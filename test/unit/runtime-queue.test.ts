@@ -39,6 +39,26 @@ test('keys of a higher priority are handed out first, FIFO within one priority',
   t.is(queue.len(), 0);
 });
 
+test('a due key added again with a higher priority moves up, never down', async (t) => {
+  const urgent = new Set(['ns/new']);
+  const queue = new WorkQueue({ priorityOf: (key) => (urgent.has(key) ? 1 : 0) });
+  queue.add('ns/old');
+  queue.add('ns/stopped');
+  queue.add('ns/new');
+  urgent.add('ns/stopped');
+  queue.add('ns/stopped');
+  urgent.delete('ns/new');
+  queue.add('ns/new');
+  t.is(queue.len(), 3);
+  const order = [];
+  for (let i = 0; i < 3; i++) order.push(await queue.get());
+  t.deepEqual(order, ['ns/new', 'ns/stopped', 'ns/old']);
+  queue.done('ns/new');
+  queue.done('ns/stopped');
+  await queue.idle(1);
+  t.is(queue.processing(), 1, 'only the follow-up is still in processing');
+});
+
 test('idle(p) waits while a key of priority p or more is due or in processing', async (t) => {
   const queue = new WorkQueue({ priorityOf: (key) => (key.startsWith('urgent') ? 1 : 0) });
   await queue.idle(1);
