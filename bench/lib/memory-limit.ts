@@ -16,7 +16,11 @@ const CGROUP_ROOT = '/sys/fs/cgroup';
 
 const UNITS: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, K: 1e3, M: 1e6, G: 1e9, '': 1 };
 
-/** Bytes of a Kubernetes quantity such as "1Gi" or "512M" (the binary and decimal suffixes a memory limit uses). */
+/**
+ * Bytes of a Kubernetes quantity such as "1Gi" or "512M" (the binary and
+ * decimal suffixes a memory limit uses). Hand-written because client-node's
+ * quantityToScalar is not exported from the package's entry point.
+ */
 export function quantityBytes(quantity: string): number {
   const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|K|M|G|)$/.exec(quantity.trim());
   if (match === null) throw new Error(`not a memory quantity this bench reads: ${quantity}`);
