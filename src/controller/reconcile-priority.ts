@@ -4,7 +4,7 @@
 // next trace. So a TraceJob that has no Job yet, or whose stop has not reached
 // a finished trace, goes before follow-ups of started ones; without a backlog
 // the order changes nothing. The Event recorder waits on the same line.
-import { isFinishedPhase, type TraceJob } from '../tracejob/index.ts';
+import { isFinishedPhase, isStarted, type TraceJob } from '../tracejob/index.ts';
 
 export const PRIORITY = {
   /** Following a started trace: its phase, conditions, output, TTL. */
@@ -15,8 +15,7 @@ export const PRIORITY = {
 
 export function reconcilePriority(traceJob: TraceJob | undefined): number {
   if (traceJob === undefined) return PRIORITY.followUp;
-  const started = traceJob.status?.jobName !== undefined && traceJob.status.jobName !== '';
-  if (!started) return PRIORITY.startOrStop;
+  if (!isStarted(traceJob)) return PRIORITY.startOrStop;
   if (traceJob.spec.stop === true && !isFinishedPhase(traceJob.status?.phase)) return PRIORITY.startOrStop;
   return PRIORITY.followUp;
 }

@@ -30,6 +30,7 @@ import {
   findCondition,
   formatValidationErrors,
   isFinishedPhase,
+  isStarted,
   isStartProblem,
   isStopRequested,
   REASONS,
@@ -487,8 +488,7 @@ async function reconcileOnce(r: Scope, namespace: string, name: string): Promise
   if (traceJob === undefined || (traceJob.metadata as { deletionTimestamp?: unknown }).deletionTimestamp !== undefined)
     return Action.awaitChange();
   if (cacheLagsOwnWrite(r, traceJob)) return Action.requeue(CACHE_LAG_RETRY_MS);
-  const started = traceJob.status?.jobName !== undefined && traceJob.status.jobName !== '';
-  if (started) return follow(r, traceJob, new StatusDraft(traceJob, r.now()));
+  if (isStarted(traceJob)) return follow(r, traceJob, new StatusDraft(traceJob, r.now()));
 
   // spec.stop cannot be set back to false: a TraceJob stopped before it started never starts.
   if (traceJob.spec.stop === true) return stopBeforeStart(r, traceJob, new StatusDraft(traceJob, r.now()));

@@ -78,6 +78,7 @@ export {
   awaitsPodStart,
   deriveTraceState,
   isFinishedPhase,
+  isStarted,
   stoppedBeforeStart,
   ttlExpiry,
   type ObservedTrace,

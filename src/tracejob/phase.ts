@@ -212,6 +212,12 @@ export function isFinishedPhase(phase: string | undefined): phase is Extract<Pha
   return phase === 'Succeeded' || phase === 'Failed';
 }
 
+/** True once the operator created the trace's Job and named it in the status. */
+export function isStarted(traceJob: TraceJob): boolean {
+  const jobName = traceJob.status?.jobName;
+  return jobName !== undefined && jobName !== '';
+}
+
 function pending(conditions: ConditionUpdate[], node?: string): DerivedState {
   return { phase: 'Pending', conditions, ...(node === undefined || node === '' ? {} : { node }), finished: false };
 }
