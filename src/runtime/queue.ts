@@ -83,7 +83,6 @@ export class WorkQueue {
   readonly #priorityOf: (key: string) => number;
   /** Due keys not in processing, by priority, each in the order they became due. */
   readonly #lanes = new Map<number, Set<string>>();
-  #dueCount = 0;
   /** The priority of every key due or in processing, and how many there are of each. */
   readonly #priorityOfActive = new Map<string, number>();
   readonly #activeByPriority = new Map<number, number>();
@@ -160,7 +159,7 @@ export class WorkQueue {
 
   get(signal?: AbortSignal): Promise<string | undefined> {
     if (this.#shutDown || signal?.aborted === true) return Promise.resolve(undefined);
-    if (this.#dueCount > 0) return Promise.resolve(this.#take());
+    if (this.#lanes.size > 0) return Promise.resolve(this.#take());
     return new Promise<string | undefined>((resolve) => {
       const onAbort = (): void => {
         this.#waiters = this.#waiters.filter((w) => w !== waiter);
@@ -188,7 +187,9 @@ export class WorkQueue {
   }
 
   len(): number {
-    return this.#dueCount;
+    let due = 0;
+    for (const lane of this.#lanes.values()) due += lane.size;
+    return due;
   }
 
   idle(priority: number): Promise<void> {
@@ -210,7 +211,6 @@ export class WorkQueue {
     for (const entry of this.#scheduled.values()) entry.cancel.abort();
     this.#scheduled.clear();
     this.#lanes.clear();
-    this.#dueCount = 0;
     for (const key of [...this.#priorityOfActive.keys()]) if (!this.#processing.has(key)) this.#deactivate(key);
     this.#dirty.clear();
     this.#dueSince.clear();
@@ -244,36 +244,30 @@ export class WorkQueue {
     let lane = this.#lanes.get(priority);
     if (lane === undefined) this.#lanes.set(priority, (lane = new Set()));
     lane.add(key);
-    this.#dueCount++;
     this.#priorityOfActive.set(key, priority);
     this.#activeByPriority.set(priority, (this.#activeByPriority.get(priority) ?? 0) + 1);
-    this.#metrics?.depth(this.#dueCount);
+    this.#metrics?.depth(this.len());
     this.#wake();
   }
 
   #take(): string {
-    let top: number | undefined;
-    for (const priority of this.#lanes.keys()) if (top === undefined || priority > top) top = priority;
-    const lane = top === undefined ? undefined : this.#lanes.get(top);
-    const first = lane?.values().next();
-    if (lane === undefined || first === undefined || first.done === true)
-      throw new Error('WorkQueue: take() on an empty queue');
+    const top = Math.max(...this.#lanes.keys());
+    const first = this.#lanes.get(top)?.values().next();
+    if (first === undefined || first.done === true) throw new Error('WorkQueue: take() on an empty queue');
     const key = first.value;
     const now = this.#clock.now();
-    lane.delete(key);
-    if (lane.size === 0) this.#lanes.delete(top as number);
-    this.#dueCount--;
+    this.#leaveLane(key, top);
     this.#dirty.delete(key);
     this.#processing.set(key, now);
     const since = this.#dueSince.get(key);
     this.#dueSince.delete(key);
     if (since !== undefined) this.#metrics?.queueLatency((now - since) / 1000);
-    this.#metrics?.depth(this.#dueCount);
+    this.#metrics?.depth(this.len());
     return key;
   }
 
   #wake(): void {
-    while (this.#waiters.length > 0 && this.#dueCount > 0) {
+    while (this.#waiters.length > 0 && this.#lanes.size > 0) {
       const waiter = this.#waiters.shift() as Waiter;
       waiter.resolve(this.#take());
     }
@@ -284,12 +278,16 @@ export class WorkQueue {
     const current = this.#priorityOfActive.get(key);
     const priority = this.#priorityOf(key);
     if (current === undefined || priority <= current) return;
-    const lane = this.#lanes.get(current);
-    lane?.delete(key);
-    if (lane?.size === 0) this.#lanes.delete(current);
-    this.#dueCount--;
+    this.#leaveLane(key, current);
     this.#deactivate(key);
     this.#makeDue(key);
+  }
+
+  /** Takes a due key out of its lane; an emptied lane goes, so `#lanes` holds only non-empty ones. */
+  #leaveLane(key: string, priority: number): void {
+    const lane = this.#lanes.get(priority);
+    lane?.delete(key);
+    if (lane?.size === 0) this.#lanes.delete(priority);
   }
 
   #deactivate(key: string): void {

@@ -5,6 +5,13 @@ import { ItemExponentialRateLimiter } from '../../src/runtime/backoff.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { WorkQueue, type QueueMetricsSink } from '../../src/runtime/queue.ts';
 
+/** The next `n` keys the queue hands out, in order. */
+async function takeAll(queue: WorkQueue, n: number): Promise<(string | undefined)[]> {
+  const keys = [];
+  for (let i = 0; i < n; i++) keys.push(await queue.get());
+  return keys;
+}
+
 function setup(): { clock: FakeClock; queue: WorkQueue } {
   const clock = new FakeClock();
   return {
@@ -33,9 +40,7 @@ test('keys of a higher priority are handed out first, FIFO within one priority',
   queue.add('ns/old-2');
   queue.add('ns/new-2');
   t.is(queue.len(), 4);
-  const order = [];
-  for (let i = 0; i < 4; i++) order.push(await queue.get());
-  t.deepEqual(order, ['ns/new-1', 'ns/new-2', 'ns/old-1', 'ns/old-2']);
+  t.deepEqual(await takeAll(queue, 4), ['ns/new-1', 'ns/new-2', 'ns/old-1', 'ns/old-2']);
   t.is(queue.len(), 0);
 });
 
@@ -50,9 +55,7 @@ test('a due key added again with a higher priority moves up, never down', async 
   urgent.delete('ns/new');
   queue.add('ns/new');
   t.is(queue.len(), 3);
-  const order = [];
-  for (let i = 0; i < 3; i++) order.push(await queue.get());
-  t.deepEqual(order, ['ns/new', 'ns/stopped', 'ns/old']);
+  t.deepEqual(await takeAll(queue, 3), ['ns/new', 'ns/stopped', 'ns/old']);
   queue.done('ns/new');
   queue.done('ns/stopped');
   await queue.idle(1);
