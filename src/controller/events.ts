@@ -26,7 +26,7 @@ const REPEAT_WINDOW_MS = 10 * 60_000;
 const MAX_REMEMBERED = 4096;
 /**
  * Events waiting to be written; more are dropped (the conditions hold the same
- * facts). One per TraceJob of a 10 000-TraceJob burst fits (about 400 bytes each).
+ * facts). One per TraceJob of a 10 000-TraceJob burst fits (a few hundred bytes each, estimated).
  */
 export const MAX_QUEUED_EVENTS = 10_000;
 const SENDERS = 2;
