@@ -296,6 +296,7 @@ function attachAndStop(
     let stdout = '';
     let stderr = '';
     let interrupted = false;
+    let nudger: NodeJS.Timeout | undefined;
     const killer = setTimeout(() => {
       stderr += `\n[test: bpftrace had not ended ${BPFTRACE_RUN_LIMIT_MS / 1000} s after it started; killed]`;
       child.kill('SIGKILL');
@@ -305,7 +306,12 @@ function attachAndStop(
       if (!interrupted && /Attaching \d+ probes?\.\.\./.test(stdout)) {
         interrupted = true;
         // Let the probes fire a little before asking for the maps.
-        setTimeout(() => child.kill('SIGINT'), 500);
+        setTimeout(() => {
+          child.kill('SIGINT');
+          // As the runner does: bpftrace v0.17 misses a SIGINT that lands while it
+          // is still attaching, so nudge it with SIGTERM (same handler) until it ends.
+          nudger = setInterval(() => child.kill('SIGTERM'), 1000);
+        }, 500);
       }
     });
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -317,6 +323,7 @@ function attachAndStop(
     });
     child.on('close', (code, signal) => {
       clearTimeout(killer);
+      clearInterval(nudger);
       if (signal !== null) stderr += `\n[test: bpftrace was ended by ${signal}]`;
       resolve({ code, stdout, stderr });
     });
