@@ -2,6 +2,7 @@
 // program may print hundreds of thousands of lines and none may be lost)
 // and knows whether it is at the start of a line, so that the runner's own
 // lines never run into the program's unterminated text.
+import { setTimeout } from 'node:timers/promises';
 
 export class LineAwareWriter {
   #stream: NodeJS.WritableStream;
@@ -70,6 +71,23 @@ export class LineAwareWriter {
       this.#stream.once('drain', done);
       this.#stream.once('close', done);
     });
+  }
+}
+
+export interface Pacing {
+  pauseMs: number;
+  fullBytes: number;
+  sleep?: (ms: number) => Promise<unknown>;
+}
+
+/** Yields the chunks of `stream`; after one smaller than `fullBytes`, waits `pauseMs` before reading on. */
+export async function* pacedChunks(
+  stream: AsyncIterable<Buffer | string>,
+  { pauseMs, fullBytes, sleep = setTimeout }: Pacing,
+): AsyncGenerator<Buffer | string> {
+  for await (const chunk of stream) {
+    yield chunk;
+    if (chunk.length < fullBytes) await sleep(pauseMs);
   }
 }
 

@@ -13,10 +13,12 @@
 // bpftrace runs in its own process group, so a terminal's Ctrl-C reaches only
 // the runner, which decides what bpftrace gets.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { CommandContext } from '../command.ts';
 import type { TraceResult } from '../tracejob/result.ts';
-import { type LineAwareWriter, readLineBatches, readLines } from './line-io.ts';
+import { type LineAwareWriter, pacedChunks, readLineBatches, readLines } from './line-io.ts';
+import { openOutputFifo, type OutputFifo } from './output-fifo.ts';
 import { STOP_REQUEST_SIGNAL } from './pid-file.ts';
 import type { StopReason, StopRecord, TraceObservation } from './trace-outcome.ts';
 
@@ -60,16 +62,43 @@ export interface TraceRun {
 
 const NUDGE_INTERVAL_MS = 1000;
 
-/** Spawns bpftrace in its own process group with the runner's flags. */
-export function spawnBpftrace(options: Pick<TraceOptions, 'bpftrace' | 'programFile' | 'args' | 'env'>): ChildProcess {
-  return spawn(options.bpftrace, ['-B', 'line', '-f', 'json', '--', options.programFile, ...options.args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
-    env:
-      options.env === undefined
-        ? undefined
-        : Object.fromEntries(Object.entries(options.env).filter((e): e is [string, string] => e[1] !== undefined)),
-  });
+export interface SpawnedBpftrace {
+  child: ChildProcess;
+  /** bpftrace's stdout: a FIFO's read end (output-fifo.ts), else the child's own pipe. */
+  stdout: NodeJS.ReadableStream & AsyncIterable<Buffer>;
+}
+
+/**
+ * Spawns bpftrace in its own process group with the runner's flags, its
+ * stdout into a FIFO (output-fifo.ts says why). Where no FIFO can be made, it
+ * says so on `stderr` and uses the child's pipe, which loses events sooner.
+ */
+export function spawnBpftrace(
+  options: Pick<TraceOptions, 'bpftrace' | 'programFile' | 'args' | 'env' | 'stderr'>,
+): SpawnedBpftrace {
+  let fifo: OutputFifo | undefined;
+  try {
+    fifo = openOutputFifo();
+  } catch (error) {
+    options.stderr.write(
+      `trace-operator runner: warning: cannot make a FIFO for bpftrace's output (${error instanceof Error ? error.message : String(error)}); reading it through a pipe that holds fewer lines, so bpftrace loses events at a lower rate\n`,
+    );
+  }
+  try {
+    const child = spawn(options.bpftrace, ['-B', 'line', '-f', 'json', '--', options.programFile, ...options.args], {
+      stdio: ['ignore', fifo?.writeFd ?? 'pipe', 'pipe'],
+      detached: true,
+      env:
+        options.env === undefined
+          ? undefined
+          : Object.fromEntries(Object.entries(options.env).filter((e): e is [string, string] => e[1] !== undefined)),
+    });
+    // child.stdout is null with a FIFO; with a pipe it exists (spawn made it).
+    return { child, stdout: fifo?.readable ?? (child.stdout as NonNullable<ChildProcess['stdout']>) };
+  } finally {
+    // The child has its copy (or failed to start): ours would keep the reader from ever seeing the end.
+    if (fifo !== undefined) closeSync(fifo.writeFd);
+  }
 }
 
 /**
@@ -199,16 +228,23 @@ function watchStopSources(options: TraceOptions, stop: StopControl): () => void 
   return () => options.signal?.removeEventListener('abort', onAbort);
 }
 
+/**
+ * After a read of less than a quarter of a pipe's 64 KiB, wait a millisecond
+ * before reading on, so that at a high rate the lines come in fewer, larger
+ * reads (output-fifo.ts has the figures); a reader that is behind never
+ * waits. At a low rate a line is shown at most that much later.
+ */
+const STDOUT_PACING = { pauseMs: 1, fullBytes: 16 * 1024 };
+
 /** Copies bpftrace's stdout, rendered, to the runner's stdout; one write per chunk read, not per line. */
 async function pumpStdout(
   outcomes: Outcomes,
-  child: ChildProcess,
+  stdout: SpawnedBpftrace['stdout'],
   observation: TraceObservation,
   stop: StopControl,
   out: LineAwareWriter,
 ): Promise<void> {
-  if (child.stdout === null) return;
-  for await (const lines of readLineBatches(child.stdout)) {
+  for await (const lines of readLineBatches(pacedChunks(stdout, STDOUT_PACING))) {
     const batch = outcomes.observeStdoutLines(observation, lines);
     if (batch.exiting) stop.exiting();
     await out.write(batch.text);
@@ -241,7 +277,7 @@ async function pumpStderr(
 export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   const now = options.now ?? (() => new Date());
   const startedAt = now();
-  const child = spawnBpftrace(options);
+  const { child, stdout } = spawnBpftrace(options);
   let spawnError: NodeJS.ErrnoException | undefined;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('error', (error) => {
@@ -255,7 +291,7 @@ export async function runTrace(options: TraceOptions): Promise<TraceRun> {
 
   const outcomes: Outcomes = await import('./trace-outcome.ts');
   const observation = outcomes.newObservation();
-  const stdoutDone = pumpStdout(outcomes, child, observation, stop, options.stdout);
+  const stdoutDone = pumpStdout(outcomes, stdout, observation, stop, options.stdout);
   const stderrDone = pumpStderr(outcomes, child, observation, options);
 
   const exit = await exited;

@@ -1,6 +1,11 @@
+import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
+import { Socket } from 'node:net';
+import os from 'node:os';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import test from 'ava';
-import { LineAwareWriter, readLines } from '../../src/runner/line-io.ts';
+import { LineAwareWriter, pacedChunks, readLines } from '../../src/runner/line-io.ts';
+import { spawnBpftrace } from '../../src/runner/trace.ts';
 
 test('lines are split across chunks, including a UTF-8 character cut in two', async (t) => {
   const bytes = Buffer.from('one\ntwo é\nthree');
@@ -58,4 +63,54 @@ test('a reader that went away does not crash the writer', async (t) => {
   await writer.write('b\n');
   await writer.flush();
   t.regex(writer.error?.message ?? '', /EPIPE/);
+});
+
+test('paced reading passes every chunk on in order and waits only after a small one', async (t) => {
+  const chunks = [Buffer.alloc(10, 'a'), Buffer.alloc(100, 'b'), Buffer.alloc(5, 'c'), Buffer.alloc(100, 'd')];
+  const pauses: string[] = [];
+  const seen: string[] = [];
+  const pacing = { pauseMs: 1, fullBytes: 100, sleep: async () => void pauses.push(seen.at(-1) ?? '') };
+  for await (const chunk of pacedChunks(Readable.from(chunks), pacing)) seen.push(chunk.toString()[0] ?? '');
+  t.deepEqual(seen, ['a', 'b', 'c', 'd']);
+  t.deepEqual(pauses, ['a', 'c'], 'a pause follows each chunk under fullBytes, none a full one');
+});
+
+async function readAll(stream: AsyncIterable<Buffer>): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) text += chunk.toString();
+  return text;
+}
+
+// echo stands in for bpftrace below: only the output path the spawn sets up matters.
+test("bpftrace's stdout is a FIFO read one byte at a time (so lines wait in it), and no name is left behind", async (t) => {
+  const before = new Set(readdirSync(os.tmpdir()));
+  const stderr = new PassThrough();
+  const { child, stdout } = spawnBpftrace({ bpftrace: '/bin/echo', programFile: 'program.bt', args: ['x'], stderr });
+  const closed = once(child, 'close');
+  t.is(child.stdout, null, 'stdout goes to the FIFO, not to a pipe of the child');
+  t.true(stdout instanceof Socket);
+  t.is((stdout as Socket).readableHighWaterMark, 1);
+  t.is(await readAll(stdout), '-B line -f json -- program.bt x\n');
+  await closed;
+  t.is(stderr.read(), null, 'no warning');
+  t.deepEqual(
+    readdirSync(os.tmpdir()).filter((f) => !before.has(f) && f.startsWith('trace-operator-output-')),
+    [],
+  );
+});
+
+test("without mkfifo the output still arrives, through the child's pipe, and the runner says so", async (t) => {
+  const stderr = new PassThrough();
+  const path = process.env['PATH'];
+  process.env['PATH'] = '/nonexistent';
+  let spawned: ReturnType<typeof spawnBpftrace>;
+  try {
+    spawned = spawnBpftrace({ bpftrace: '/bin/echo', programFile: 'program.bt', args: ['x'], stderr });
+  } finally {
+    process.env['PATH'] = path; // before anything else in this process spawns
+  }
+  const { child, stdout } = spawned;
+  t.true(stdout === child.stdout);
+  t.is(await readAll(stdout as AsyncIterable<Buffer>), '-B line -f json -- program.bt x\n');
+  t.regex(String(stderr.read()), /warning: cannot make a FIFO for bpftrace's output \(.*ENOENT.*\)/);
 });
