@@ -14,6 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import type { KubeClient } from '../src/runtime/kube-client.ts';
 import { benchClient, clusterProblem, deleteNamespaces, ensureCrd, leftoverNamespaces } from './lib/kube.ts';
 import { loadAverage } from './lib/procfs.ts';
 import { liveChildren } from './lib/processes.ts';
@@ -122,19 +123,25 @@ const runDir = await mkdtemp(path.join(os.tmpdir(), `trace-operator-bench-${runI
 const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? '?'}), ${formatBytes(os.totalmem())} RAM, Linux ${os.release()}, node ${process.version}`;
 log(`run ${runId}: ${machine}; load ${loadAverage().join(' ')}; logs and raw figures in ${runDir}`);
 
-const client = benchClient(64);
+// Made on first use: without a kubeconfig the cluster parts say why they are skipped, and the runner's still runs.
+let kube: KubeClient | undefined;
+const client = (): KubeClient => (kube ??= benchClient(64));
 let interrupted = false;
 async function sweep(): Promise<void> {
-  const mine = (await leftoverNamespaces(client).catch(() => [] as string[])).filter((ns) =>
+  if (kube === undefined) return;
+  const mine = (await leftoverNamespaces(client()).catch(() => [] as string[])).filter((ns) =>
     ns.startsWith(`bench-${runId}-`),
   );
-  if (mine.length > 0) await deleteNamespaces(client, mine).catch(() => undefined);
+  if (mine.length > 0) await deleteNamespaces(client(), mine).catch(() => undefined);
 }
 process.once('SIGINT', () => {
   interrupted = true;
   log("interrupted: stopping the manager/ceiling and deleting this run's namespaces");
   for (const child of liveChildren) child.kill('SIGKILL');
-  void Promise.all([sweep(), deleteNodePools(client, runId).catch(() => undefined)]).finally(() => process.exit(130));
+  void Promise.all([
+    sweep(),
+    (kube === undefined ? Promise.resolve() : deleteNodePools(kube, runId)).catch(() => undefined),
+  ]).finally(() => process.exit(130));
 });
 
 // ---- runner ----
@@ -174,7 +181,9 @@ const results: SizeResult[] = [];
 let clusterSkipped: string | undefined =
   values['skip-cluster'] === true ? 'skipped (--skip-cluster)' : await clusterProblem(client);
 const scenario: ScenarioOptions = {
-  client,
+  get client() {
+    return client();
+  },
   runId,
   runDir,
   namespaces: Math.max(1, int('namespaces', values.namespaces, 4)),
@@ -216,11 +225,11 @@ if (clusterSkipped === undefined) {
       log('operator: compiling dist/ (as the image does) for the manager');
       scenario.managerCli = await buildDist(path.join(runDir, 'manager-build'));
     }
-    await ensureCrd(client);
-    const old = (await leftoverNamespaces(client)).filter((ns) => !ns.startsWith(`bench-${runId}-`));
+    await ensureCrd(client());
+    const old = (await leftoverNamespaces(client())).filter((ns) => !ns.startsWith(`bench-${runId}-`));
     if (old.length > 0) {
       log(`deleting ${old.length} namespaces left by earlier bench runs: ${old.join(', ')}`);
-      await deleteNamespaces(client, old);
+      await deleteNamespaces(client(), old);
     }
     for (const n of sizes) {
       if (interrupted) break;
@@ -263,13 +272,13 @@ if (fleetSkipped === undefined && !interrupted) {
       log('fleet: compiling dist/ (as the image does) for the manager');
       scenario.managerCli = await buildDist(path.join(runDir, 'manager-build'));
     }
-    await ensureCrd(client);
+    await ensureCrd(client());
     for (const n of fleetSizes) {
       if (interrupted) break;
       fleetResults.push(
         await runFleetSize(
           {
-            client,
+            client: client(),
             runId,
             runDir,
             createConcurrency: scenario.createConcurrency,
@@ -298,7 +307,7 @@ let webhookSkipped: string | undefined =
       : await clusterProblem(client);
 if (webhookSkipped === undefined) {
   try {
-    webhook = await runWebhookBench(client, {
+    webhook = await runWebhookBench(client(), {
       n: Math.max(1, int('webhook-n', values['webhook-n'], quick ? 50 : 200)),
       concurrency: scenario.concurrency,
       log,
@@ -322,9 +331,9 @@ if (stopSkipped === undefined) {
       log('stop: compiling dist/ (as the image does) for the manager');
       scenario.managerCli = await buildDist(path.join(runDir, 'manager-build'));
     }
-    await ensureCrd(client);
+    await ensureCrd(client());
     stopResults = await runStopBench({
-      client,
+      client: client(),
       runId,
       runDir,
       managerCli: scenario.managerCli,
@@ -338,7 +347,7 @@ if (stopSkipped === undefined) {
     await sweep();
   }
 }
-client.close();
+kube?.close();
 scenario.managerCgroup?.remove();
 
 // ---- report ----

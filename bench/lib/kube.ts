@@ -24,12 +24,12 @@ export function benchClient(maxSockets: number): KubeClient {
   });
 }
 
-/** Why the local control plane cannot be used, or undefined when it answers /readyz. */
-export async function clusterProblem(client: KubeClient): Promise<string | undefined> {
+/** Why the local control plane cannot be used, or undefined when it answers /readyz; `client` is made only if there is a kubeconfig. */
+export async function clusterProblem(client: () => KubeClient): Promise<string | undefined> {
   if (!existsSync(paths.kubeconfig))
     return `no kubeconfig at ${paths.kubeconfig}: start the local control plane with npm run cluster:up`;
   try {
-    const res = await client.request('GET', '/readyz', {}, { timeoutMs: 5000 });
+    const res = await client().request('GET', '/readyz', {}, { timeoutMs: 5000 });
     return res.status === 200 ? undefined : `the API server answered /readyz with ${res.status}`;
   } catch (error) {
     return `the API server does not answer (${error instanceof Error ? error.message : String(error)}): npm run cluster:up`;
