@@ -1,7 +1,8 @@
 // The runner's stdout: one ordered writer that honours backpressure (a
 // program may print hundreds of thousands of lines and none may be lost)
 // and knows whether it is at the start of a line, so that the runner's own
-// lines never run into the program's unterminated text.
+// lines never run into the program's unterminated text. And the readers of
+// bpftrace's output: paced chunks, split into lines.
 import { setTimeout } from 'node:timers/promises';
 
 export class LineAwareWriter {

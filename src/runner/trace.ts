@@ -81,7 +81,7 @@ export function spawnBpftrace(
     fifo = openOutputFifo();
   } catch (error) {
     options.stderr.write(
-      `trace-operator runner: warning: cannot make a FIFO for bpftrace's output (${error instanceof Error ? error.message : String(error)}); reading it through a pipe that holds fewer lines, so bpftrace loses events at a lower rate\n`,
+      `trace-operator runner: warning: cannot make a FIFO for bpftrace's output (${error instanceof Error ? error.message : String(error)}); reading it through Node's pipe instead, where bpftrace loses events at lower rates (the runner needs mkfifo on its PATH and a writable TMPDIR)\n`,
     );
   }
   try {
