@@ -3,7 +3,17 @@ import type { StartupResult, ThroughputPoint } from './runner-bench.ts';
 import type { CeilingResult, OperatorResult, RestartResult } from './scenario.ts';
 import type { CpuSplit } from './procfs.ts';
 import type { Summary } from './stats.ts';
-import { formatBytes, formatMs, formatNumber, formatRatio, linearFit, ratio, renderTable } from './stats.ts';
+import {
+  DISTURBED_OTHER_CORES,
+  fairRatio,
+  formatBytes,
+  formatMs,
+  formatNumber,
+  formatRatio,
+  linearFit,
+  ratio,
+  renderTable,
+} from './stats.ts';
 
 export interface SizeResult {
   n: number;
@@ -100,15 +110,25 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
         const ceilings = [s.ceiling, s.ceilingAfter].filter((c): c is CeilingResult => c !== undefined);
         const opRate = rate(op);
         const ceRates = ceilings.map(rate);
-        const ceMean = ceRates.length === 0 ? Number.NaN : ceRates.reduce((a, b) => a + b, 0) / ceRates.length;
+        const fair = fairRatio(
+          { rate: opRate, otherCores: op?.cpu.whole.otherCores ?? 0 },
+          ceilings.map((c, i) => ({ rate: ceRates[i] ?? Number.NaN, otherCores: c.cpu.whole.otherCores })),
+        );
         return [
           String(s.n),
           formatNumber(op === undefined ? Number.NaN : perSecond(op.created, op.createSeconds), 0),
-          formatNumber(opRate, 1) + (op?.timedOut === true ? '*' : ''),
+          formatNumber(opRate, 1) + (op?.timedOut === true ? '*' : '') + (fair.operatorDisturbed ? '†' : ''),
           ceilings.length === 0
             ? '—'
-            : ceilings.map((c, i) => formatNumber(ceRates[i] ?? Number.NaN, 1) + (c.timedOut ? '*' : '')).join(' / '),
-          formatRatio(ratio(opRate, ceMean)),
+            : ceilings
+                .map(
+                  (c, i) =>
+                    formatNumber(ceRates[i] ?? Number.NaN, 1) +
+                    (c.timedOut ? '*' : '') +
+                    (fair.disturbed.includes(i) ? '†' : ''),
+                )
+                .join(' / '),
+          formatRatio(fair.ratio),
           op === undefined ? '—' : formatMs(op.reconcileSeconds * 1000),
           ceilings.length === 0 ? '—' : ceilings.map((c) => formatMs(c.reconcileSeconds * 1000)).join(' / '),
           op === undefined ? '—' : `${op.running ?? 0}/${op.created}`,
@@ -120,7 +140,13 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
   if (sizes.some((s) => s.operator?.timedOut === true || s.ceiling?.timedOut === true))
     out.push('* timed out before every TraceJob was reconciled');
   if (sizes.some((s) => s.ceilingAfter !== undefined))
-    out.push("two ceiling figures: before and after the operator's burst; the ratio is against their mean");
+    out.push(
+      "two ceiling figures: before and after the operator's burst; the ratio is against their mean (of those not marked †)",
+    );
+  if (out.some((text) => text.includes('†')))
+    out.push(
+      `† disturbed: its other CPU exceeds the other side's by more than ${DISTURBED_OTHER_CORES} cores; a disturbed ceiling run is left out of the ratio (unless every one is), a disturbed operator run makes the ratio flatter the ceiling`,
+    );
   out.push(
     'other CPU: cores busy with work no listed process explains (other tests on this shared machine) during each burst; a ratio is only as fair as these are equal',
   );

@@ -68,6 +68,40 @@ export function ratio(a: number, b: number): number {
   return Number.isFinite(a) && Number.isFinite(b) && b !== 0 ? a / b : Number.NaN;
 }
 
+/**
+ * Cores of *other* CPU (work no listed process explains) by which a run may
+ * exceed the run it is compared with before the comparison is unfair: an
+ * idle control plane leaves 0.01–0.06 here, and reading a profile beside a
+ * burst once made 0.48 (bench/README.md, run 44d6).
+ */
+export const DISTURBED_OTHER_CORES = 0.1;
+
+export interface RunRate {
+  rate: number;
+  otherCores: number;
+}
+
+/**
+ * The operator's rate over the mean of the ceiling runs that ran no more
+ * disturbed than it did (all of them when none did); `disturbed` lists the
+ * ceiling runs left out, and `operatorDisturbed` says the operator ran more
+ * disturbed than every ceiling run (the ratio then flatters the ceiling).
+ */
+export function fairRatio(
+  operator: RunRate,
+  ceilings: readonly RunRate[],
+): { ratio: number; disturbed: number[]; operatorDisturbed: boolean } {
+  const disturbed = ceilings.flatMap((c, i) => (c.otherCores > operator.otherCores + DISTURBED_OTHER_CORES ? [i] : []));
+  const fair = disturbed.length === ceilings.length ? ceilings : ceilings.filter((_, i) => !disturbed.includes(i));
+  const mean = fair.length === 0 ? Number.NaN : fair.reduce((a, c) => a + c.rate, 0) / fair.length;
+  return {
+    ratio: ratio(operator.rate, mean),
+    disturbed: disturbed.length === ceilings.length ? [] : disturbed,
+    operatorDisturbed:
+      ceilings.length > 0 && ceilings.every((c) => operator.otherCores > c.otherCores + DISTURBED_OTHER_CORES),
+  };
+}
+
 /** Milliseconds as "850ms", "12.3s" or "4m05s"; "—" for NaN. */
 export function formatMs(ms: number): string {
   if (!Number.isFinite(ms)) return '—';

@@ -3,6 +3,7 @@ import test from 'ava';
 import { diffRequests, meanRequestSeconds, parseMetrics, requestCounts, sumMetric } from '../../bench/lib/prom.ts';
 import { cpuSplit, type CpuSnapshot } from '../../bench/lib/procfs.ts';
 import {
+  fairRatio,
   formatBytes,
   formatMs,
   formatRatio,
@@ -135,4 +136,25 @@ test('meanRequestSeconds divides the duration sum by the count, per verb, betwee
   );
   t.deepEqual(meanRequestSeconds(after, before), { PUT: { count: 20, meanSeconds: 0.2 } });
   t.deepEqual(meanRequestSeconds(after), { PUT: { count: 30, meanSeconds: 5 / 30 } });
+});
+
+test('a ceiling run more disturbed than the operator run is left out of the ratio', (t) => {
+  const quiet = { rate: 20, otherCores: 0.01 };
+  const disturbed = { rate: 15.8, otherCores: 0.48 };
+  t.deepEqual(fairRatio({ rate: 16.9, otherCores: 0.04 }, [disturbed, quiet]), {
+    ratio: 16.9 / 20,
+    disturbed: [0],
+    operatorDisturbed: false,
+  });
+  // Alike within the margin: both count.
+  t.is(fairRatio({ rate: 18, otherCores: 0.05 }, [quiet, { rate: 16, otherCores: 0.12 }]).ratio, 1);
+  // Every ceiling run disturbed: none can be left out, so all count and none is flagged.
+  t.deepEqual(fairRatio({ rate: 10, otherCores: 0 }, [disturbed]), {
+    ratio: 10 / 15.8,
+    disturbed: [],
+    operatorDisturbed: false,
+  });
+  // The operator run the disturbed one: flagged, since the ratio then flatters the ceiling.
+  t.true(fairRatio({ rate: 10, otherCores: 0.5 }, [quiet]).operatorDisturbed);
+  t.true(Number.isNaN(fairRatio({ rate: 10, otherCores: 0 }, []).ratio));
 });
