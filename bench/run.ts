@@ -123,7 +123,7 @@ const runDir = await mkdtemp(path.join(os.tmpdir(), `trace-operator-bench-${runI
 const machine = `${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim() ?? '?'}), ${formatBytes(os.totalmem())} RAM, Linux ${os.release()}, node ${process.version}`;
 log(`run ${runId}: ${machine}; load ${loadAverage().join(' ')}; logs and raw figures in ${runDir}`);
 
-// Made on first use: without a kubeconfig the cluster parts say why they are skipped, and the runner's still runs.
+// Made on first use: without a kubeconfig the cluster parts say why they are skipped, and the runner part still runs.
 let kube: KubeClient | undefined;
 const client = (): KubeClient => (kube ??= benchClient(64));
 let interrupted = false;
