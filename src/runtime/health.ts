@@ -118,6 +118,8 @@ export class EndpointServer {
   readonly #metrics: MetricsSource | undefined;
   readonly #checkTimeoutMs: number;
   readonly #log: Logger;
+  /** The failures last logged per endpoint: a probe polled while caches list logs each change once, not each poll. */
+  readonly #loggedFailures = new Map<string, string>();
   #server: http.Server | undefined;
   #closed: Promise<void> = Promise.resolve();
 
@@ -205,6 +207,7 @@ export class EndpointServer {
   ): Promise<void> {
     const outcomes = await Promise.all(checks.map(([name, check]) => this.#run(name, check)));
     const failed = outcomes.filter((o) => o.error !== undefined);
+    this.#logChange(what, failed);
     if (failed.length === 0 && !verbose) {
       send(res, 200, 'ok', head);
       return;
@@ -213,9 +216,21 @@ export class EndpointServer {
       o.error === undefined ? `[+]${o.name} ok` : `[-]${o.name} failed: ${verbose ? o.error : 'reason withheld'}`,
     );
     lines.push(failed.length === 0 ? `${what} check passed` : `${what} check failed`);
-    if (failed.length > 0)
-      this.#log.info(`${what} check failed`, { failed: failed.map((f) => `${f.name}: ${f.error}`) });
     send(res, failed.length === 0 ? 200 : 500, `${lines.join('\n')}\n`, head);
+  }
+
+  #logChange(what: string, failed: CheckOutcome[]): void {
+    const reasons = failed.map((f) => `${f.name}: ${f.error}`);
+    const before = this.#loggedFailures.get(what);
+    if (failed.length === 0) {
+      if (before === undefined) return;
+      this.#loggedFailures.delete(what);
+      this.#log.info(`${what} check passes again`);
+      return;
+    }
+    if (before === reasons.join('\n')) return;
+    this.#loggedFailures.set(what, reasons.join('\n'));
+    this.#log.info(`${what} check failed`, { failed: reasons });
   }
 
   async #run(name: string, check: Check): Promise<CheckOutcome> {

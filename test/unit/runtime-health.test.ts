@@ -2,6 +2,7 @@
 import test from 'ava';
 import { EndpointServer, eventLoopCheck, eventLoopLagTracker, parseAddress } from '../../src/runtime/health.ts';
 import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
+import { type LogLine, recordingLogger } from '../support/reconciler-fakes.ts';
 
 async function serve(server: EndpointServer): Promise<{ base: string; stop: AbortController }> {
   const stop = new AbortController();
@@ -134,4 +135,39 @@ test('addresses parse like controller-runtime bind addresses', (t) => {
   t.deepEqual(parseAddress('[::1]:9000'), { host: '::1', port: 9000 });
   t.throws(() => parseAddress('localhost'), { message: /host:port/ });
   t.throws(() => parseAddress(':70000'), { message: /out of range/ });
+});
+
+test('a readiness check failing on every poll is logged when its failure changes, and once when it passes again', async (t) => {
+  const lines: LogLine[] = [];
+  let failure: string | undefined = 'jobs not synced';
+  const server = new EndpointServer({
+    address: '127.0.0.1:0',
+    logger: recordingLogger(lines),
+    readyz: {
+      'caches-synced': () => {
+        if (failure !== undefined) throw new Error(failure);
+      },
+    },
+  });
+  const { base, stop } = await serve(server);
+  t.teardown(() => stop.abort());
+  const poll = async (times: number): Promise<void> => {
+    for (let i = 0; i < times; i++) await (await fetch(`${base}/readyz`)).text();
+  };
+  await poll(3);
+  failure = 'pods not synced';
+  await poll(2);
+  failure = undefined;
+  await poll(2);
+  failure = 'pods not synced';
+  await poll(1);
+  t.deepEqual(
+    lines.filter((l) => l.msg.startsWith('readyz')).map((l) => [l.msg, l.fields['failed']]),
+    [
+      ['readyz check failed', ['caches-synced: jobs not synced']],
+      ['readyz check failed', ['caches-synced: pods not synced']],
+      ['readyz check passes again', undefined],
+      ['readyz check failed', ['caches-synced: pods not synced']],
+    ],
+  );
 });
