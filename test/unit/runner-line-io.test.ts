@@ -1,7 +1,8 @@
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import { PassThrough, Readable, Writable } from 'node:stream';
 import test from 'ava';
 import { LineAwareWriter, pacedChunks, readLines } from '../../src/runner/line-io.ts';
@@ -83,9 +84,20 @@ async function readAll(stream: AsyncIterable<Buffer>): Promise<string> {
 
 // echo stands in for bpftrace below: only the output path the spawn sets up matters.
 test("bpftrace's stdout is a FIFO read one byte at a time (so lines wait in it), and no name is left behind", async (t) => {
-  const before = new Set(readdirSync(os.tmpdir()));
+  // A private TMPDIR, so that no other test's runner shows in it.
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'fifo-test-'));
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }));
   const stderr = new PassThrough();
-  const { child, stdout } = spawnBpftrace({ bpftrace: '/bin/echo', programFile: 'program.bt', args: ['x'], stderr });
+  const tmpdir = process.env['TMPDIR'];
+  process.env['TMPDIR'] = tmp;
+  let spawned: ReturnType<typeof spawnBpftrace>;
+  try {
+    spawned = spawnBpftrace({ bpftrace: '/bin/echo', programFile: 'program.bt', args: ['x'], stderr });
+  } finally {
+    if (tmpdir === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = tmpdir;
+  }
+  const { child, stdout } = spawned;
   const closed = once(child, 'close');
   t.is(child.stdout, null, 'stdout goes to the FIFO, not to a pipe of the child');
   t.true(stdout instanceof Socket);
@@ -93,21 +105,18 @@ test("bpftrace's stdout is a FIFO read one byte at a time (so lines wait in it),
   t.is(await readAll(stdout), '-B line -f json -- program.bt x\n');
   await closed;
   t.is(stderr.read(), null, 'no warning');
-  t.deepEqual(
-    readdirSync(os.tmpdir()).filter((f) => !before.has(f) && f.startsWith('trace-operator-output-')),
-    [],
-  );
+  t.deepEqual(readdirSync(tmp), []);
 });
 
 test("without mkfifo the output still arrives, through the child's pipe, and the runner says so", async (t) => {
   const stderr = new PassThrough();
-  const path = process.env['PATH'];
+  const searchPath = process.env['PATH'];
   process.env['PATH'] = '/nonexistent';
   let spawned: ReturnType<typeof spawnBpftrace>;
   try {
     spawned = spawnBpftrace({ bpftrace: '/bin/echo', programFile: 'program.bt', args: ['x'], stderr });
   } finally {
-    process.env['PATH'] = path; // before anything else in this process spawns
+    process.env['PATH'] = searchPath; // before anything else in this process spawns
   }
   const { child, stdout } = spawned;
   t.true(stdout === child.stdout);
