@@ -50,7 +50,7 @@ const USAGE = `usage: npm run bench [-- flags]
   --fleet-sizes=20,200     kwok nodes a TraceTrigger fleet run selects (default 20,200; --quick: 20)
   --manager-src            run the manager from src/*.ts (Node strips the types: ~16 MiB more RSS) instead of
                            a dist/ compiled as the image does (the default)
-  --no-memory-limit        run the bursts' manager unconstrained, not in a memory cgroup with the shipped limit
+  --no-memory-limit        run the manager (bursts, fleet, stop) unconstrained, not in a memory cgroup with the shipped limit
                            (config/manager/manager.yaml), which is what Node sizes its heap from in the pod
   --restart-node-options='--max-old-space-size=256'
                            one more restart of the manager with these node flags (an experiment; none by default)
@@ -284,6 +284,7 @@ if (fleetSkipped === undefined && !interrupted) {
             createConcurrency: scenario.createConcurrency,
             concurrency: scenario.concurrency,
             ...(scenario.managerCli === undefined ? {} : { managerCli: scenario.managerCli }),
+            ...(scenario.managerCgroup === undefined ? {} : { managerCgroup: scenario.managerCgroup }),
             log,
           },
           n,
@@ -337,6 +338,7 @@ if (stopSkipped === undefined) {
       runId,
       runDir,
       managerCli: scenario.managerCli,
+      managerCgroup: scenario.managerCgroup,
       stops: Math.max(1, int('stops', values.stops, quick ? 2 : 10)),
       log,
     });

@@ -19,6 +19,7 @@ import { TRIGGER_CRD_NAME, TRIGGER_KIND, TRIGGER_PLURAL } from '../../src/tracet
 import { installCrd } from '../../test/support/manager.ts';
 import { countObjects, createNamespaces, deleteNamespaces, existingNamespaces, paths } from './kube.ts';
 import { loadAverage } from './procfs.ts';
+import type { MemoryCgroup } from './memory-limit.ts';
 import { ManagerProcess } from './processes.ts';
 import { formatMs, formatRatio, ratio, renderTable } from './stats.ts';
 
@@ -39,6 +40,8 @@ export interface FleetOptions {
   concurrency: number;
   /** The manager's CLI (dist/cli.js as the image runs it); src/cli.ts when unset. */
   managerCli?: string;
+  /** The memory cgroup the manager runs in (the shipped limit), as in the bursts. */
+  managerCgroup?: MemoryCgroup;
   log: (line: string) => void;
 }
 
@@ -325,6 +328,7 @@ export async function runFleetSize(options: FleetOptions, n: number): Promise<Fl
       logFile: path.join(options.runDir, `manager-fleet-${n}.log`),
       leaseName: `trace-operator-bench-fleet-${n}`,
       ...(options.managerCli === undefined ? {} : { cli: options.managerCli }),
+      ...(options.managerCgroup === undefined ? {} : { memoryCgroup: options.managerCgroup }),
     });
     await manager.leading();
     log(`fleet N=${n}: direct (the bench creates ${n} TraceJobs, ${options.createConcurrency} in flight)`);

@@ -19,6 +19,7 @@ import { traceJobPath } from '../../src/controller/tracejob-kube-api.ts';
 import { API_GROUP_VERSION, KIND, TRACE_ID_LABEL_KEY, type TraceJob } from '../../src/tracejob/index.ts';
 import { readRealNodeInfo, type RealNodeInfo } from '../../test/cluster/real-node.ts';
 import { createNamespaces, deleteNamespaces, paths } from './kube.ts';
+import type { MemoryCgroup } from './memory-limit.ts';
 import { ManagerProcess } from './processes.ts';
 import { loadAverage } from './procfs.ts';
 import { formatMs, formatRatio, quantile, ratio, renderTable } from './stats.ts';
@@ -42,6 +43,8 @@ export interface StopBenchOptions {
   runId: string;
   runDir: string;
   managerCli?: string | undefined;
+  /** The memory cgroup the manager runs in (the shipped limit), as in the bursts. */
+  managerCgroup?: MemoryCgroup | undefined;
   stops: number;
   log: (line: string) => void;
 }
@@ -98,6 +101,7 @@ async function measurePath(options: StopBenchOptions, node: RealNodeInfo, stopPa
     logFile: path.join(options.runDir, `manager-stop-${stopPath}.log`),
     leaseName: `trace-operator-bench-stop-${stopPath}`,
     ...(options.managerCli === undefined ? {} : { cli: options.managerCli }),
+    ...(options.managerCgroup === undefined ? {} : { memoryCgroup: options.managerCgroup }),
     args: [
       `--default-image=${node.runnerImage}`,
       `--allowed-images=${node.runnerImage}`,
