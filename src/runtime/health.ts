@@ -228,8 +228,9 @@ export class EndpointServer {
       this.#log.info(`${what} check passes again`);
       return;
     }
-    if (before === reasons.join('\n')) return;
-    this.#loggedFailures.set(what, reasons.join('\n'));
+    const signature = reasons.join('\n');
+    if (before === signature) return;
+    this.#loggedFailures.set(what, signature);
     this.#log.info(`${what} check failed`, { failed: reasons });
   }
 
