@@ -91,14 +91,15 @@ export function fairRatio(
   operator: RunRate,
   ceilings: readonly RunRate[],
 ): { ratio: number; disturbed: number[]; operatorDisturbed: boolean } {
-  const disturbed = ceilings.flatMap((c, i) => (c.otherCores > operator.otherCores + DISTURBED_OTHER_CORES ? [i] : []));
-  const fair = disturbed.length === ceilings.length ? ceilings : ceilings.filter((_, i) => !disturbed.includes(i));
+  const moreDisturbed = (a: RunRate, b: RunRate): boolean => a.otherCores > b.otherCores + DISTURBED_OTHER_CORES;
+  const disturbed = ceilings.flatMap((c, i) => (moreDisturbed(c, operator) ? [i] : []));
+  const allDisturbed = disturbed.length === ceilings.length;
+  const fair = allDisturbed ? ceilings : ceilings.filter((_, i) => !disturbed.includes(i));
   const mean = fair.length === 0 ? Number.NaN : fair.reduce((a, c) => a + c.rate, 0) / fair.length;
   return {
     ratio: ratio(operator.rate, mean),
-    disturbed: disturbed.length === ceilings.length ? [] : disturbed,
-    operatorDisturbed:
-      ceilings.length > 0 && ceilings.every((c) => operator.otherCores > c.otherCores + DISTURBED_OTHER_CORES),
+    disturbed: allDisturbed ? [] : disturbed,
+    operatorDisturbed: ceilings.length > 0 && ceilings.every((c) => moreDisturbed(operator, c)),
   };
 }
 
