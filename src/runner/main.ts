@@ -9,6 +9,7 @@ import {
   parseRunnerArgs,
   parseStopArgs,
 } from './args.ts';
+import { discardPrestarted, prestartedFromEnv } from './bpftrace-process.ts';
 import { STOP_NOT_RUNNING_EXIT } from '../tracejob/constants.ts';
 import { RunLocalError } from './run-local-program.ts';
 
@@ -23,18 +24,22 @@ function usageError(ctx: CommandContext, command: string, error: unknown, usage:
 
 /** `trace-operator runner`: the trace container's command. */
 export const runnerMain: CommandMain = async (ctx) => {
+  // Started by the launcher from these same arguments (bin/trace-operator), if it did.
+  const prestarted = prestartedFromEnv(ctx.env);
   let options;
   try {
     options = parseRunnerArgs(ctx.argv);
   } catch (error) {
+    if (prestarted !== undefined) discardPrestarted(prestarted);
     return usageError(ctx, 'runner', error, RUNNER_USAGE);
   }
   if (options.help) {
+    if (prestarted !== undefined) discardPrestarted(prestarted);
     ctx.stdout.write(RUNNER_USAGE);
     return 0;
   }
   const { runRunner } = await import('./runner.ts');
-  const run = await runRunner(options, ctx, { pid: process.pid });
+  const run = await runRunner(options, ctx, { pid: process.pid, prestarted });
   return run.exitCode;
 };
 

@@ -9,6 +9,7 @@ import type { TraceResult } from '../tracejob/result.ts';
 import type { RunnerOptions } from './args.ts';
 import { findContainerPid, substituteContainerPid, usesContainerPid } from './container-pid.ts';
 import { LineAwareWriter } from './line-io.ts';
+import { discardPrestarted, type Prestarted } from './bpftrace-process.ts';
 import { type MountFn, ensureTracingFs } from './tracefs.ts';
 import { runTrace } from './trace.ts';
 import { removePidFile, STOP_REQUEST_SIGNAL, writePidFile } from './pid-file.ts';
@@ -34,6 +35,8 @@ export interface RunnerDeps {
   stopFilePollMs?: number;
   /** How bpftrace's messages name the program (default: its path). */
   programLabel?: string;
+  /** The bpftrace the launcher started (bin/trace-operator); ended unused if the trace does not get that far. */
+  prestarted?: Prestarted | undefined;
 }
 
 export interface RunnerRun {
@@ -165,6 +168,7 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
 
   let run: { result: TraceResult; exitCode: number };
   let tempDir: string | undefined;
+  let handedOver = false;
   try {
     const program = await prepareProgram(options, deps, ctx.stderr);
     if ('error' in program) {
@@ -175,7 +179,9 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
         const tracing = await ensureTracingFs({ sysRoot: deps.sysRoot, mount: deps.mount });
         for (const warning of tracing.warnings) ctx.stderr.write(`trace-operator runner: warning: ${warning}\n`);
       }
+      handedOver = true;
       run = await runTrace({
+        prestarted: deps.prestarted,
         bpftrace: options.bpftrace,
         programFile: program.file,
         displayPath: deps.programLabel ?? (program.file === options.program ? undefined : options.program),
@@ -195,6 +201,7 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
   } catch (error) {
     run = { result: failure(`the runner failed: ${describe(error)}`, now()), exitCode: 1 };
   } finally {
+    if (!handedOver && deps.prestarted !== undefined) discardPrestarted(deps.prestarted);
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });
   }
 

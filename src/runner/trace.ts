@@ -1,4 +1,4 @@
-// Runs bpftrace on a program file and supervises it until it ends.
+// Runs bpftrace on a program file (or takes over the one the launcher started) and supervises it until it ends.
 //
 // bpftrace runs with `-f json` so every line it prints says what it is; the
 // runner renders program text and maps back into bpftrace's familiar text
@@ -12,13 +12,19 @@
 //
 // bpftrace runs in its own process group, so a terminal's Ctrl-C reaches only
 // the runner, which decides what bpftrace gets.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { CommandContext } from '../command.ts';
 import type { TraceResult } from '../tracejob/result.ts';
 import { type LineAwareWriter, pacedChunks, readLineBatches, readLines } from './line-io.ts';
-import { openOutputFifo, type OutputFifo } from './output-fifo.ts';
+import {
+  adoptBpftrace,
+  type BpftraceProcess,
+  bpftraceArgv,
+  discardPrestarted,
+  type Prestarted,
+  prestartedMismatch,
+  spawnBpftrace,
+} from './bpftrace-process.ts';
 import { STOP_REQUEST_SIGNAL } from './pid-file.ts';
 import type { StopReason, StopRecord, TraceObservation } from './trace-outcome.ts';
 
@@ -52,6 +58,8 @@ export interface TraceOptions {
   onSignal: CommandContext['onSignal'];
   signal?: AbortSignal;
   now?: () => Date;
+  /** The bpftrace the launcher started for this trace (bpftrace-process.ts), if it did. */
+  prestarted?: Prestarted | undefined;
 }
 
 export interface TraceRun {
@@ -62,43 +70,18 @@ export interface TraceRun {
 
 const NUDGE_INTERVAL_MS = 1000;
 
-export interface SpawnedBpftrace {
-  child: ChildProcess;
-  /** bpftrace's stdout: a FIFO's read end (output-fifo.ts), else the child's own pipe. */
-  stdout: NodeJS.ReadableStream & AsyncIterable<Buffer>;
-}
-
-/**
- * Spawns bpftrace in its own process group with the runner's flags, its
- * stdout into a FIFO (output-fifo.ts says why). Where no FIFO can be made, it
- * says so on `stderr` and uses the child's pipe, which loses events sooner.
- */
-export function spawnBpftrace(
-  options: Pick<TraceOptions, 'bpftrace' | 'programFile' | 'args' | 'env' | 'stderr'>,
-): SpawnedBpftrace {
-  let fifo: OutputFifo | undefined;
-  try {
-    fifo = openOutputFifo();
-  } catch (error) {
+/** Takes over the launcher's bpftrace when it runs this trace's command line; else spawns one. */
+function startBpftrace(options: TraceOptions): BpftraceProcess {
+  const { prestarted } = options;
+  if (prestarted !== undefined) {
+    const mismatch = prestartedMismatch(prestarted, bpftraceArgv(options.bpftrace, options.programFile, options.args));
+    if (mismatch === undefined) return adoptBpftrace(prestarted);
+    discardPrestarted(prestarted);
     options.stderr.write(
-      `trace-operator runner: warning: cannot make a FIFO for bpftrace's output (${error instanceof Error ? error.message : String(error)}); reading it through Node's pipe instead, where bpftrace loses events at lower rates (the runner needs mkfifo on its PATH and a writable TMPDIR)\n`,
+      `trace-operator runner: warning: not using the bpftrace the launcher started (${mismatch}); starting it here\n`,
     );
   }
-  try {
-    const child = spawn(options.bpftrace, ['-B', 'line', '-f', 'json', '--', options.programFile, ...options.args], {
-      stdio: ['ignore', fifo?.writeFd ?? 'pipe', 'pipe'],
-      detached: true,
-      env:
-        options.env === undefined
-          ? undefined
-          : Object.fromEntries(Object.entries(options.env).filter((e): e is [string, string] => e[1] !== undefined)),
-    });
-    // child.stdout is null with a FIFO; with a pipe it exists (spawn made it).
-    return { child, stdout: fifo?.readable ?? (child.stdout as NonNullable<ChildProcess['stdout']>) };
-  } finally {
-    // The child has its copy (or failed to start): ours would keep the reader from ever seeing the end.
-    if (fifo !== undefined) closeSync(fifo.writeFd);
-  }
+  return spawnBpftrace(options);
 }
 
 /**
@@ -108,15 +91,15 @@ export function spawnBpftrace(
  */
 class StopControl {
   readonly record: StopRecord = {};
-  #child: ChildProcess;
+  #bpftrace: BpftraceProcess;
   #options: Pick<TraceOptions, 'gracePeriod' | 'stderr' | 'stdout'>;
   #timers: NodeJS.Timeout[] = [];
   #finished = false;
   #exiting = false;
   #nudged = false;
 
-  constructor(child: ChildProcess, options: Pick<TraceOptions, 'gracePeriod' | 'stderr' | 'stdout'>) {
-    this.#child = child;
+  constructor(bpftrace: BpftraceProcess, options: Pick<TraceOptions, 'gracePeriod' | 'stderr' | 'stdout'>) {
+    this.#bpftrace = bpftrace;
     this.#options = options;
   }
 
@@ -186,11 +169,10 @@ class StopControl {
 
   /** Signals bpftrace (SIGKILL: its whole process group); false when it had already exited. */
   #kill(sig: NodeJS.Signals): boolean {
-    const child = this.#child;
-    if (this.#finished || child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return false;
+    const { pid } = this.#bpftrace;
+    if (this.#finished || pid === undefined || this.#bpftrace.exited) return false;
     try {
-      if (sig === 'SIGKILL') process.kill(-child.pid, sig);
-      else child.kill(sig);
+      process.kill(sig === 'SIGKILL' ? -pid : pid, sig);
       return true;
     } catch {
       return false; // already gone
@@ -239,7 +221,7 @@ const STDOUT_PACING = { pauseMs: 1, fullBytes: 16 * 1024 };
 /** Copies bpftrace's stdout, rendered, to the runner's stdout; one write per chunk read, not per line. */
 async function pumpStdout(
   outcomes: Outcomes,
-  stdout: SpawnedBpftrace['stdout'],
+  stdout: BpftraceProcess['stdout'],
   observation: TraceObservation,
   stop: StopControl,
   out: LineAwareWriter,
@@ -254,13 +236,13 @@ async function pumpStdout(
 /** Copies bpftrace's stderr; returns the harmless "ERROR:" line it held back, if any. */
 async function pumpStderr(
   outcomes: Outcomes,
-  child: ChildProcess,
+  bpftrace: BpftraceProcess,
   observation: TraceObservation,
   options: TraceOptions,
 ): Promise<string | undefined> {
-  if (child.stderr === null) return undefined;
+  if (bpftrace.stderr === null) return undefined;
   let heldBack: string | undefined;
-  for await (const raw of readLines(child.stderr)) {
+  for await (const raw of readLines(bpftrace.stderr)) {
     const line = options.displayPath === undefined ? raw : raw.replaceAll(options.programFile, options.displayPath);
     // Held back: an "ERROR:" that is no error would open every trace's log.
     // It is shown after all if bpftrace fails (it may be the cause on old kernels).
@@ -277,24 +259,16 @@ async function pumpStderr(
 export async function runTrace(options: TraceOptions): Promise<TraceRun> {
   const now = options.now ?? (() => new Date());
   const startedAt = now();
-  const { child, stdout } = spawnBpftrace(options);
-  let spawnError: NodeJS.ErrnoException | undefined;
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
-    child.once('error', (error) => {
-      spawnError = error;
-      resolve({ code: null, signal: null });
-    });
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
-  const stop = new StopControl(child, options);
+  const bpftrace = startBpftrace(options);
+  const stop = new StopControl(bpftrace, options);
   const unwatch = watchStopSources(options, stop);
 
   const outcomes: Outcomes = await import('./trace-outcome.ts');
   const observation = outcomes.newObservation();
-  const stdoutDone = pumpStdout(outcomes, stdout, observation, stop, options.stdout);
-  const stderrDone = pumpStderr(outcomes, child, observation, options);
+  const stdoutDone = pumpStdout(outcomes, bpftrace.stdout, observation, stop, options.stdout);
+  const stderrDone = pumpStderr(outcomes, bpftrace, observation, options);
 
-  const exit = await exited;
+  const { spawnError, ...exit } = await bpftrace.ended;
   const [, heldBack] = await Promise.all([stdoutDone, stderrDone]);
   stop.finish();
   unwatch();

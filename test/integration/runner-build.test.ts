@@ -1,8 +1,9 @@
 // What the Dockerfile runs, run here (there is no Docker engine on the test
 // machines): `npm run build`, then the compiled CLI as the runner image runs
 // it, through the same trace-operator wrapper script, with the real bpftrace.
-import { execFile } from 'node:child_process';
-import { access, mkdir, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { access, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import test from 'ava';
@@ -84,4 +85,70 @@ test('the trace-operator wrapper on PATH runs a trace and the preStop hook', asy
   t.truthy(result?.maps.find((m) => m.name === '@ticks'));
   const stop = await run(WRAPPER, ['stop', '--timeout=1', `--pid-file=${path.join(dir, 'runner.pid')}`], { env: ENV });
   t.regex(stop.stdout, /not running/);
+});
+
+/** The launcher's hand-over as the runner received it, from its environment (root may read it). */
+async function handedOverPid(runnerPid: number): Promise<number | undefined> {
+  const environ = (await readFile(`/proc/${runnerPid}/environ`, 'utf8')).split('\0');
+  const value = environ.find((e) => e.startsWith('TRACE_OPERATOR_PRESTARTED_BPFTRACE='));
+  return value === undefined ? undefined : Number(value.split('=')[1]?.split(':')[0]);
+}
+
+async function childrenOf(pid: number): Promise<number[]> {
+  const children: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(name));
+  }
+  return children;
+}
+
+test('the runner takes over the bpftrace the launcher started, and stops it on SIGINT as its own', async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.teardown(cleanup);
+  const program = await writeProgram(dir, 'interval:ms:100 { @ticks = count(); }\n');
+  const runner = spawn(WRAPPER, ['runner', `--program=${program}`, `--pid-file=${path.join(dir, 'runner.pid')}`], {
+    env: ENV,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => runner.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  runner.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  runner.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const closed = once(runner, 'close');
+  while (!stdout.includes('Attaching 1 probe...')) await new Promise((resolve) => setTimeout(resolve, 20));
+
+  const pid = runner.pid ?? 0;
+  const prestarted = await handedOverPid(pid);
+  t.truthy(prestarted, 'the launcher handed a bpftrace over');
+  t.deepEqual(await childrenOf(pid), [prestarted], 'the only bpftrace is the one the launcher started');
+  runner.kill('SIGINT');
+  t.deepEqual(await closed, [0, null]);
+  const result = parseRunnerOutput(stdout);
+  t.is(result?.outcome, 'Stopped', stderr);
+  t.truthy(
+    result?.maps.find((m) => m.name === '@ticks'),
+    'bpftrace printed its maps on the SIGINT the runner sent it',
+  );
+  t.notRegex(stderr, /warning/);
+});
+
+test("a program bpftrace rejects before Node is up still gives bpftrace's own error and exit code", async (t) => {
+  const { dir, cleanup } = await tempDir();
+  t.teardown(cleanup);
+  const program = await writeProgram(dir, 'BEGIN { @x = ; }\n');
+  const failed = await run(WRAPPER, ['runner', `--program=${program}`, `--pid-file=${path.join(dir, 'runner.pid')}`], {
+    env: ENV,
+  }).then(
+    () => undefined,
+    (error: unknown) => error as { code: number; stdout: string; stderr: string },
+  );
+  t.is(failed?.code, 1);
+  const result = parseRunnerOutput(failed?.stdout ?? '');
+  t.is(result?.outcome, 'CompileError');
+  t.is(result?.exitCode, 1, "bpftrace's exit code, read from the zombie it left");
+  t.regex(result?.message ?? '', /syntax error/);
+  t.notRegex(failed?.stderr ?? '', /not using the bpftrace the launcher started/);
 });
