@@ -152,13 +152,10 @@ let runnerSkipped: string | undefined =
 const runnerLoad = loadAverage();
 if (runnerSkipped === undefined) {
   try {
-    let distCli: string | undefined;
-    if (!quick) {
-      log('runner: compiling dist/ (as the image does) into the run directory');
-      distCli = await buildDist(path.join(runDir, 'build'));
-    }
+    log('runner: compiling dist/ (as the image does) into the run directory');
+    const distCli = await buildDist(path.join(runDir, 'build'));
     log('runner: start-up');
-    startup = await runnerStartup({ runs: quick ? 3 : 7, ...(distCli === undefined ? {} : { distCli }) });
+    startup = await runnerStartup({ runs: quick ? 3 : 7, distCli, dir: runDir });
     log('runner: output throughput');
     const floodDir = await mkdtemp(path.join(os.tmpdir(), 'trace-operator-bench-flood-'));
     try {

@@ -1,7 +1,13 @@
 // The runner on this machine with real bpftrace (as root): how long from
-// start until bpftrace is attached (its BEGIN probe prints a first line), and
+// start until bpftrace is attached and until its first line is shown, and
 // how many lines per second it passes on without loss, each against bpftrace
 // alone in the same run.
+//
+// Attached: the BEGIN probe, which bpftrace fires once every probe is
+// attached, prints the kernel's CLOCK_MONOTONIC (nsecs), the clock of
+// process.hrtime too, so spawn → attached is read off the two clocks. With
+// the launcher the two moments differ: bpftrace traces from its own start,
+// and its lines wait in the FIFO until Node shows them.
 import { spawn } from 'node:child_process';
 import { closeSync, createReadStream, openSync } from 'node:fs';
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises';
@@ -13,7 +19,7 @@ import { median } from './stats.ts';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = path.join(repoRoot, 'src', 'cli.ts');
-const READY_PROGRAM = 'BEGIN { printf("ready\\n"); exit(); }';
+const READY_PROGRAM = 'BEGIN { printf("ready %llu\\n", nsecs); exit(); }';
 
 export interface Timing {
   runsMs: number[];
@@ -21,19 +27,26 @@ export interface Timing {
   minMs: number;
 }
 
+/** Spawn → bpftrace attached (its BEGIN probe ran), and spawn → that probe's line on stdout. */
+export interface StartTimings {
+  attached: Timing;
+  shown: Timing;
+}
+
 export interface StartupResult {
   runs: number;
-  /** `node -e 0`: the runtime's own start. */
+  /** `node -e 0`: the runtime's own start (to its exit). */
   node: Timing;
-  /** `trace-operator run-local --help`: node plus loading the CLI and the runner's modules. */
+  /** `trace-operator run-local --help`: node plus loading the CLI and the runner's modules (to its exit). */
   cliLoad: Timing;
-  /** bpftrace alone, spawn → its BEGIN line. */
-  bpftrace: Timing;
-  /** `trace-operator run-local -e PROG`, spawn → the BEGIN line on its stdout (src/*.ts, as in the repo). */
-  runner: Timing;
-  /** The same from the compiled dist/cli.js, as the trace pod's image runs it (full run only). */
-  runnerDist?: Timing;
-  cliLoadDist?: Timing;
+  /** bpftrace alone. */
+  bpftrace: StartTimings;
+  /** `trace-operator runner --program=FILE` through the image's launcher (bin/trace-operator, dist/*.js): what a trace pod runs. */
+  launcher: StartTimings;
+  /** `node dist/cli.js runner --program=FILE`: the same with Node first, spawning bpftrace itself. */
+  nodeFirst: StartTimings;
+  /** `trace-operator run-local -e PROG` (src/*.ts, as in the repo; Node first). */
+  runner: StartTimings;
 }
 
 export interface ThroughputPoint {
@@ -60,23 +73,42 @@ function timing(runsMs: number[]): Timing {
   return { runsMs, medianMs: median(runsMs), minMs: Math.min(...runsMs) };
 }
 
-/** Spawns a command and times spawn → the first stdout line containing `marker` (or → exit when marker is undefined). */
-function timeTo(command: string, args: readonly string[], marker: string | undefined): Promise<number> {
+/** Spawns a command and times spawn → its exit. */
+function timeToExit(command: string, args: readonly string[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let seen: number | undefined;
+    const child = spawn(command, args, { stdio: 'ignore' });
+    child.once('error', reject);
+    child.once('close', () => resolve(performance.now() - started));
+  });
+}
+
+/** Spawns a command running READY_PROGRAM; times spawn → attached and spawn → the "ready <nsecs>" line (ms). */
+function timeToReady(
+  command: string,
+  args: readonly string[],
+  env?: NodeJS.ProcessEnv,
+): Promise<{ attached: number; shown: number }> {
+  return new Promise((resolve, reject) => {
+    const spawnedNs = process.hrtime.bigint();
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'], ...(env === undefined ? {} : { env }) });
+    let seen: { attached: number; shown: number } | undefined;
     let text = '';
     child.stdout.on('data', (chunk: Buffer) => {
-      if (seen !== undefined || marker === undefined) return;
+      if (seen !== undefined) return;
       text += chunk.toString();
-      if (text.includes(marker)) seen = performance.now() - started;
+      const ready = /ready (\d+)\n/.exec(text);
+      if (ready === null) return;
+      const shownNs = process.hrtime.bigint();
+      seen = {
+        attached: Number(BigInt(ready[1] ?? '0') - spawnedNs) / 1e6,
+        shown: Number(shownNs - spawnedNs) / 1e6,
+      };
     });
     child.once('error', reject);
     child.once('close', (code) => {
-      if (marker === undefined) resolve(performance.now() - started);
-      else if (seen !== undefined) resolve(seen);
-      else reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? '?'} before printing ${marker}`));
+      if (seen !== undefined) resolve(seen);
+      else reject(new Error(`${command} ${args.join(' ')} exited with ${code ?? '?'} before printing its BEGIN line`));
     });
   });
 }
@@ -92,37 +124,53 @@ export async function buildDist(dir: string): Promise<string> {
   return path.join(dir, 'dist', 'cli.js');
 }
 
-export async function runnerStartup(options: { runs: number; distCli?: string }): Promise<StartupResult> {
+const LAUNCHER = path.join(repoRoot, 'src', 'runner', 'bin', 'trace-operator');
+
+/** `distCli`: dist/cli.js from buildDist, which the launcher runs (TRACE_OPERATOR_HOME is its directory's parent). */
+export async function runnerStartup(options: { runs: number; distCli: string; dir: string }): Promise<StartupResult> {
   const node: number[] = [];
   const cliLoad: number[] = [];
-  const bpftrace: number[] = [];
-  const runner: number[] = [];
-  const runnerDist: number[] = [];
-  const cliLoadDist: number[] = [];
+  type Kind = 'bpftrace' | 'launcher' | 'nodeFirst' | 'runner';
+  const empty = (): { attached: number[]; shown: number[] } => ({ attached: [], shown: [] });
+  const runs: Record<Kind, { attached: number[]; shown: number[] }> = {
+    bpftrace: empty(),
+    launcher: empty(),
+    nodeFirst: empty(),
+    runner: empty(),
+  };
+  const record = (kind: Kind, run: { attached: number; shown: number }): void => {
+    runs[kind].attached.push(run.attached);
+    runs[kind].shown.push(run.shown);
+  };
+  const program = path.join(options.dir, 'ready.bt');
+  await writeFile(program, `${READY_PROGRAM}\n`);
+  const runnerArgs = ['runner', `--program=${program}`, `--pid-file=${path.join(options.dir, 'runner.pid')}`];
+  const launcherEnv = {
+    ...process.env,
+    PATH: `${path.dirname(process.execPath)}:${process.env['PATH'] ?? ''}`,
+    TRACE_OPERATOR_HOME: path.dirname(path.dirname(options.distCli)),
+  };
   // Interleaved, so a disturbance on the shared machine hits every kind alike.
   for (let i = 0; i < options.runs; i++) {
-    node.push(await timeTo(process.execPath, ['-e', '0'], undefined));
-    cliLoad.push(await timeTo(process.execPath, [CLI, 'run-local', '--help'], undefined));
-    bpftrace.push(await timeTo('bpftrace', ['-e', READY_PROGRAM], 'ready'));
-    runner.push(await timeTo(process.execPath, [CLI, 'run-local', '-e', READY_PROGRAM, '--deadline', '10'], 'ready'));
-    if (options.distCli !== undefined) {
-      cliLoadDist.push(await timeTo(process.execPath, [options.distCli, 'run-local', '--help'], undefined));
-      runnerDist.push(
-        await timeTo(
-          process.execPath,
-          [options.distCli, 'run-local', '-e', READY_PROGRAM, '--deadline', '10'],
-          'ready',
-        ),
-      );
-    }
+    node.push(await timeToExit(process.execPath, ['-e', '0']));
+    cliLoad.push(await timeToExit(process.execPath, [CLI, 'run-local', '--help']));
+    record('bpftrace', await timeToReady('bpftrace', ['-e', READY_PROGRAM]));
+    record('launcher', await timeToReady(LAUNCHER, runnerArgs, launcherEnv));
+    record('nodeFirst', await timeToReady(process.execPath, [options.distCli, ...runnerArgs]));
+    record('runner', await timeToReady(process.execPath, [CLI, 'run-local', '-e', READY_PROGRAM, '--deadline', '10']));
   }
+  const timings = (kind: Kind): StartTimings => ({
+    attached: timing(runs[kind].attached),
+    shown: timing(runs[kind].shown),
+  });
   return {
     runs: options.runs,
     node: timing(node),
     cliLoad: timing(cliLoad),
-    bpftrace: timing(bpftrace),
-    runner: timing(runner),
-    ...(options.distCli === undefined ? {} : { runnerDist: timing(runnerDist), cliLoadDist: timing(cliLoadDist) }),
+    bpftrace: timings('bpftrace'),
+    launcher: timings('launcher'),
+    nodeFirst: timings('nodeFirst'),
+    runner: timings('runner'),
   };
 }
 
