@@ -20,6 +20,7 @@ import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
 /** The two calls the recorder makes (a KubeClient has them). */
 export type EventClient = Pick<KubeClient, 'create' | 'patch'>;
 import type { EventRecorder, EventType } from './reconcile-deps.ts';
+import { errorMessage } from '../error-message.ts';
 
 const COMPONENT = 'trace-operator';
 const REPEAT_WINDOW_MS = 10 * 60_000;
@@ -127,7 +128,7 @@ export class KubeEventRecorder implements EventRecorder {
           this.#log.warn('could not record event', {
             reason,
             [object.kind.toLowerCase()]: `${object.metadata.namespace ?? ''}/${object.metadata.name}`,
-            error: error instanceof Error ? error.message : String(error),
+            error: errorMessage(error),
           });
         });
         this.#writing--;

@@ -11,6 +11,7 @@ import {
 } from '../tracejob/index.ts';
 import { createLogger, parseLogLevel } from '../runtime/logger.ts';
 import { runManager, type ManagerOptions } from './manager.ts';
+import { errorMessage } from '../error-message.ts';
 
 const IN_CLUSTER_NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
@@ -241,7 +242,7 @@ export const managerMain: CommandMain = async (ctx) => {
     });
     options = managerOptions(ctx.argv, ctx.env, logger);
   } catch (error) {
-    ctx.stderr.write(`trace-operator manager: ${error instanceof Error ? error.message : String(error)}\n\n${usage()}`);
+    ctx.stderr.write(`trace-operator manager: ${errorMessage(error)}\n\n${usage()}`);
     return 2;
   }
   if (options === 'help') {

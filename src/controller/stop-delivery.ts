@@ -23,6 +23,7 @@ import {
   type ConditionUpdate,
 } from '../tracejob/index.ts';
 import type { TraceJobApi } from './reconcile-deps.ts';
+import { errorMessage } from '../error-message.ts';
 
 /** Fast-path attempts per TraceJob (per manager process) before the stop is left to the fallback. */
 export const STOP_EXEC_ATTEMPTS = 3;
@@ -57,10 +58,6 @@ function containerRunning(pod: V1Pod | undefined, name: string): boolean {
   return pod?.status?.containerStatuses?.some((c) => c.name === name && c.state?.running !== undefined) === true;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Runs the stop request in the trace container; says how it went. Never throws for a refusal or a failed exec. */
 export async function deliverStop(
   api: Pick<TraceJobApi, 'execInPod'>,
@@ -80,11 +77,11 @@ export async function deliverStop(
     if (isForbidden(error))
       return {
         path: 'configmap',
-        why: `the manager may not run commands in pod ${name} (get and create on pods/exec are not both granted in namespace ${namespace}: ${describe(error)}); config/rbac/role.yaml grants them`,
+        why: `the manager may not run commands in pod ${name} (get and create on pods/exec are not both granted in namespace ${namespace}: ${errorMessage(error)}); config/rbac/role.yaml grants them`,
         next: 'never',
         forbidden: true,
       };
-    return { path: 'configmap', why: `pods/exec in pod ${name} failed: ${describe(error)}`, next: 'retry' };
+    return { path: 'configmap', why: `pods/exec in pod ${name} failed: ${errorMessage(error)}`, next: 'retry' };
   }
   const said = (result.stdout + result.stderr).trim().replace(/^trace-operator stop: /, '');
   if (result.exitCode === 0) return { path: 'exec', pod: name, detail: said };

@@ -5,6 +5,7 @@ import { API_GROUP, API_VERSION, HOSTNAME_LABEL_KEY, PLURAL, type TraceJob } fro
 import { isAlreadyExists, isConflict, isNotFound } from '../runtime/api-error.ts';
 import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
 import type { CreateOutcome, TraceJobApi } from './reconcile-deps.ts';
+import { errorMessage } from '../error-message.ts';
 
 const core = (plural: string, namespace?: string, name?: string, subresource?: string): string =>
   resourcePath({
@@ -97,7 +98,7 @@ export function traceJobApi(client: KubeClient): TraceJobApi {
         return { text: await client.getLog(core('pods', namespace, pod), { container, tailLines }, opts(signal)) };
       } catch (error) {
         if (signal?.aborted === true) throw error;
-        return { error: error instanceof Error ? error.message : String(error) };
+        return { error: errorMessage(error) };
       }
     },
     latestPodCreateFailure: async (namespace, jobName, signal) => {

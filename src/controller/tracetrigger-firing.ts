@@ -32,6 +32,7 @@ import type { TriggerMetrics } from './tracetrigger-metrics.ts';
 import { addCounts, withCondition, type TriggerStatusWriter } from './tracetrigger-status.ts';
 import { API_GROUP_VERSION, isFinishedPhase } from '../tracejob/index.ts';
 import { TRIGGER_KIND } from '../tracetrigger/index.ts';
+import { errorMessage } from '../error-message.ts';
 
 export interface FiredTarget {
   name: string;
@@ -243,7 +244,7 @@ export class FiringPath {
             if (isInvalid(error) || isForbidden(error))
               summary.rejected.push({
                 target: create.target,
-                message: error instanceof Error ? error.message : String(error),
+                message: errorMessage(error),
               });
             else failure ??= error;
           }
@@ -297,7 +298,7 @@ export class FiringPath {
           // The counters are best effort; the TraceJobs (the state that matters) exist.
           this.#o.logger.warn('could not update trigger status after a firing', {
             trigger: summary.trigger,
-            error: error instanceof Error ? error.message : String(error),
+            error: errorMessage(error),
           });
         },
       );

@@ -4,6 +4,7 @@ import type { CommandMain } from '../command.ts';
 import { KubeClient, loadKubeConfig } from '../runtime/kube-client.ts';
 import { createLogger } from '../runtime/logger.ts';
 import { startDashboard } from './server.ts';
+import { errorMessage } from '../error-message.ts';
 
 const USAGE = `usage: trace-operator dashboard [flags]
 
@@ -66,7 +67,7 @@ export const dashboardMain: CommandMain = async (ctx) => {
     user = kc.context?.user;
     client = new KubeClient({ kubeConfig: kc, fieldManager: 'trace-operator-dashboard', maxRetries: 2 });
   } catch (error) {
-    ctx.stderr.write(`trace-operator dashboard: ${error instanceof Error ? error.message : String(error)}\n`);
+    ctx.stderr.write(`trace-operator dashboard: ${errorMessage(error)}\n`);
     return 1;
   }
   if (!LOOPBACK.has(address))
@@ -85,9 +86,7 @@ export const dashboardMain: CommandMain = async (ctx) => {
       ...(user === undefined ? {} : { user }),
     });
   } catch (error) {
-    ctx.stderr.write(
-      `trace-operator dashboard: cannot start on ${address}:${port}: ${error instanceof Error ? error.message : String(error)}\n`,
-    );
+    ctx.stderr.write(`trace-operator dashboard: cannot start on ${address}:${port}: ${errorMessage(error)}\n`);
     client.close();
     return 1;
   }

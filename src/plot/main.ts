@@ -10,6 +10,7 @@ import { fleetChart, heatmapChart, histogramChart } from './charts.ts';
 import { fleetRunChart, traceJobCharts, triggerHeatmap, type TraceJobLike } from './from-objects.ts';
 import { Plot, chartDocument, standaloneSvg, svgToPng } from './render.ts';
 import { newestFirst, type TraceTriggerLike } from './trigger-runs.ts';
+import { errorMessage } from '../error-message.ts';
 
 export const TRIGGER_PLURAL = 'tracetriggers';
 
@@ -222,7 +223,7 @@ export const plotMain: CommandMain = async (ctx) => {
     }
     return 0;
   } catch (error) {
-    ctx.stderr.write(`trace-operator plot: ${error instanceof Error ? error.message : String(error)}\n`);
+    ctx.stderr.write(`trace-operator plot: ${errorMessage(error)}\n`);
     return 1;
   }
 };

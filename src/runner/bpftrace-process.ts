@@ -20,6 +20,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openOutputFifo, type OutputFifo } from './output-fifo.ts';
+import { errorMessage } from '../error-message.ts';
 
 export interface ExitStatus {
   code: number | null;
@@ -71,10 +72,6 @@ export interface SpawnOptions {
   stderr: NodeJS.WritableStream;
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /**
  * Spawns bpftrace in its own process group with the runner's flags, its
  * stdout into a FIFO (output-fifo.ts says why). Where no FIFO can be made, it
@@ -86,7 +83,7 @@ export function spawnBpftrace(options: SpawnOptions): BpftraceProcess {
     fifo = openOutputFifo();
   } catch (error) {
     options.stderr.write(
-      `trace-operator runner: warning: cannot make a FIFO for bpftrace's output (${describe(error)}); reading it through Node's pipe instead, where bpftrace loses events at lower rates (the runner needs mkfifo on its PATH and a writable TMPDIR)\n`,
+      `trace-operator runner: warning: cannot make a FIFO for bpftrace's output (${errorMessage(error)}); reading it through Node's pipe instead, where bpftrace loses events at lower rates (the runner needs mkfifo on its PATH and a writable TMPDIR)\n`,
     );
   }
   let child: ChildProcess;

@@ -12,6 +12,7 @@ import {
 import { discardPrestarted, prestartedFromEnv } from './bpftrace-process.ts';
 import { STOP_NOT_RUNNING_EXIT } from '../tracejob/constants.ts';
 import { RunLocalError } from './run-local-program.ts';
+import { errorMessage } from '../error-message.ts';
 
 // Each command loads what it runs when it runs: `runner` starts bpftrace
 // sooner without run-local's and stop's modules.
@@ -91,7 +92,7 @@ export const stopMain: CommandMain = async (ctx) => {
         return 1;
     }
   } catch (error) {
-    ctx.stderr.write(`trace-operator stop: ${error instanceof Error ? error.message : String(error)}\n`);
+    ctx.stderr.write(`trace-operator stop: ${errorMessage(error)}\n`);
     return 1;
   }
 };

@@ -7,6 +7,7 @@ import { defaultOperatorSettings, formatValidationErrors, validateTraceJob } fro
 import type { RunLocalOptions } from './args.ts';
 import { DEFAULT_GRACE_PERIOD } from './args.ts';
 import { type LocalProgram, RunLocalError } from './run-local-program.ts';
+import { errorMessage } from '../error-message.ts';
 
 function parseManifest(text: string, file: string): unknown {
   const docs = parseAllDocuments(text).filter((d) => d.contents !== null);
@@ -34,7 +35,7 @@ export async function loadTraceJobProgram(
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    throw new RunLocalError(`cannot read ${file}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new RunLocalError(`cannot read ${file}: ${errorMessage(error)}`);
   }
   const validation = validateTraceJob(parseManifest(text, file), defaultOperatorSettings());
   if (!validation.ok)

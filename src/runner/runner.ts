@@ -13,6 +13,7 @@ import { discardPrestarted, type Prestarted } from './bpftrace-process.ts';
 import { type MountFn, ensureTracingFs } from './tracefs.ts';
 import { runTrace } from './trace.ts';
 import { removePidFile, STOP_REQUEST_SIGNAL, writePidFile } from './pid-file.ts';
+import { errorMessage } from '../error-message.ts';
 
 export interface RunnerDeps {
   /** Where /proc is (for $container_pid); default /proc. */
@@ -57,10 +58,6 @@ function failure(message: string, now: Date): TraceResult {
   };
 }
 
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 /** Prepares the program bpftrace runs: the file itself, or a copy with $container_pid replaced. */
 async function prepareProgram(
   options: RunnerOptions,
@@ -72,7 +69,7 @@ async function prepareProgram(
     text = await readFile(options.program, 'utf8');
   } catch (error) {
     return {
-      error: `cannot read the program ${options.program}: ${describe(error)}; check the ConfigMap key program.bt is mounted at /programs`,
+      error: `cannot read the program ${options.program}: ${errorMessage(error)}; check the ConfigMap key program.bt is mounted at /programs`,
     };
   }
   if (text.trim() === '')
@@ -88,7 +85,7 @@ async function prepareProgram(
   try {
     pid = await findContainerPid({ containerId: options.containerId, podUid: options.podUid, procRoot: deps.procRoot });
   } catch (error) {
-    return { error: describe(error) };
+    return { error: errorMessage(error) };
   }
   stderr.write(`trace-operator runner: $container_pid is ${pid} (container ${options.containerId})\n`);
   const tempDir = await mkdtemp(path.join(os.tmpdir(), 'trace-operator-program-'));
@@ -120,7 +117,7 @@ async function publishResult(
       complete = message.complete;
     } catch (error) {
       stderr.write(
-        `trace-operator runner: warning: cannot write the termination log ${terminationLog}: ${describe(error)}\n`,
+        `trace-operator runner: warning: cannot write the termination log ${terminationLog}: ${errorMessage(error)}\n`,
       );
     }
   }
@@ -162,7 +159,7 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
     pidFileWritten = true;
   } catch (error) {
     ctx.stderr.write(
-      `trace-operator runner: warning: cannot write the pid file ${options.pidFile} (${describe(error)}); 'trace-operator stop' will not find this runner\n`,
+      `trace-operator runner: warning: cannot write the pid file ${options.pidFile} (${errorMessage(error)}); 'trace-operator stop' will not find this runner\n`,
     );
   }
 
@@ -199,7 +196,7 @@ export async function runRunner(options: RunnerOptions, ctx: CommandContext, dep
       });
     }
   } catch (error) {
-    run = { result: failure(`the runner failed: ${describe(error)}`, now()), exitCode: 1 };
+    run = { result: failure(`the runner failed: ${errorMessage(error)}`, now()), exitCode: 1 };
   } finally {
     if (!handedOver && deps.prestarted !== undefined) discardPrestarted(deps.prestarted);
     if (tempDir !== undefined) await rm(tempDir, { recursive: true, force: true });

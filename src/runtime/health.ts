@@ -29,6 +29,7 @@
 import http from 'node:http';
 import { nopLogger, type Logger } from './logger.ts';
 import { serveUntilAborted } from './serve.ts';
+import { errorMessage } from '../error-message.ts';
 
 export type Check = (signal: AbortSignal) => void | Promise<void>;
 
@@ -247,7 +248,7 @@ export class EndpointServer {
       ]);
       return { name };
     } catch (error: unknown) {
-      return { name, error: error instanceof Error ? error.message : String(error) };
+      return { name, error: errorMessage(error) };
     }
   }
 }

@@ -43,6 +43,7 @@ import type { KubeObject, ObjectList, RawWatchEvent, Status } from './objects.ts
 import { execInPod, type ExecOptions, type ExecResult } from './pod-exec.ts';
 import { RestTransport, type Query, type RequestOptions, type RestTransportOptions } from './rest-transport.ts';
 import type { ListParams, WatchParams, WatchTransport } from './watcher.ts';
+import { errorMessage } from '../error-message.ts';
 
 export type { Query, RequestOptions } from './rest-transport.ts';
 
@@ -223,7 +224,7 @@ export class KubeClient implements WatchTransport {
       for await (const chunk of res as AsyncIterable<string>) yield chunk;
     } catch (error: unknown) {
       if (signal.aborted) return;
-      throw new Error(`following the log of ${podPath}: ${error instanceof Error ? error.message : String(error)}`, {
+      throw new Error(`following the log of ${podPath}: ${errorMessage(error)}`, {
         cause: error,
       });
     } finally {
@@ -257,7 +258,7 @@ export class KubeClient implements WatchTransport {
       if (signal.aborted) throw signal.reason;
       throw error instanceof Error && error.message.startsWith('watch ')
         ? error
-        : new Error(`watch ${path}: the stream broke: ${error instanceof Error ? error.message : String(error)}`, {
+        : new Error(`watch ${path}: the stream broke: ${errorMessage(error)}`, {
             cause: error,
           });
     } finally {

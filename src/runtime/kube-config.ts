@@ -28,6 +28,7 @@ import { isIPv6 } from 'node:net';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { errorMessage } from '../error-message.ts';
 
 /** The kubeconfig context's user and default namespace, for messages and defaults. */
 export interface ContextInfo {
@@ -75,7 +76,7 @@ function read(source: Source | undefined): Buffer | undefined {
   try {
     return readFileSync(source.path);
   } catch (error) {
-    throw new Error(`cannot read ${source.path}: ${error instanceof Error ? error.message : String(error)}`, {
+    throw new Error(`cannot read ${source.path}: ${errorMessage(error)}`, {
       cause: error,
     });
   }
@@ -184,7 +185,7 @@ function fromKubeconfig(file: string, contextName: string | undefined): ClusterC
   try {
     doc = record(parseYaml(readFileSync(file, 'utf8')));
   } catch (error) {
-    throw new Error(`cannot load kubeconfig ${file}: ${error instanceof Error ? error.message : String(error)}`, {
+    throw new Error(`cannot load kubeconfig ${file}: ${errorMessage(error)}`, {
       cause: error,
     });
   }

@@ -6,6 +6,7 @@
 import type { WebSocket } from 'ws';
 import type { Status } from './objects.ts';
 import type { RequestOptions } from './rest-transport.ts';
+import { errorMessage } from '../error-message.ts';
 
 export const EXEC_PROTOCOLS = ['v5.channel.k8s.io', 'v4.channel.k8s.io'] as const;
 
@@ -121,7 +122,7 @@ function listen(socket: WebSocket, what: string): Session {
       try {
         session.exitCode = exitCodeOf(JSON.parse(text) as Status);
       } catch (error) {
-        session.failure ??= new Error(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+        session.failure ??= new Error(`${what}: ${errorMessage(error)}`);
       }
     }
   });

@@ -1,3 +1,4 @@
+import { errorMessage } from '../error-message.ts';
 // Alertmanager matchers: `label="value"`, `label!="value"`, `label=~"re"`,
 // `label!~"re"`, optionally unquoted values and a surrounding `{...}` with
 // comma-separated matchers, as amtool and alertmanager.yml accept them.
@@ -73,9 +74,7 @@ export function parseMatchers(text: string): MatcherParse {
       try {
         matcher.regex = new RegExp(`^(?:${value})$`, 'u');
       } catch (error) {
-        return fail(
-          `invalid regex ${JSON.stringify(value)}: ${error instanceof Error ? error.message : String(error)}`,
-        );
+        return fail(`invalid regex ${JSON.stringify(value)}: ${errorMessage(error)}`);
       }
     }
     matchers.push(matcher);

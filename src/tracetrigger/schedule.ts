@@ -39,6 +39,7 @@
 //   has come (CronJob does the same); Allow starts alongside; Replace stops
 //   the active runs and starts.
 import { Cron } from 'croner';
+import { errorMessage } from '../error-message.ts';
 
 export const CONCURRENCY_POLICIES = ['Forbid', 'Allow', 'Replace'] as const;
 export type ConcurrencyPolicy = (typeof CONCURRENCY_POLICIES)[number];
@@ -108,7 +109,7 @@ export function parseSchedule(expression: string, timeZone: string = DEFAULT_TIM
     return {
       ok: false,
       field: 'spec.schedule',
-      message: `invalid schedule ${JSON.stringify(expression)}: ${error instanceof Error ? error.message : String(error)}.`,
+      message: `invalid schedule ${JSON.stringify(expression)}: ${errorMessage(error)}.`,
     };
   }
   // A pattern such as "0 0 30 2 *" parses but never fires.

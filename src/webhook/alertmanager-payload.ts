@@ -3,6 +3,7 @@
 // checked with a TypeBox schema so a malformed body gets a 400 naming the field.
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { errorMessage } from '../error-message.ts';
 
 const Labels = Type.Record(Type.String(), Type.String());
 
@@ -40,7 +41,7 @@ export function parsePayload(body: string): PayloadParse {
   try {
     value = JSON.parse(body);
   } catch (error) {
-    return { ok: false, error: `the body is not JSON: ${error instanceof Error ? error.message : String(error)}` };
+    return { ok: false, error: `the body is not JSON: ${errorMessage(error)}` };
   }
   if (typeof value === 'object' && value !== null && 'version' in value && value.version !== '4')
     return {

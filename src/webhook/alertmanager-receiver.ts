@@ -16,6 +16,7 @@ import type { Logger } from '../runtime/logger.ts';
 import { parsePayload } from './alertmanager-payload.ts';
 import type { Authorizer } from './auth.ts';
 import type { WebhookHandler, WebhookResponse } from './server.ts';
+import { errorMessage } from '../error-message.ts';
 
 /** What the webhook answered, one word per status code it uses (the metric's label). */
 export const NOTIFICATION_RESULTS = [
@@ -96,7 +97,7 @@ export function alertmanagerReceiver(deps: ReceiverDeps): WebhookHandler {
       auth = await deps.authorizer.check(request.headers.authorization, namespace, name);
     } catch (error) {
       deps.logger.warn('webhook: cannot review the token', {
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
       return done(
         'unavailable',
@@ -146,7 +147,7 @@ export function alertmanagerReceiver(deps: ReceiverDeps): WebhookHandler {
     } catch (error) {
       deps.logger.warn('webhook: firing failed; Alertmanager will retry', {
         trigger: `${namespace}/${name}`,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
       return done(
         'unavailable',

@@ -6,6 +6,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../runtime/logger.ts';
+import { errorMessage } from '../error-message.ts';
 
 export interface KeyPair {
   cert: Buffer;
@@ -20,7 +21,7 @@ export async function readKeyPair(dir: string): Promise<KeyPair> {
     return { cert, key };
   } catch (error) {
     throw new Error(
-      `cannot read the webhook certificate ${certFile} and key ${keyFile}: ${error instanceof Error ? error.message : String(error)}; mount a TLS Secret there (config/certmanager) or pass --webhook-insecure for plain HTTP behind a TLS-terminating proxy`,
+      `cannot read the webhook certificate ${certFile} and key ${keyFile}: ${errorMessage(error)}; mount a TLS Secret there (config/certmanager) or pass --webhook-insecure for plain HTTP behind a TLS-terminating proxy`,
       { cause: error },
     );
   }
@@ -61,7 +62,7 @@ export function watchKeyPair(
     } catch (error) {
       options.logger.warn('could not reload the webhook certificate; keeping the old one', {
         dir,
-        error: error instanceof Error ? error.message : String(error),
+        error: errorMessage(error),
       });
     } finally {
       busy = false;
