@@ -2,9 +2,10 @@
 // trace-operator launcher (bin/trace-operator) started before Node and hands
 // over as its PID and the read ends of two FIFOs, its stdout and stderr.
 //
-// Why a launcher at all: Node and the CLI take about 80 ms to load and
-// bpftrace about 90 ms to compile and attach, one after the other when Node
-// spawns it; started first, bpftrace compiles while Node loads.
+// Why a launcher at all: spawned from Node, bpftrace starts only once Node
+// and the CLI have loaded, and a trace began at 2.3-2.6x bpftrace's own
+// start; started first, bpftrace compiles while Node loads and attaches when
+// it would alone (bench/README.md, run 2679).
 //
 // A handed-over bpftrace is the runner's child after the launcher's exec, but
 // Node cannot wait for a child it did not spawn: libuv reaps only its own.
@@ -57,6 +58,12 @@ export function prestartedFromEnv(env: Readonly<Record<string, string | undefine
   const match = /^(\d+):(\d+):(\d+)$/.exec(env[PRESTARTED_ENV] ?? '');
   if (match === null) return undefined;
   return { pid: Number(match[1]), stdoutFd: Number(match[2]), stderrFd: Number(match[3]) };
+}
+
+/** The hand-over in `env` when it names a child of this process (only the launcher's can), else undefined. */
+export function prestartedChild(env: Readonly<Record<string, string | undefined>>): Prestarted | undefined {
+  const prestarted = prestartedFromEnv(env);
+  return prestarted !== undefined && readProcStat(prestarted.pid)?.ppid === process.pid ? prestarted : undefined;
 }
 
 /** The command line the runner runs bpftrace with, launcher or not. */

@@ -9,7 +9,7 @@ import {
   parseRunnerArgs,
   parseStopArgs,
 } from './args.ts';
-import { discardPrestarted, prestartedFromEnv } from './bpftrace-process.ts';
+import { discardPrestarted, prestartedChild } from './bpftrace-process.ts';
 import { STOP_NOT_RUNNING_EXIT } from '../tracejob/constants.ts';
 import { RunLocalError } from './run-local-program.ts';
 import { errorMessage } from '../error-message.ts';
@@ -26,7 +26,7 @@ function usageError(ctx: CommandContext, command: string, error: unknown, usage:
 /** `trace-operator runner`: the trace container's command. */
 export const runnerMain: CommandMain = async (ctx) => {
   // Started by the launcher from these same arguments (bin/trace-operator), if it did.
-  const prestarted = prestartedFromEnv(ctx.env);
+  const prestarted = prestartedChild(ctx.env);
   let options;
   try {
     options = parseRunnerArgs(ctx.argv);

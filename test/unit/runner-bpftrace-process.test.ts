@@ -14,6 +14,7 @@ import {
   bpftraceArgv,
   decodeWaitStatus,
   discardPrestarted,
+  prestartedChild,
   prestartedFromEnv,
   prestartedMismatch,
   spawnBpftrace,
@@ -75,6 +76,15 @@ test('the hand-over is read only in the form the launcher writes', (t) => {
   });
   for (const value of [undefined, '', '4242', '4242:5', 'x:5:6', '4242:5:6 '])
     t.is(prestartedFromEnv({ TRACE_OPERATOR_PRESTARTED_BPFTRACE: value }), undefined, String(value));
+});
+
+test('a hand-over counts only when it names a child of this process', async (t) => {
+  const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+  t.teardown(() => child.kill('SIGKILL'));
+  const env = (pid: number | undefined) => ({ TRACE_OPERATOR_PRESTARTED_BPFTRACE: `${pid}:5:6` });
+  t.deepEqual(prestartedChild(env(child.pid)), { pid: child.pid, stdoutFd: 5, stderrFd: 6 });
+  t.is(prestartedChild(env(1)), undefined, "init is nobody's child");
+  t.is(prestartedChild({}), undefined);
 });
 
 test('wait statuses decode as Node reports a child: an exit code or a signal', (t) => {
