@@ -356,7 +356,8 @@ lines.push(
   `trace-operator bench ${quick ? '--quick ' : ''}— ${new Date().toISOString()} — ${machine} — ${formatMs(total * 1000)}`,
 );
 lines.push('');
-if (clusterSkipped === undefined || results.length > 0) {
+if (clusterSkipped === undefined && sizes.length === 0) lines.push('Cluster benchmark: skipped (no --sizes)', '');
+if (results.length > 0) {
   lines.push(
     `Cluster: the local control plane (test/cluster), kwok-node-0/1; TraceJobs round-robin over ${scenario.namespaces} namespaces and both nodes; creates ${scenario.createConcurrency} in flight; manager --concurrency=${scenario.concurrency} ${managerMemory}, ceiling ${scenario.concurrency} in flight. Load (1/5/15 min) at each burst: ${results.map((r) => `N=${r.n} ${r.operator?.load.join('/') ?? '?'}`).join(', ')}`,
   );
