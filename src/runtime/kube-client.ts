@@ -28,7 +28,7 @@
 //     replaceStatus<T>(path, body, opts?) / patchStatus<T>(path, patch, type, opts?)
 //     getLog(podPath, { container?, limitBytes?, tailLines?, previous? }, opts?): Promise<string>
 //     followLog(podPath, { container?, limitBytes?, tailLines?, sinceSeconds? }, signal): AsyncIterable<string>
-//     list(path, params, signal) and watch(path, params, signal): AsyncIterable<RawWatchEvent>   (WatchTransport)
+//     list(path, params, signal) and watch(path, params, signal, protobuf?): AsyncIterable<RawWatchEvent>   (WatchTransport)
 //     exec(podPath, { container, command }, opts?): Promise<{ exitCode, stdout, stderr }>   pods/exec (pod-exec.ts)
 //     request(method, path, { query?, body?, contentType?, accept? }, opts?): Promise<{ status, text }>
 //     readonly server: string; readonly host: string
@@ -38,11 +38,13 @@
 // server's Status, message); network failures throw an Error naming the
 // request with the socket error as `cause`. Retries and request counting:
 // see RestTransport.
+import type { IncomingMessage } from 'node:http';
 import { loadClusterConnection, type ClusterConnection } from './kube-config.ts';
 import type { KubeObject, ObjectList, RawWatchEvent, Status } from './objects.ts';
 import { execInPod, type ExecOptions, type ExecResult } from './pod-exec.ts';
 import { RestTransport, type Query, type RequestOptions, type RestTransportOptions } from './rest-transport.ts';
 import type { ListParams, WatchParams, WatchTransport } from './watcher.ts';
+import { decodeWatchEvent, PROTOBUF_WATCH_TYPE, protobufFrames, type ProtobufDecoder } from './watch-protobuf.ts';
 import { errorMessage } from '../error-message.ts';
 
 export type { Query, RequestOptions } from './rest-transport.ts';
@@ -232,28 +234,35 @@ export class KubeClient implements WatchTransport {
     }
   }
 
-  /** Streams watch events until the server ends the watch, the signal aborts, or the connection fails. */
-  async *watch(path: string, params: WatchParams, signal: AbortSignal): AsyncGenerator<RawWatchEvent, void, undefined> {
+  /**
+   * Streams watch events until the server ends the watch, the signal aborts, or
+   * the connection fails. With `protobuf` it asks for the protobuf stream and
+   * reads each object with it; a JSON answer is read as JSON all the same.
+   */
+  async *watch(
+    path: string,
+    params: WatchParams,
+    signal: AbortSignal,
+    protobuf?: ProtobufDecoder,
+  ): AsyncGenerator<RawWatchEvent, void, undefined> {
     const res = await this.#http.stream(
-      { method: 'GET', path, query: { ...params, watch: true }, accept: 'application/json' },
+      {
+        method: 'GET',
+        path,
+        query: { ...params, watch: true },
+        accept: protobuf === undefined ? 'application/json' : `${PROTOBUF_WATCH_TYPE}, application/json;q=0.5`,
+      },
       signal,
     );
-    res.setEncoding('utf8');
-    let buffer = '';
+    const inProtobuf =
+      protobuf !== undefined && (res.headers['content-type'] ?? '').startsWith(PROTOBUF_WATCH_TYPE.split(';')[0] ?? '');
     try {
-      for await (const chunk of res as AsyncIterable<string>) {
-        buffer += chunk;
-        let newline: number;
-        while ((newline = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, newline).trim();
-          buffer = buffer.slice(newline + 1);
-          if (line === '') continue;
-          yield parseWatchLine(line, path);
-        }
+      if (inProtobuf) {
+        for await (const frame of protobufFrames(res as AsyncIterable<Buffer>)) yield decodeWatchEvent(frame, protobuf);
+      } else {
+        yield* jsonWatchEvents(res, path, signal);
       }
       if (signal.aborted) throw signal.reason;
-      const rest = buffer.trim();
-      if (rest !== '') yield parseWatchLine(rest, path);
     } catch (error: unknown) {
       if (signal.aborted) throw signal.reason;
       throw error instanceof Error && error.message.startsWith('watch ')
@@ -306,6 +315,29 @@ export class KubeClient implements WatchTransport {
       });
     }
   }
+}
+
+/** The events of a JSON watch stream: one object per line. */
+async function* jsonWatchEvents(
+  res: IncomingMessage,
+  path: string,
+  signal: AbortSignal,
+): AsyncGenerator<RawWatchEvent, void, undefined> {
+  res.setEncoding('utf8');
+  let buffer = '';
+  for await (const chunk of res as AsyncIterable<string>) {
+    buffer += chunk;
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      if (line === '') continue;
+      yield parseWatchLine(line, path);
+    }
+  }
+  if (signal.aborted) throw signal.reason;
+  const rest = buffer.trim();
+  if (rest !== '') yield parseWatchLine(rest, path);
 }
 
 function parseWatchLine(line: string, path: string): RawWatchEvent {

@@ -8,7 +8,7 @@
 //                                        (KubeClient implements it; tests may fake it)
 //   type WatcherState = 'listing' | 'watching' | 'backoff' | 'stopped'
 //   class Watcher<T extends KubeObject = KubeObject>
-//     new Watcher({ transport, path, labelSelector?, fieldSelector?, pageSize = 500, streamingList = false,
+//     new Watcher({ transport, path, labelSelector?, fieldSelector?, pageSize = 500, streamingList = false, protobuf?,
 //                   timeoutSeconds = [300, 600], silenceTimeoutMs = 150_000, backoff?, clock?,
 //                   random?, transform?, logger?, onState? })
 //     run(consumer, signal): Promise<void>   resolves only when signal aborts
@@ -27,6 +27,7 @@
 //              each event updates rv and is emitted; bookmarks only update rv
 //     stream ended by the server (timeout) → watching(rv) at once
 //     410 (HTTP status or ERROR event with code 410) → listing at once
+//     a protobuf stream it cannot read → JSON from then on, backoff → watching(rv)
 //     other error / connection refused / very short empty watch → backoff → watching(rv)
 //     watchdog: nothing (not even a bookmark) for silenceTimeoutMs → abort and watching(rv)
 //   backoff  → sleep backoff.next() (default 800 ms doubling to 30 s, jittered) → next state
@@ -44,6 +45,8 @@ import { ExponentialBackoff, type Backoff } from './backoff.ts';
 import { realClock, type Clock } from './clock.ts';
 import { nopLogger, type Logger } from './logger.ts';
 import { isKubeObject, type KubeObject, type ObjectList, type RawWatchEvent, type Status } from './objects.ts';
+import { ProtobufError } from './protobuf-reader.ts';
+import type { ProtobufDecoder } from './watch-protobuf.ts';
 
 export type WatcherEvent<T> = { type: 'sync'; objects: T[] } | { type: 'added' | 'modified' | 'deleted'; object: T };
 export type WatcherConsumer<T> = (event: WatcherEvent<T>) => void | Promise<void>;
@@ -79,7 +82,13 @@ export const INITIAL_EVENTS_END_ANNOTATION = 'k8s.io/initial-events-end';
  */
 export interface WatchTransport {
   list(path: string, params: ListParams, signal: AbortSignal): Promise<ObjectList<unknown>>;
-  watch(path: string, params: WatchParams, signal: AbortSignal): AsyncIterable<RawWatchEvent>;
+  /** With `protobuf`, asks for the protobuf stream and reads each object with it (a transport may still use JSON). */
+  watch(
+    path: string,
+    params: WatchParams,
+    signal: AbortSignal,
+    protobuf?: ProtobufDecoder,
+  ): AsyncIterable<RawWatchEvent>;
 }
 
 export interface WatcherOptions<T extends KubeObject> {
@@ -100,8 +109,24 @@ export interface WatcherOptions<T extends KubeObject> {
   random?: () => number;
   /** Applied to every object before it is emitted (keep only what you need). */
   transform?: (obj: KubeObject) => T;
+  /**
+   * Watch in protobuf and read each object with this (built-in kinds only; a
+   * custom resource has no protobuf form). It should read what `transform`
+   * keeps, in the same form; `transform` still applies to what it returns.
+   */
+  protobuf?: ProtobufDecoder;
   logger?: Logger;
   onState?: (state: WatcherState) => void;
+}
+
+/** True when `error` or one of its causes is an instance of `type`. */
+function causedBy(error: unknown, type: abstract new (...args: never[]) => Error): boolean {
+  let e: unknown = error;
+  while (e instanceof Error) {
+    if (e instanceof type) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
 }
 
 /** Rejects with the abort reason as soon as `signal` aborts, even if `work` ignores it. */
@@ -186,6 +211,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
   readonly #clock: Clock;
   readonly #random: () => number;
   readonly #transform: (obj: KubeObject) => T;
+  #protobuf: ProtobufDecoder | undefined;
   readonly #log: Logger;
   readonly #onState: ((state: WatcherState) => void) | undefined;
   #state: WatcherState = 'stopped';
@@ -207,6 +233,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
       options.backoff ??
       new ExponentialBackoff({ initialMs: 800, maxMs: 30_000, factor: 2, jitter: 0.5, random: this.#random });
     this.#transform = options.transform ?? ((obj) => obj as T);
+    this.#protobuf = options.protobuf;
     this.#log = (options.logger ?? nopLogger).child({
       watch: options.path,
       ...(options.labelSelector === undefined ? {} : { labelSelector: options.labelSelector }),
@@ -363,6 +390,7 @@ export class Watcher<T extends KubeObject = KubeObject> {
           timeoutSeconds,
         },
         watchAbort.signal,
+        this.#protobuf,
       );
       for await (const event of abortableIterable(stream, watchAbort.signal)) {
         lastActivity = this.#clock.now();
@@ -440,6 +468,15 @@ export class Watcher<T extends KubeObject = KubeObject> {
         this.#streamingList = false;
         this.#log.info('the API server does not serve streaming lists; listing in pages', { err: error });
         return { kind: 'list' };
+      }
+      if (this.#protobuf !== undefined && causedBy(error, ProtobufError)) {
+        this.#protobuf = undefined;
+        this.#stats.errors++;
+        this.#log.warn('cannot read the protobuf watch stream; watching as JSON from now on', {
+          err: error,
+          resourceVersion: current,
+        });
+        return { kind: 'backoff', then: resume() };
       }
       if (isGone(error)) {
         this.#stats.relistsOnGone++;

@@ -9,6 +9,8 @@
 // real control plane in test/integration/runtime-watch.test.ts (events,
 // resume, re-list on a real 410, connection refused and back).
 import test from 'ava';
+import { ProtobufError } from '../../src/runtime/protobuf-reader.ts';
+import type { ProtobufDecoder } from '../../src/runtime/watch-protobuf.ts';
 import { ApiError } from '../../src/runtime/api-error.ts';
 import { ExponentialBackoff } from '../../src/runtime/backoff.ts';
 import { FakeClock } from '../support/fake-clock.ts';
@@ -69,6 +71,8 @@ class Stream implements AsyncIterable<RawWatchEvent> {
 class FakeTransport implements WatchTransport {
   lists: ListParams[] = [];
   streams: Stream[] = [];
+  /** The protobuf decoder each watch was asked to use. */
+  decoders: (ProtobufDecoder | undefined)[] = [];
   /** Pages to return, by continue token ('' for the first page). */
   pages = new Map<string, ObjectList<unknown>>();
   listError: unknown;
@@ -86,7 +90,13 @@ class FakeTransport implements WatchTransport {
     return page;
   }
 
-  watch(_path: string, params: WatchParams, signal: AbortSignal): AsyncIterable<RawWatchEvent> {
+  watch(
+    _path: string,
+    params: WatchParams,
+    signal: AbortSignal,
+    protobuf?: ProtobufDecoder,
+  ): AsyncIterable<RawWatchEvent> {
+    this.decoders.push(protobuf);
     if (this.watchError !== undefined) {
       const e = this.watchError;
       this.watchError = undefined;
@@ -117,6 +127,7 @@ function setup(
     transform?: (o: KubeObject) => KubeObject;
     consumer?: (e: WatcherEvent<KubeObject>) => void;
     streamingList?: boolean;
+    protobuf?: ProtobufDecoder;
   } = {},
 ) {
   const clock = new FakeClock();
@@ -136,6 +147,7 @@ function setup(
     ...(options.silenceTimeoutMs === undefined ? {} : { silenceTimeoutMs: options.silenceTimeoutMs }),
     ...(options.transform === undefined ? {} : { transform: options.transform }),
     ...(options.streamingList === undefined ? {} : { streamingList: options.streamingList }),
+    ...(options.protobuf === undefined ? {} : { protobuf: options.protobuf }),
   });
   const stop = new AbortController();
   const running = watcher.run((e) => {
@@ -234,6 +246,29 @@ test('other watch errors back off and resume from the last resourceVersion witho
   t.is(h.transport.last.params.resourceVersion, '120');
   t.is(h.transport.lists.length, 1);
   t.is(h.watcher.stats().errors, 1);
+  h.stop.abort();
+  await h.running;
+});
+
+test('a protobuf stream it cannot read is watched as JSON from then on, from the same resourceVersion', async (t) => {
+  const decoder: ProtobufDecoder = () => obj('x', '1');
+  const h = setup({ protobuf: decoder });
+  await h.clock.flush();
+  h.transport.last.push('ADDED', obj('c', '120'));
+  await h.clock.flush();
+  h.transport.last.fail(
+    new Error('watch /api/v1/pods: the stream broke: bad', {
+      cause: new ProtobufError('a varint is longer than 10 bytes'),
+    }),
+  );
+  await h.clock.flush();
+  await h.clock.advance(800);
+  t.deepEqual(h.transport.decoders, [decoder, undefined]);
+  t.is(h.transport.last.params.resourceVersion, '120');
+  h.transport.last.fail(new Error('connection reset'));
+  await h.clock.flush();
+  await h.clock.advance(1600);
+  t.deepEqual(h.transport.decoders, [decoder, undefined, undefined], 'and stays JSON');
   h.stop.abort();
   await h.running;
 });

@@ -1,0 +1,150 @@
+// The pod cache read from the API server's protobuf watch stream against the
+// same pods read as JSON and trimmed by caches.ts: on real pods in the states
+// a trace pod goes through (kwok plays Running, Succeeded and Failed; the
+// scheduler leaves one Pending), the two must be the same objects.
+import test from 'ava';
+import { trimPod } from '../../src/controller/caches.ts';
+import { readTrimmedPod } from '../../src/controller/cache-protobuf.ts';
+import { KubeClient, loadKubeConfig, resourcePath } from '../../src/runtime/kube-client.ts';
+import type { KubeObject } from '../../src/runtime/objects.ts';
+import { INITIAL_EVENTS_END_ANNOTATION } from '../../src/runtime/watcher.ts';
+import { clusterAvailable, createTestNamespace, kubeconfigPath } from '../support/cluster.ts';
+import { eventually } from '../support/eventually.ts';
+
+test.before(() => {
+  if (!clusterAvailable())
+    throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
+});
+
+const client = new KubeClient({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfigPath }) });
+test.after.always(() => client.close());
+
+const EXIT = 'kwok.trace-operator.test/exit-code';
+
+function podManifest(name: string, extra: { spec?: object; metadata?: object } = {}): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      labels: { app: 'protobuf-test', 'iovisor.org/kubectl-trace-id': name },
+      annotations: { 'observe.alexeldeib.xyz/tracejob': `${name}-tj`, empty: '' },
+      ...extra.metadata,
+    },
+    spec: {
+      nodeName: 'kwok-node-0',
+      restartPolicy: 'Never',
+      tolerations: [{ operator: 'Exists' }],
+      initContainers: [{ name: 'init', image: 'trace-operator.local/init:test' }],
+      containers: [
+        { name: 'trace', image: 'trace-operator.local/runner:test', command: ['trace-operator', 'runner'] },
+        { name: 'sidecar', image: 'trace-operator.local/sidecar:test' },
+      ],
+      ...extra.spec,
+    },
+  };
+}
+
+async function watchList(path: string): Promise<Map<string, KubeObject>> {
+  const stop = new AbortController();
+  const pods = new Map<string, KubeObject>();
+  const params = {
+    allowWatchBookmarks: true,
+    timeoutSeconds: 30,
+    sendInitialEvents: true,
+    resourceVersionMatch: 'NotOlderThan' as const,
+  };
+  try {
+    for await (const event of client.watch(path, params, stop.signal, readTrimmedPod)) {
+      const pod = event.object as KubeObject;
+      if (event.type === 'BOOKMARK' && pod.metadata.annotations?.[INITIAL_EVENTS_END_ANNOTATION] === 'true') break;
+      if (event.type === 'ADDED') pods.set(pod.metadata.name ?? '', pod);
+    }
+  } finally {
+    stop.abort();
+  }
+  return pods;
+}
+
+const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
+
+test('trace pods read from the protobuf watch are the pods the JSON path caches, in every state', async (t) => {
+  const ns = await createTestNamespace('protobuf');
+  t.teardown(ns.cleanup);
+  const pods = resourcePath({ version: 'v1', plural: 'pods', namespace: ns.name });
+  const owner = await client.create<KubeObject>(
+    resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns.name }),
+    {
+      metadata: { name: 'owner' },
+    },
+  );
+  const ownerReferences = [
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      name: 'owner',
+      uid: owner.metadata.uid,
+      controller: true,
+      blockOwnerDeletion: true,
+    },
+  ];
+  await client.create(pods, podManifest('running', { metadata: { ownerReferences } }));
+  await client.create(
+    pods,
+    podManifest('pending', { spec: { nodeName: undefined, nodeSelector: { nowhere: 'true' } } }),
+  );
+  await client.create(pods, podManifest('succeeded', { metadata: { annotations: { [EXIT]: '0' } } }));
+  await client.create(
+    pods,
+    podManifest('failed', {
+      metadata: {
+        annotations: {
+          [EXIT]: '3',
+          'kwok.trace-operator.test/reason': 'Error',
+          'kwok.trace-operator.test/termination-message': 'bpftrace: ünïcode ✓ failed',
+        },
+      },
+    }),
+  );
+
+  const phaseOf = async (name: string): Promise<string | undefined> =>
+    (await client.get<{ status?: { phase?: string; conditions?: unknown[] } }>(`${pods}/${name}`)).status?.phase;
+  await eventually('kwok runs and ends the pods', async () =>
+    (await phaseOf('running')) === 'Running' &&
+    (await phaseOf('succeeded')) === 'Succeeded' &&
+    (await phaseOf('failed')) === 'Failed'
+      ? true
+      : undefined,
+  );
+  await eventually('the scheduler marks the pending pod unschedulable', async () => {
+    const pending = await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(
+      `${pods}/pending`,
+    );
+    return pending.status?.conditions?.some((c) => c.type === 'PodScheduled' && c.status === 'False') === true
+      ? true
+      : undefined;
+  });
+
+  // A pod may change between the two reads: compare only the same resource versions.
+  const compared = await eventually('both reads see the same versions', async () => {
+    const fromProtobuf = await watchList(pods);
+    const fromJson = (await client.list<KubeObject>(pods, {})).items;
+    if (fromJson.length !== 4 || fromProtobuf.size !== 4) return undefined;
+    const same = fromJson.every(
+      (p) => fromProtobuf.get(p.metadata.name ?? '')?.metadata.resourceVersion === p.metadata.resourceVersion,
+    );
+    return same ? { fromJson, fromProtobuf } : undefined;
+  });
+  for (const json of compared.fromJson) {
+    const name = json.metadata.name ?? '';
+    t.deepEqual(plain(compared.fromProtobuf.get(name)), plain(trimPod(json)), name);
+  }
+  const failed = compared.fromProtobuf.get('failed') as {
+    status?: { containerStatuses?: { state?: { terminated?: { exitCode?: number } } }[] };
+  };
+  t.is(
+    failed.status?.containerStatuses?.find((c) => c.state?.terminated !== undefined)?.state?.terminated?.exitCode,
+    3,
+    'the comparison covers a terminated container',
+  );
+});
