@@ -1,8 +1,9 @@
-// The trace pods as the cache keeps them, read straight from the protobuf
-// watch stream (runtime/watch-protobuf.ts says why): the same fields, in the
-// same JSON form, as trimPod in caches.ts makes from the JSON one, so the
-// reconciler cannot tell them apart (test/integration/cache-protobuf.test.ts
-// compares the two on real pods). Field numbers from k8s.io/api core/v1
+// The trace pods and Jobs as the cache keeps them, read straight from the
+// protobuf watch stream (runtime/watch-protobuf.ts says why): the same
+// fields, in the same JSON form, as trimPod and trimJob in caches.ts make
+// from the JSON one, so the reconciler cannot tell them apart
+// (test/integration/cache-protobuf.test.ts compares the two on real
+// objects). Field numbers from k8s.io/api's core/v1 and batch/v1
 // generated.proto. What JSON omits when empty is left out; a zero time is
 // null, as in JSON.
 import type { KubeObject } from '../runtime/objects.ts';
@@ -187,4 +188,72 @@ export function readTrimmedPod(pod: ProtoReader): KubeObject {
     spec,
     ...(status === undefined ? {} : { status }),
   } as KubeObject;
+}
+
+function readJobCondition(condition: ProtoReader): Fields {
+  const out: Fields = { type: '', status: '', lastProbeTime: null, lastTransitionTime: null };
+  while (condition.next()) {
+    if (condition.field === 1) out['type'] = condition.string();
+    else if (condition.field === 2) out['status'] = condition.string();
+    else if (condition.field === 3) out['lastProbeTime'] = readTime(condition.message());
+    else if (condition.field === 4) out['lastTransitionTime'] = readTime(condition.message());
+    else if (condition.field === 5) text(condition, out, 'reason');
+    else if (condition.field === 6) text(condition, out, 'message');
+    else condition.skip();
+  }
+  return out;
+}
+
+function readJobStatus(status: ProtoReader): Fields {
+  const out: Fields = {};
+  const conditions: Fields[] = [];
+  /** active, succeeded and failed are omitted at 0; terminating and ready are pointers, kept when set. */
+  const count = (key: string, omitZero: boolean): void => {
+    const value = status.int32();
+    if (!omitZero || value !== 0) out[key] = value;
+  };
+  while (status.next()) {
+    switch (status.field) {
+      case 1:
+        conditions.push(readJobCondition(status.message()));
+        break;
+      case 2:
+        out['startTime'] = readTime(status.message());
+        break;
+      case 3:
+        out['completionTime'] = readTime(status.message());
+        break;
+      case 4:
+        count('active', true);
+        break;
+      case 5:
+        count('succeeded', true);
+        break;
+      case 6:
+        count('failed', true);
+        break;
+      case 9:
+        count('ready', false);
+        break;
+      case 11:
+        count('terminating', false);
+        break;
+      default:
+        status.skip();
+    }
+  }
+  if (conditions.length > 0) out['conditions'] = conditions;
+  return out;
+}
+
+/** A trace Job as caches.ts keeps it (metadata and status; no spec), from its protobuf message. */
+export function readTrimmedJob(job: ProtoReader): KubeObject {
+  let metadata: Fields = {};
+  let status: Fields | undefined;
+  while (job.next()) {
+    if (job.field === 1) metadata = readObjectMeta(job.message());
+    else if (job.field === 3) status = readJobStatus(job.message());
+    else job.skip();
+  }
+  return { apiVersion: 'batch/v1', kind: 'Job', metadata, ...(status === undefined ? {} : { status }) } as KubeObject;
 }

@@ -1,12 +1,14 @@
-// The pod cache read from the API server's protobuf watch stream against the
-// same pods read as JSON and trimmed by caches.ts: on real pods in the states
-// a trace pod goes through (kwok plays Running, Succeeded and Failed; the
-// scheduler leaves one Pending), the two must be the same objects.
+// The pod and Job caches read from the API server's protobuf watch stream
+// against the same objects read as JSON and trimmed by caches.ts: on real
+// pods and Jobs in the states a trace goes through (kwok plays Running,
+// Succeeded and Failed; the scheduler leaves a pod Pending), the two must be
+// the same objects.
 import test from 'ava';
-import { trimPod } from '../../src/controller/caches.ts';
-import { readTrimmedPod } from '../../src/controller/cache-protobuf.ts';
+import { trimJob, trimPod } from '../../src/controller/caches.ts';
+import { readTrimmedJob, readTrimmedPod } from '../../src/controller/cache-protobuf.ts';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../src/runtime/kube-client.ts';
 import type { KubeObject } from '../../src/runtime/objects.ts';
+import type { ProtobufDecoder } from '../../src/runtime/watch-protobuf.ts';
 import { INITIAL_EVENTS_END_ANNOTATION } from '../../src/runtime/watcher.ts';
 import { clusterAvailable, createTestNamespace, kubeconfigPath } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
@@ -45,7 +47,7 @@ function podManifest(name: string, extra: { spec?: object; metadata?: object } =
   };
 }
 
-async function watchList(path: string): Promise<Map<string, KubeObject>> {
+async function watchList(path: string, decoder: ProtobufDecoder): Promise<Map<string, KubeObject>> {
   const stop = new AbortController();
   const pods = new Map<string, KubeObject>();
   const params = {
@@ -55,7 +57,7 @@ async function watchList(path: string): Promise<Map<string, KubeObject>> {
     resourceVersionMatch: 'NotOlderThan' as const,
   };
   try {
-    for await (const event of client.watch(path, params, stop.signal, readTrimmedPod)) {
+    for await (const event of client.watch(path, params, stop.signal, decoder)) {
       const pod = event.object as KubeObject;
       if (event.type === 'BOOKMARK' && pod.metadata.annotations?.[INITIAL_EVENTS_END_ANNOTATION] === 'true') break;
       if (event.type === 'ADDED') pods.set(pod.metadata.name ?? '', pod);
@@ -127,7 +129,7 @@ test('trace pods read from the protobuf watch are the pods the JSON path caches,
 
   // A pod may change between the two reads: compare only the same resource versions.
   const compared = await eventually('both reads see the same versions', async () => {
-    const fromProtobuf = await watchList(pods);
+    const fromProtobuf = await watchList(pods, readTrimmedPod);
     const fromJson = (await client.list<KubeObject>(pods, {})).items;
     if (fromJson.length !== 4 || fromProtobuf.size !== 4) return undefined;
     const same = fromJson.every(
@@ -147,4 +149,54 @@ test('trace pods read from the protobuf watch are the pods the JSON path caches,
     3,
     'the comparison covers a terminated container',
   );
+});
+
+test('trace Jobs read from the protobuf watch are the Jobs the JSON path caches: active, complete and failed', async (t) => {
+  const ns = await createTestNamespace('protobuf-jobs');
+  t.teardown(ns.cleanup);
+  const jobs = resourcePath({ group: 'batch', version: 'v1', plural: 'jobs', namespace: ns.name });
+  const job = (name: string, exitCode: string | undefined): object => ({
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name, labels: { 'iovisor.org/kubectl-trace-id': name } },
+    spec: {
+      backoffLimit: 0,
+      activeDeadlineSeconds: 600,
+      template: {
+        metadata: { annotations: exitCode === undefined ? {} : { [EXIT]: exitCode } },
+        spec: (podManifest(name) as { spec: object }).spec,
+      },
+    },
+  });
+  await client.create(jobs, job('active', undefined));
+  await client.create(jobs, job('complete', '0'));
+  await client.create(jobs, job('failed', '3'));
+  const conditionOf = async (name: string): Promise<string | undefined> =>
+    (
+      await client.get<{ status?: { conditions?: { type: string; status: string }[] } }>(`${jobs}/${name}`)
+    ).status?.conditions
+      ?.filter((c) => c.status === 'True')
+      .map((c) => c.type)
+      .join(',');
+  await eventually('the Job controller ends two of the Jobs', async () => {
+    const complete = await conditionOf('complete');
+    const failed = await conditionOf('failed');
+    const active = await client.get<{ status?: { ready?: number } }>(`${jobs}/active`);
+    return complete?.includes('Complete') === true && failed?.includes('Failed') === true && active.status?.ready === 1
+      ? true
+      : undefined;
+  });
+  const compared = await eventually('both reads see the same versions', async () => {
+    const fromProtobuf = await watchList(jobs, readTrimmedJob);
+    const fromJson = (await client.list<KubeObject>(jobs, {})).items;
+    if (fromJson.length !== 3 || fromProtobuf.size !== 3) return undefined;
+    const same = fromJson.every(
+      (j) => fromProtobuf.get(j.metadata.name ?? '')?.metadata.resourceVersion === j.metadata.resourceVersion,
+    );
+    return same ? { fromJson, fromProtobuf } : undefined;
+  });
+  for (const json of compared.fromJson) {
+    const name = json.metadata.name ?? '';
+    t.deepEqual(plain(compared.fromProtobuf.get(name)), plain(trimJob(json)), name);
+  }
 });
