@@ -11,16 +11,19 @@ import { type ProtoReader, readObjectMeta, readTime } from '../runtime/protobuf-
 
 type Fields = Record<string, unknown>;
 
-/** Reads a string field into `out[key]` unless it is empty (JSON's omitempty). */
+/**
+ * Reads a string field into `out[key]` unless it is empty (JSON's omitempty).
+ * The fields read so repeat across pods and Jobs, so they are kept once each.
+ */
 function text(reader: ProtoReader, out: Fields, key: string): void {
-  const value = reader.string();
+  const value = reader.sharedString();
   if (value !== '') out[key] = value;
 }
 
 function readContainer(container: ProtoReader): Fields {
   const out: Fields = { name: '' };
   while (container.next()) {
-    if (container.field === 1) out['name'] = container.string();
+    if (container.field === 1) out['name'] = container.sharedString();
     else if (container.field === 2) text(container, out, 'image');
     else container.skip();
   }
@@ -32,7 +35,7 @@ function readSpec(spec: ProtoReader): Fields {
   let nodeName: string | undefined;
   while (spec.next()) {
     if (spec.field === 2) containers.push(readContainer(spec.message()));
-    else if (spec.field === 10) nodeName = spec.string() || undefined;
+    else if (spec.field === 10) nodeName = spec.sharedString() || undefined;
     else spec.skip();
   }
   return { ...(nodeName === undefined ? {} : { nodeName }), containers };
@@ -41,8 +44,8 @@ function readSpec(spec: ProtoReader): Fields {
 function readCondition(condition: ProtoReader): Fields {
   const out: Fields = { type: '', status: '', lastTransitionTime: null };
   while (condition.next()) {
-    if (condition.field === 1) out['type'] = condition.string();
-    else if (condition.field === 2) out['status'] = condition.string();
+    if (condition.field === 1) out['type'] = condition.sharedString();
+    else if (condition.field === 2) out['status'] = condition.sharedString();
     else if (condition.field === 4) out['lastTransitionTime'] = readTime(condition.message());
     else if (condition.field === 5) text(condition, out, 'reason');
     else if (condition.field === 6) text(condition, out, 'message');
@@ -121,7 +124,7 @@ function readState(state: ProtoReader): Fields {
 function readContainerStatus(status: ProtoReader): Fields {
   const out: Fields = { name: '', ready: false, restartCount: 0, state: {}, lastState: {} };
   while (status.next()) {
-    if (status.field === 1) out['name'] = status.string();
+    if (status.field === 1) out['name'] = status.sharedString();
     else if (status.field === 2) out['state'] = readState(status.message());
     else if (status.field === 3) out['lastState'] = readState(status.message());
     else if (status.field === 4) out['ready'] = status.bool();
@@ -193,8 +196,8 @@ export function readTrimmedPod(pod: ProtoReader): KubeObject {
 function readJobCondition(condition: ProtoReader): Fields {
   const out: Fields = { type: '', status: '', lastProbeTime: null, lastTransitionTime: null };
   while (condition.next()) {
-    if (condition.field === 1) out['type'] = condition.string();
-    else if (condition.field === 2) out['status'] = condition.string();
+    if (condition.field === 1) out['type'] = condition.sharedString();
+    else if (condition.field === 2) out['status'] = condition.sharedString();
     else if (condition.field === 3) out['lastProbeTime'] = readTime(condition.message());
     else if (condition.field === 4) out['lastTransitionTime'] = readTime(condition.message());
     else if (condition.field === 5) text(condition, out, 'reason');

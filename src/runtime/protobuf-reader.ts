@@ -18,6 +18,24 @@ export class ProtobufError extends Error {
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
 
+// JSON.parse hands out one string for equal short values; decoded strings are
+// each their own, which cost 0.4 KiB more heap per cached Pod or Job. Values
+// that repeat across objects (times, phases, reasons, images, node names) go
+// through this table instead; it holds only short strings and is emptied
+// when full, so it stays small.
+const SHARED_LIMIT = 4096;
+const SHARED_MAX_LENGTH = 64;
+const shared = new Map<string, string>();
+
+function share(value: string): string {
+  if (value.length > SHARED_MAX_LENGTH) return value;
+  const known = shared.get(value);
+  if (known !== undefined) return known;
+  if (shared.size >= SHARED_LIMIT) shared.clear();
+  shared.set(value, value);
+  return value;
+}
+
 /** One message's fields, in order. */
 export class ProtoReader {
   readonly #buf: Uint8Array;
@@ -80,6 +98,11 @@ export class ProtoReader {
     return utf8.decode(this.#buf.subarray(start, end));
   }
 
+  /** A string that many objects hold alike (a reason, a time, an image), kept once. */
+  sharedString(): string {
+    return share(this.string());
+  }
+
   bytes(): Uint8Array {
     const [start, end] = this.#span();
     return this.#buf.subarray(start, end);
@@ -137,7 +160,7 @@ export function readTime(time: ProtoReader): string | null {
     else time.skip();
   }
   if (seconds === undefined) return null;
-  return new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return share(new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'));
 }
 
 /**
@@ -158,9 +181,11 @@ export function readObjectMeta(meta: ProtoReader): Record<string, unknown> {
       case 1:
         text('name');
         break;
-      case 3:
-        text('namespace');
+      case 3: {
+        const namespace = meta.sharedString();
+        if (namespace !== '') out['namespace'] = namespace;
         break;
+      }
       case 5:
         text('uid');
         break;
@@ -204,8 +229,8 @@ export function readObjectMeta(meta: ProtoReader): Record<string, unknown> {
 function readOwnerReference(ref: ProtoReader): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   while (ref.next()) {
-    if (ref.field === 5) out['apiVersion'] = ref.string();
-    else if (ref.field === 1) out['kind'] = ref.string();
+    if (ref.field === 5) out['apiVersion'] = ref.sharedString();
+    else if (ref.field === 1) out['kind'] = ref.sharedString();
     else if (ref.field === 3) out['name'] = ref.string();
     else if (ref.field === 4) out['uid'] = ref.string();
     else if (ref.field === 6) out['controller'] = ref.bool();
