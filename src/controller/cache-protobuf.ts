@@ -41,11 +41,21 @@ function readSpec(spec: ProtoReader): Fields {
   return { ...(nodeName === undefined ? {} : { nodeName }), containers };
 }
 
-function readCondition(condition: ProtoReader): Fields {
-  const out: Fields = { type: '', status: '', lastTransitionTime: null };
+/**
+ * A pod or Job condition, with the fields its trim keeps: a pod's lose
+ * lastProbeTime (trimPod), a Job's keep it (trimJob keeps them whole).
+ */
+function readCondition(condition: ProtoReader, withProbeTime: boolean): Fields {
+  const out: Fields = {
+    type: '',
+    status: '',
+    ...(withProbeTime ? { lastProbeTime: null } : {}),
+    lastTransitionTime: null,
+  };
   while (condition.next()) {
     if (condition.field === 1) out['type'] = condition.sharedString();
     else if (condition.field === 2) out['status'] = condition.sharedString();
+    else if (condition.field === 3 && withProbeTime) out['lastProbeTime'] = readTime(condition.message());
     else if (condition.field === 4) out['lastTransitionTime'] = readTime(condition.message());
     else if (condition.field === 5) text(condition, out, 'reason');
     else if (condition.field === 6) text(condition, out, 'message');
@@ -146,7 +156,7 @@ function readStatus(status: ProtoReader): Fields {
         text(status, out, 'phase');
         break;
       case 2:
-        conditions.push(readCondition(status.message()));
+        conditions.push(readCondition(status.message(), false));
         break;
       case 3:
         text(status, out, 'message');
@@ -193,20 +203,6 @@ export function readTrimmedPod(pod: ProtoReader): KubeObject {
   } as KubeObject;
 }
 
-function readJobCondition(condition: ProtoReader): Fields {
-  const out: Fields = { type: '', status: '', lastProbeTime: null, lastTransitionTime: null };
-  while (condition.next()) {
-    if (condition.field === 1) out['type'] = condition.sharedString();
-    else if (condition.field === 2) out['status'] = condition.sharedString();
-    else if (condition.field === 3) out['lastProbeTime'] = readTime(condition.message());
-    else if (condition.field === 4) out['lastTransitionTime'] = readTime(condition.message());
-    else if (condition.field === 5) text(condition, out, 'reason');
-    else if (condition.field === 6) text(condition, out, 'message');
-    else condition.skip();
-  }
-  return out;
-}
-
 function readJobStatus(status: ProtoReader): Fields {
   const out: Fields = {};
   const conditions: Fields[] = [];
@@ -218,7 +214,7 @@ function readJobStatus(status: ProtoReader): Fields {
   while (status.next()) {
     switch (status.field) {
       case 1:
-        conditions.push(readJobCondition(status.message()));
+        conditions.push(readCondition(status.message(), true));
         break;
       case 2:
         out['startTime'] = readTime(status.message());

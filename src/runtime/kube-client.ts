@@ -44,7 +44,13 @@ import type { KubeObject, ObjectList, RawWatchEvent, Status } from './objects.ts
 import { execInPod, type ExecOptions, type ExecResult } from './pod-exec.ts';
 import { RestTransport, type Query, type RequestOptions, type RestTransportOptions } from './rest-transport.ts';
 import type { ListParams, WatchParams, WatchTransport } from './watcher.ts';
-import { decodeWatchEvent, PROTOBUF_WATCH_TYPE, protobufFrames, type ProtobufDecoder } from './watch-protobuf.ts';
+import {
+  decodeWatchEvent,
+  PROTOBUF_TYPE,
+  PROTOBUF_WATCH_TYPE,
+  protobufFrames,
+  type ProtobufDecoder,
+} from './watch-protobuf.ts';
 import { errorMessage } from '../error-message.ts';
 
 export type { Query, RequestOptions } from './rest-transport.ts';
@@ -254,8 +260,7 @@ export class KubeClient implements WatchTransport {
       },
       signal,
     );
-    const inProtobuf =
-      protobuf !== undefined && (res.headers['content-type'] ?? '').startsWith(PROTOBUF_WATCH_TYPE.split(';')[0] ?? '');
+    const inProtobuf = protobuf !== undefined && (res.headers['content-type'] ?? '').startsWith(PROTOBUF_TYPE);
     try {
       if (inProtobuf) {
         for await (const frame of protobufFrames(res as AsyncIterable<Buffer>)) yield decodeWatchEvent(frame, protobuf);

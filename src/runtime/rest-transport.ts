@@ -51,6 +51,7 @@ import { realClock, type Clock } from './clock.ts';
 import { nopLogger, type Logger } from './logger.ts';
 import type { RuntimeMetrics } from './metrics.ts';
 import type { Status } from './objects.ts';
+import { PROTOBUF_TYPE, statusFromProtobuf } from './watch-protobuf.ts';
 
 export type Query = Record<string, string | number | boolean | undefined>;
 
@@ -169,7 +170,10 @@ export class RestTransport {
   async stream(req: RestRequest, signal: AbortSignal): Promise<http.IncomingMessage> {
     const res = await this.#open(req, { signal, timeoutMs: 0 }, true);
     if (res.statusCode === 200) return res;
-    const text = await readText(res);
+    // A watch that asked for protobuf gets its error Status in protobuf too.
+    const text = (res.headers['content-type'] ?? '').startsWith(PROTOBUF_TYPE)
+      ? JSON.stringify(statusFromProtobuf(await readBytes(res)) ?? {})
+      : await readText(res);
     throw this.#errorFor(req.method, req.path, res.statusCode ?? 0, res.headers, text);
   }
 
@@ -456,6 +460,12 @@ function isReusedSocketReset(error: unknown): boolean {
   return (
     typeof error === 'object' && error !== null && (error as { reusedSocketReset?: boolean }).reusedSocketReset === true
   );
+}
+
+async function readBytes(res: http.IncomingMessage): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of res as AsyncIterable<Buffer>) chunks.push(chunk);
+  return Buffer.concat(chunks);
 }
 
 async function readText(res: http.IncomingMessage): Promise<string> {

@@ -8,7 +8,8 @@
 import type { KubeObject, RawWatchEvent, Status } from './objects.ts';
 import { ProtobufError, ProtoReader } from './protobuf-reader.ts';
 
-export const PROTOBUF_WATCH_TYPE = 'application/vnd.kubernetes.protobuf;stream=watch';
+export const PROTOBUF_TYPE = 'application/vnd.kubernetes.protobuf';
+export const PROTOBUF_WATCH_TYPE = `${PROTOBUF_TYPE};stream=watch`;
 
 /** Reads one object of the watched kind from its protobuf message (the Unknown's raw). */
 export type ProtobufDecoder = (object: ProtoReader) => KubeObject;
@@ -64,6 +65,16 @@ function readStatus(status: ProtoReader): Status {
     else status.skip();
   }
   return result;
+}
+
+/** A metav1.Status in its envelope, as an error response's body; undefined when it is something else. */
+export function statusFromProtobuf(body: Uint8Array): Status | undefined {
+  try {
+    const { kind, object } = unwrap(body);
+    return kind === 'Status' ? readStatus(object) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One frame as the watcher's RawWatchEvent, the object read by `decode` (a Status for ERROR). */

@@ -3,7 +3,7 @@
 // pods and Jobs in the states a trace goes through (kwok plays Running,
 // Succeeded and Failed; the scheduler leaves a pod Pending), the two must be
 // the same objects.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { trimJob, trimPod } from '../../src/controller/caches.ts';
 import { readTrimmedJob, readTrimmedPod } from '../../src/controller/cache-protobuf.ts';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../src/runtime/kube-client.ts';
@@ -70,6 +70,34 @@ async function watchList(path: string, decoder: ProtobufDecoder): Promise<Map<st
 
 const plain = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
+/**
+ * Reads the `count` objects at `path` through the protobuf watch and as JSON,
+ * and checks each decoded one against the JSON one trimmed. An object may
+ * change between the two reads: both are read again until the versions match.
+ */
+async function sameObjectsBothWays(
+  t: ExecutionContext,
+  path: string,
+  decoder: ProtobufDecoder,
+  trim: (obj: KubeObject) => KubeObject,
+  count: number,
+): Promise<Map<string, KubeObject>> {
+  const compared = await eventually('both reads see the same versions', async () => {
+    const fromProtobuf = await watchList(path, decoder);
+    const fromJson = (await client.list<KubeObject>(path, {})).items;
+    if (fromJson.length !== count || fromProtobuf.size !== count) return undefined;
+    const same = fromJson.every(
+      (o) => fromProtobuf.get(o.metadata.name ?? '')?.metadata.resourceVersion === o.metadata.resourceVersion,
+    );
+    return same ? { fromJson, fromProtobuf } : undefined;
+  });
+  for (const json of compared.fromJson) {
+    const name = json.metadata.name ?? '';
+    t.deepEqual(plain(compared.fromProtobuf.get(name)), plain(trim(json)), name);
+  }
+  return compared.fromProtobuf;
+}
+
 test('trace pods read from the protobuf watch are the pods the JSON path caches, in every state', async (t) => {
   const ns = await createTestNamespace('protobuf');
   t.teardown(ns.cleanup);
@@ -127,21 +155,8 @@ test('trace pods read from the protobuf watch are the pods the JSON path caches,
       : undefined;
   });
 
-  // A pod may change between the two reads: compare only the same resource versions.
-  const compared = await eventually('both reads see the same versions', async () => {
-    const fromProtobuf = await watchList(pods, readTrimmedPod);
-    const fromJson = (await client.list<KubeObject>(pods, {})).items;
-    if (fromJson.length !== 4 || fromProtobuf.size !== 4) return undefined;
-    const same = fromJson.every(
-      (p) => fromProtobuf.get(p.metadata.name ?? '')?.metadata.resourceVersion === p.metadata.resourceVersion,
-    );
-    return same ? { fromJson, fromProtobuf } : undefined;
-  });
-  for (const json of compared.fromJson) {
-    const name = json.metadata.name ?? '';
-    t.deepEqual(plain(compared.fromProtobuf.get(name)), plain(trimPod(json)), name);
-  }
-  const failed = compared.fromProtobuf.get('failed') as {
+  const compared = await sameObjectsBothWays(t, pods, readTrimmedPod, trimPod, 4);
+  const failed = compared.get('failed') as {
     status?: { containerStatuses?: { state?: { terminated?: { exitCode?: number } } }[] };
   };
   t.is(
@@ -186,17 +201,5 @@ test('trace Jobs read from the protobuf watch are the Jobs the JSON path caches:
       ? true
       : undefined;
   });
-  const compared = await eventually('both reads see the same versions', async () => {
-    const fromProtobuf = await watchList(jobs, readTrimmedJob);
-    const fromJson = (await client.list<KubeObject>(jobs, {})).items;
-    if (fromJson.length !== 3 || fromProtobuf.size !== 3) return undefined;
-    const same = fromJson.every(
-      (j) => fromProtobuf.get(j.metadata.name ?? '')?.metadata.resourceVersion === j.metadata.resourceVersion,
-    );
-    return same ? { fromJson, fromProtobuf } : undefined;
-  });
-  for (const json of compared.fromJson) {
-    const name = json.metadata.name ?? '';
-    t.deepEqual(plain(compared.fromProtobuf.get(name)), plain(trimJob(json)), name);
-  }
+  await sameObjectsBothWays(t, jobs, readTrimmedJob, trimJob, 3);
 });

@@ -5,7 +5,7 @@
 import { Readable } from 'node:stream';
 import test from 'ava';
 import { ProtoReader, readTime } from '../../src/runtime/protobuf-reader.ts';
-import { decodeWatchEvent, protobufFrames } from '../../src/runtime/watch-protobuf.ts';
+import { decodeWatchEvent, protobufFrames, statusFromProtobuf } from '../../src/runtime/watch-protobuf.ts';
 
 function varint(n: number): number[] {
   const out: number[] = [];
@@ -111,4 +111,23 @@ test('frames are found across chunk boundaries, and a stream cut inside one is a
 test('times read as JSON writes them: seconds in UTC, a zero time null', (t) => {
   t.is(readTime(new ProtoReader(Uint8Array.from(intField(1, 1764702000)))), '2025-12-02T19:00:00Z');
   t.is(readTime(new ProtoReader(new Uint8Array())), null);
+});
+
+test('an error response in protobuf reads as its Status; anything else as nothing', (t) => {
+  const forbidden = [
+    ...field(2, str('Failure')),
+    ...field(3, str('pods is forbidden')),
+    ...field(4, str('Forbidden')),
+    ...intField(6, 403),
+  ];
+  t.deepEqual(statusFromProtobuf(Uint8Array.from(envelope('Status', forbidden))), {
+    kind: 'Status',
+    apiVersion: 'v1',
+    status: 'Failure',
+    message: 'pods is forbidden',
+    reason: 'Forbidden',
+    code: 403,
+  });
+  t.is(statusFromProtobuf(Uint8Array.from(envelope('Pod', []))), undefined);
+  t.is(statusFromProtobuf(Buffer.from('{"kind":"Status"}')), undefined);
 });
