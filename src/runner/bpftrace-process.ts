@@ -21,6 +21,7 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openOutputFifo, type OutputFifo } from './output-fifo.ts';
+import { parseProcStat, type ProcStat } from './proc-stat.ts';
 import { errorMessage } from '../error-message.ts';
 
 export interface ExitStatus {
@@ -128,35 +129,13 @@ export function spawnBpftrace(options: SpawnOptions): BpftraceProcess {
   };
 }
 
-interface ProcStat {
-  comm: string;
-  state: string;
-  ppid: number;
-  /** The wait status, as waitpid(2) reports it (meaningful once the state is Z). */
-  waitStatus: number;
-}
-
 /** /proc/<pid>/stat, or undefined when there is no such process. */
 export function readProcStat(pid: number, procRoot = '/proc'): ProcStat | undefined {
-  let text: string;
   try {
-    text = readFileSync(path.join(procRoot, String(pid), 'stat'), 'utf8');
+    return parseProcStat(readFileSync(path.join(procRoot, String(pid), 'stat'), 'utf8'));
   } catch {
     return undefined;
   }
-  // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-  const open = text.indexOf('(');
-  const close = text.lastIndexOf(')');
-  const fields = text
-    .slice(close + 2)
-    .trim()
-    .split(' ');
-  return {
-    comm: text.slice(open + 1, close),
-    state: fields[0] ?? '',
-    ppid: Number(fields[1]),
-    waitStatus: Number(fields.at(-1)),
-  };
 }
 
 function readCmdline(pid: number, procRoot = '/proc'): string[] | undefined {

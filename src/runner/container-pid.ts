@@ -13,6 +13,7 @@
 // whose parent is outside it; the lowest such PID wins a tie.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
+import { parseProcStat } from './proc-stat.ts';
 
 export interface FindContainerPidOptions {
   /** The container id, as in a pod's status ("containerd://<id>" is accepted). */
@@ -68,11 +69,8 @@ export function cgroupMatches(cgroupFile: string, containerId: string, podUid?: 
 
 /** The parent PID from /proc/<pid>/stat ("pid (comm) state ppid ..."; comm may hold spaces and parens). */
 export function parentPidFromStat(stat: string): number | undefined {
-  const close = stat.lastIndexOf(')');
-  if (close < 0) return undefined;
-  const fields = stat.slice(close + 2).split(' ');
-  const ppid = Number(fields[1]);
-  return Number.isInteger(ppid) ? ppid : undefined;
+  const ppid = parseProcStat(stat)?.ppid;
+  return ppid !== undefined && Number.isInteger(ppid) ? ppid : undefined;
 }
 
 async function readOrUndefined(file: string): Promise<string | undefined> {
