@@ -40,6 +40,7 @@
 //   waits for in-flight reconciles; after `shutdownTimeoutMs` it aborts their
 //   `ctx.signal`, waits one more second at most, and returns anyway.
 import { randomUUID } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { realClock, type Clock } from './clock.ts';
 import { nopLogger, type Logger } from './logger.ts';
 import type { ControllerMetrics, ReconcileResult, RuntimeMetrics } from './metrics.ts';
@@ -257,6 +258,12 @@ export class Controller {
       } finally {
         this.#queue.done(key);
       }
+      // A reconcile that needs no request (a settled object, read from the
+      // caches) never leaves the microtask queue, so a pass over 10 000 of
+      // them after a restart held the event loop for over a second: /readyz,
+      // watch events and the lease renewal waited behind it. One turn of the
+      // loop per item lets them through.
+      await yieldToEventLoop();
     }
   }
 

@@ -92,6 +92,22 @@ test('no more than `concurrency` reconciles run at once', async (t) => {
   await h.running;
 });
 
+test('a long pass of reconciles that make no request still lets timers, I/O and probes run between them', async (t) => {
+  let done = 0;
+  const h = setup(() => {
+    done++;
+    return Action.awaitChange();
+  });
+  for (let i = 0; i < 2000; i++) h.queue.add(`ns/k${i}`);
+  // Without a turn of the event loop between reconciles, this would run only after all 2000.
+  const doneWhenLoopTurned = await new Promise<number>((resolve) => setImmediate(() => resolve(done)));
+  t.true(doneWhenLoopTurned < 2000, `the event loop turned only after ${doneWhenLoopTurned} reconciles`);
+  for (let turns = 0; done < 2000 && turns < 10_000; turns++) await new Promise((resolve) => setImmediate(resolve));
+  t.is(done, 2000);
+  h.stop.abort();
+  await h.running;
+});
+
 test('one key never runs twice at once; re-added while running, it runs again after', async (t) => {
   const calls: string[] = [];
   let inFlight = 0;
