@@ -24,7 +24,6 @@ import {
   awaitsPodCreation,
   awaitsPodStart,
   buildTraceObjects,
-  canonicalJson,
   CONDITION_TYPES as C,
   deriveTraceState,
   findCondition,
@@ -33,6 +32,7 @@ import {
   isStarted,
   isStartProblem,
   isStopRequested,
+  jsonEqual,
   REASONS,
   resolveNodeTarget,
   resolvePodTarget,
@@ -149,7 +149,7 @@ function cacheLagsOwnWrite(r: Scope, traceJob: TraceJob): boolean {
 async function commit(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<TraceJob> {
   draft.observed();
   let stored = traceJob;
-  if (canonicalJson(draft.status) !== canonicalJson(traceJob.status ?? {})) {
+  if (!jsonEqual(draft.status, traceJob.status ?? {})) {
     try {
       stored = await r.api.replaceStatus({ ...traceJob, status: draft.status }, r.signal);
     } catch (error) {

@@ -85,7 +85,7 @@ export {
   type DerivedState,
 } from './phase.ts';
 export { toRfc3339, timeString } from './time.ts';
-export { canonicalJson } from './canonical-json.ts';
+export { jsonEqual } from './canonical-json.ts';
 export {
   traceJobCrd,
   traceJobOpenApiSchema,

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { canonicalJson } from '../../src/tracejob/canonical-json.ts';
+import { canonicalJson, jsonEqual } from '../../src/tracejob/canonical-json.ts';
 import type { V1Job } from '@kubernetes/client-node';
 import {
   SPEC_HASH_ANNOTATION_KEY,
@@ -73,4 +73,29 @@ test('specChangedAfterStart and the SpecApplied condition', (t) => {
 test('canonical JSON sorts keys by code point and leaves out undefined members', (t) => {
   t.is(canonicalJson({ b: 1, a: [{ d: undefined, c: 'x' }], B: null }), '{"B":null,"a":[{"c":"x"}],"b":1}');
   t.is(canonicalJson({ x: 1, y: 2 }), canonicalJson({ y: 2, x: 1 }));
+});
+
+test('jsonEqual says equal exactly when the canonical JSON texts are equal', (t) => {
+  const values: unknown[] = [
+    {},
+    { a: undefined },
+    { a: 1 },
+    { a: '1' },
+    { a: null },
+    { a: [1, 2] },
+    { a: [2, 1] },
+    { a: [1, 2], b: { c: 'x' } },
+    { b: { c: 'x', d: undefined }, a: [1, 2] },
+    { b: { c: 'y' }, a: [1, 2] },
+    [{ x: 1 }],
+    [{ x: 1, y: undefined }],
+    [],
+    'a',
+    1,
+    true,
+    null,
+  ];
+  for (const a of values)
+    for (const b of values)
+      t.is(jsonEqual(a, b), canonicalJson(a) === canonicalJson(b), `${canonicalJson(a)} against ${canonicalJson(b)}`);
 });
