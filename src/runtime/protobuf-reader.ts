@@ -16,8 +16,6 @@ export class ProtobufError extends Error {
   override name = 'ProtobufError';
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: false });
-
 // JSON.parse hands out one string for equal short values; decoded strings are
 // each their own, which cost 0.4 KiB more heap per cached Pod or Job. Values
 // that repeat across objects (times, phases, reasons, images, node names) go
@@ -38,7 +36,8 @@ function share(value: string): string {
 
 /** One message's fields, in order. */
 export class ProtoReader {
-  readonly #buf: Uint8Array;
+  // A Buffer, for its toString(): 2x faster than a TextDecoder on the short strings most fields are.
+  readonly #buf: Buffer;
   #pos: number;
   readonly #end: number;
   /** The field number and wire type of the field just read by next(). */
@@ -46,7 +45,7 @@ export class ProtoReader {
   wire = 0;
 
   constructor(buf: Uint8Array, start = 0, end = buf.length) {
-    this.#buf = buf;
+    this.#buf = Buffer.isBuffer(buf) ? buf : Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
     this.#pos = start;
     this.#end = end;
   }
@@ -95,7 +94,7 @@ export class ProtoReader {
 
   string(): string {
     const [start, end] = this.#span();
-    return utf8.decode(this.#buf.subarray(start, end));
+    return this.#buf.toString('utf8', start, end);
   }
 
   /** A string that many objects hold alike (a reason, a time, an image), kept once. */
@@ -103,7 +102,7 @@ export class ProtoReader {
     return share(this.string());
   }
 
-  bytes(): Uint8Array {
+  bytes(): Buffer {
     const [start, end] = this.#span();
     return this.#buf.subarray(start, end);
   }
@@ -159,8 +158,22 @@ export function readTime(time: ProtoReader): string | null {
     if (time.field === 1) seconds = time.varint();
     else time.skip();
   }
-  if (seconds === undefined) return null;
-  return share(new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'));
+  return seconds === undefined ? null : timeText(seconds);
+}
+
+// Objects made in one burst share their times to the second: formatting each
+// anew was a third of the CPU of reading 10 000 Pods and Jobs.
+const TIME_TEXTS_LIMIT = 4096;
+const timeTexts = new Map<number, string>();
+
+function timeText(seconds: number): string {
+  let text = timeTexts.get(seconds);
+  if (text === undefined) {
+    if (timeTexts.size >= TIME_TEXTS_LIMIT) timeTexts.clear();
+    text = new Date(seconds * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+    timeTexts.set(seconds, text);
+  }
+  return text;
 }
 
 /**
