@@ -1,13 +1,14 @@
-// The trace pods and Jobs as the cache keeps them, read straight from the
-// protobuf watch stream (runtime/watch-protobuf.ts says why): the same
-// fields, in the same JSON form, as trimPod and trimJob in caches.ts make
-// from the JSON one, so the reconciler cannot tell them apart
+// The trace pods, Jobs and ConfigMaps as the cache keeps them, read straight
+// from the protobuf watch stream (runtime/watch-protobuf.ts says why): the
+// same fields, in the same JSON form, as trimPod, trimJob and trimConfigMap
+// in caches.ts make from the JSON one, so the reconciler cannot tell them apart
 // (test/integration/cache-protobuf.test.ts compares the two on real
 // objects). Field numbers from k8s.io/api's core/v1 and batch/v1
 // generated.proto. What JSON omits when empty is left out; a zero time is
 // null, as in JSON.
 import type { KubeObject } from '../runtime/objects.ts';
 import { type ProtoReader, readObjectMeta, readTime } from '../runtime/protobuf-reader.ts';
+import { STOP_KEY } from '../tracejob/index.ts';
 
 type Fields = Record<string, unknown>;
 
@@ -255,4 +256,30 @@ export function readTrimmedJob(job: ProtoReader): KubeObject {
     else job.skip();
   }
   return { apiVersion: 'batch/v1', kind: 'Job', metadata, ...(status === undefined ? {} : { status }) } as KubeObject;
+}
+
+/** A trace ConfigMap as caches.ts keeps it: metadata and the stop request; the program text is skipped unread. */
+export function readTrimmedConfigMap(configMap: ProtoReader): KubeObject {
+  let metadata: Fields = {};
+  let stop: string | undefined;
+  while (configMap.next()) {
+    if (configMap.field === 1) metadata = readObjectMeta(configMap.message());
+    else if (configMap.field === 2) {
+      const entry = configMap.message();
+      let key = '';
+      let value: Buffer | undefined;
+      while (entry.next()) {
+        if (entry.field === 1) key = entry.string();
+        else if (entry.field === 2) value = entry.bytes();
+        else entry.skip();
+      }
+      if (key === STOP_KEY) stop = value?.toString('utf8') ?? '';
+    } else configMap.skip();
+  }
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata,
+    ...(stop === undefined ? {} : { data: { [STOP_KEY]: stop } }),
+  } as KubeObject;
 }

@@ -1,11 +1,12 @@
-// The pod and Job caches read from the API server's protobuf watch stream
-// against the same objects read as JSON and trimmed by caches.ts: on real
-// pods and Jobs in the states a trace goes through (kwok plays Running,
-// Succeeded and Failed; the scheduler leaves a pod Pending), the two must be
+// The pod, Job and ConfigMap caches read from the API server's protobuf
+// watch stream against the same objects read as JSON and trimmed by
+// caches.ts: on real pods and Jobs in the states a trace goes through (kwok
+// plays Running, Succeeded and Failed; the scheduler leaves a pod Pending)
+// and on program ConfigMaps with and without a stop request, the two must be
 // the same objects.
 import test, { type ExecutionContext } from 'ava';
-import { trimJob, trimPod } from '../../src/controller/caches.ts';
-import { readTrimmedJob, readTrimmedPod } from '../../src/controller/cache-protobuf.ts';
+import { trimConfigMap, trimJob, trimPod } from '../../src/controller/caches.ts';
+import { readTrimmedConfigMap, readTrimmedJob, readTrimmedPod } from '../../src/controller/cache-protobuf.ts';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../src/runtime/kube-client.ts';
 import type { KubeObject } from '../../src/runtime/objects.ts';
 import type { ProtobufDecoder } from '../../src/runtime/watch-protobuf.ts';
@@ -202,4 +203,36 @@ test('trace Jobs read from the protobuf watch are the Jobs the JSON path caches:
       : undefined;
   });
   await sameObjectsBothWays(t, jobs, readTrimmedJob, trimJob, 3);
+});
+
+test('trace ConfigMaps read from the protobuf watch are the ConfigMaps the JSON path caches: with and without a stop request', async (t) => {
+  const ns = await createTestNamespace('protobuf-configmaps');
+  t.teardown(ns.cleanup);
+  const configMaps = resourcePath({ version: 'v1', plural: 'configmaps', namespace: ns.name });
+  const configMap = (name: string, data: Record<string, string>, binaryData?: Record<string, string>): object => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name,
+      labels: { 'iovisor.org/kubectl-trace-id': name },
+      annotations: { 'observe.alexeldeib.xyz/tracejob': `${name}-tj` },
+    },
+    data,
+    ...(binaryData === undefined ? {} : { binaryData }),
+  });
+  const program = 'tracepoint:raw_syscalls:sys_enter { @[comm] = count(); } // é\n'.repeat(100);
+  await client.create(configMaps, configMap('running', { 'program.bt': program }));
+  await client.create(configMaps, configMap('stopped', { 'program.bt': program, stop: '2026-12-03T05:00:00Z' }));
+  await client.create(configMaps, configMap('stopped-empty', { stop: '', 'z.bt': 'x' }));
+  await client.create(
+    configMaps,
+    configMap('binary', { 'program.bt': 'x' }, { blob: Buffer.from([0, 1, 2]).toString('base64') }),
+  );
+  await client.create(configMaps, configMap('empty', {}));
+  // Five, and the namespace's kube-root-ca.crt.
+  const read = await sameObjectsBothWays(t, configMaps, readTrimmedConfigMap, trimConfigMap, 6);
+  const data = (name: string): unknown => (read.get(name) as { data?: unknown } | undefined)?.data;
+  t.deepEqual(data('stopped'), { stop: '2026-12-03T05:00:00Z' });
+  t.deepEqual(data('stopped-empty'), { stop: '' });
+  t.is(data('running'), undefined);
 });
