@@ -8,11 +8,12 @@
 // last-applied-configuration (together often more than half of a TraceJob's
 // JSON; the operator writes TraceJobs only through /status, where the API
 // server ignores everything but status).
-// Lists are streamed (a watch with sendInitialEvents: one object per event,
-// never a whole page body) where the API server serves that, else paginated.
 // Pods, Jobs and ConfigMaps are watched in protobuf (cache-protobuf.ts reads
 // the same trimmed fields): the API server serves them so for a quarter to a
 // half of the CPU, and encodes their changes as JSON for no other watcher.
+// Their lists are streamed (a watch with sendInitialEvents: one object per
+// event, never a whole page body) where the API server serves that, else
+// paginated. TraceJobs, which have only JSON, are listed in pages of 500.
 // Watches are cluster-wide, or one per namespace when the watch scope is
 // limited (each with its own store, since a re-list replaces a store whole).
 // Also maps every change to the key of the TraceJob it belongs to. Nodes are
@@ -234,7 +235,11 @@ class ScopedStores<T extends KubeObject> {
         ...(resource.transform === undefined ? {} : { transform: resource.transform }),
         ...(resource.protobuf === undefined ? {} : { protobuf: resource.protobuf }),
         ...(watchdogMs === undefined ? {} : { silenceTimeoutMs: watchdogMs }),
-        streamingList: true,
+        // A JSON resource is listed in pages: inside a watch event the API
+        // server checks each object's JSON once more, and the 10 000
+        // TraceJobs of a restart cost it 1.7x the CPU streamed that they cost
+        // listed (bench/README.md, 2026-12-03). Protobuf has no such step.
+        streamingList: resource.protobuf !== undefined,
         logger: logger.child({ watch: resource.name, namespace: namespace === ALL ? '*' : namespace }),
       });
       this.#stores.set(namespace, store);
