@@ -52,6 +52,8 @@ const USAGE = `usage: npm run bench [-- flags]
                            a dist/ compiled as the image does (the default)
   --no-memory-limit        run the manager (bursts, fleet, stop) unconstrained, not in a memory cgroup with the shipped limit
                            (config/manager/manager.yaml), which is what Node sizes its heap from in the pod
+  --restarts=3             restarts of the manager over each size's settled TraceJobs; the median /readyz is reported
+                           (--quick: 1)
   --restart-node-options='--max-old-space-size=256'
                            one more restart of the manager with these node flags (an experiment; none by default)
   --json=FILE              also write every figure as JSON
@@ -75,6 +77,7 @@ const { values } = parseArgs({
     'skip-stop': { type: 'boolean' },
     stops: { type: 'string' },
     'fleet-sizes': { type: 'string' },
+    restarts: { type: 'string' },
     'restart-node-options': { type: 'string' },
     'manager-src': { type: 'boolean' },
     'no-memory-limit': { type: 'boolean' },
@@ -188,6 +191,7 @@ const scenario: ScenarioOptions = {
   concurrency: Math.max(1, int('concurrency', values.concurrency, 8)),
   steadySeconds: int('steady-seconds', values['steady-seconds'], quick ? 10 : 30),
   restartQuietSeconds: quick ? 3 : 5,
+  restarts: Math.max(1, int('restarts', values.restarts, quick ? 1 : 3)),
   ...(values['restart-node-options'] === undefined
     ? {}
     : { restartNodeOptions: values['restart-node-options'].split(/\s+/).filter((o) => o !== '') }),

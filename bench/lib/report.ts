@@ -296,13 +296,23 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
           'then',
         ],
         ...ops.flatMap((o) => [
-          restartRow(String(o.n), o.restart),
+          ...o.restarts.map((r, i) =>
+            restartRow(
+              o.restarts.length === 1 ? String(o.n) : `${o.n} #${i + 1}${r === o.restart ? ' (median)' : ''}`,
+              r,
+            ),
+          ),
           ...(o.restartWithNodeOptions === undefined
             ? []
             : [restartRow(`${o.n} (node ${(o.restartNodeOptions ?? []).join(' ')})`, o.restartWithNodeOptions)]),
         ]),
       ]),
     );
+    for (const o of ops.filter((x) => x.restarts.length > 1)) {
+      out.push(
+        `N=${o.n}: ${o.restarts.length} restarts one after another; memory and CPU below are the median one's; the highest peak RSS of any: ${formatBytes(Math.max(...o.restarts.map((r) => r.memory.hwmBytes)))}`,
+      );
+    }
 
     out.push(
       '',

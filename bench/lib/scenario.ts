@@ -36,6 +36,8 @@ export interface ScenarioOptions {
   steadySeconds: number;
   /** Seconds after a restart's initial reconciles in which its writes are counted. */
   restartQuietSeconds: number;
+  /** Restarts over the settled TraceJobs, one after another (the median /readyz is the figure). */
+  restarts: number;
   /** The manager's CLI (a compiled dist/cli.js, as the image runs it); src/cli.ts when unset. */
   managerCli?: string;
   /** Node flags for one more restart (e.g. --max-old-space-size=256); none by default. */
@@ -119,7 +121,10 @@ export interface OperatorResult extends BurstResult {
   traceJobBytes: { total: number; managedFields: number };
   steady: { seconds: number; requests: RequestCounts; leaseWrites: number; traceJobUpdates: number };
   memory: { idle: MemoryReading; settled: MemoryReading };
+  /** The restart with the median /readyz of `restarts`. */
   restart: RestartResult;
+  /** Every restart, in the order they ran. */
+  restarts: RestartResult[];
   /** A further restart with extra node flags (--restart-node-options), e.g. a heap cap. */
   restartWithNodeOptions?: RestartResult;
   restartNodeOptions?: string[];
@@ -478,14 +483,26 @@ async function waitDrained(
   return { at: Number.NaN, reconciles: total };
 }
 
-/** Starts a manager over the settled TraceJobs, times it until every TraceJob was looked at, counts its writes, reads its memory, stops it. */
+/** The restart whose /readyz is the median (the lower middle one of an even count). */
+function medianRestart(restarts: readonly RestartResult[]): RestartResult {
+  const sorted = [...restarts].sort((a, b) => a.readySeconds - b.readySeconds);
+  const median = sorted[Math.floor((sorted.length - 1) / 2)];
+  if (median === undefined) throw new Error('medianRestart: no restarts');
+  return median;
+}
+
+/**
+ * Starts a manager over the settled TraceJobs, times it until every TraceJob
+ * was looked at, counts its writes, reads its memory, stops it. `stopMs`: how
+ * long the manager before it took to stop; `stoppedInMs`: how long this one did.
+ */
 async function measureRestart(
   options: ScenarioOptions,
   n: number,
   tracker: Tracker,
   launch: (onSpawn: (pid: number) => void) => Promise<ManagerProcess>,
   stopMs: number,
-): Promise<RestartResult> {
+): Promise<{ restart: RestartResult; stoppedInMs: number }> {
   const w3 = { ...tracker.counts };
   const rssSamples: { at: number; rss: number }[] = [];
   let sampler: NodeJS.Timeout | undefined;
@@ -531,10 +548,11 @@ async function measureRestart(
     options.log(
       `  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s, drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`,
     );
-    return restart;
+    clearInterval(sampler);
+    return { restart, stoppedInMs: await manager.stop() };
   } finally {
     clearInterval(sampler);
-    await manager.stop();
+    if (manager.child.exitCode === null && manager.child.signalCode === null) await manager.stop();
   }
 }
 
@@ -625,17 +643,27 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     const warnings = manager.warnings;
     const errors = manager.errors;
     await sleep(500);
-    const restart = await measureRestart(options, n, tracker, (onSpawn) => start('-restart', onSpawn), stopMs);
+    const restarts: RestartResult[] = [];
+    for (let i = 0, previousStopMs = stopMs; i < options.restarts; i++) {
+      if (i > 0) await sleep(500);
+      const suffix = options.restarts === 1 ? '-restart' : `-restart-${i + 1}`;
+      const run = await measureRestart(options, n, tracker, (onSpawn) => start(suffix, onSpawn), previousStopMs);
+      restarts.push(run.restart);
+      previousStopMs = run.stoppedInMs;
+    }
+    const restart = medianRestart(restarts);
     let restartWithNodeOptions: RestartResult | undefined;
     if (options.restartNodeOptions !== undefined && options.restartNodeOptions.length > 0) {
       await sleep(500);
-      restartWithNodeOptions = await measureRestart(
-        options,
-        n,
-        tracker,
-        (onSpawn) => start('-restart-options', onSpawn, options.restartNodeOptions),
-        Number.NaN,
-      );
+      restartWithNodeOptions = (
+        await measureRestart(
+          options,
+          n,
+          tracker,
+          (onSpawn) => start('-restart-options', onSpawn, options.restartNodeOptions),
+          Number.NaN,
+        )
+      ).restart;
       log(
         `  operator N=${n}: a restart with node ${options.restartNodeOptions.join(' ')}: ready in ${restartWithNodeOptions.readySeconds.toFixed(2)}s, RSS peak ${(Math.max(restartWithNodeOptions.rssPeakBeforeReadyBytes, restartWithNodeOptions.rssPeakAfterReadyBytes) / 2 ** 20).toFixed(0)} MiB`,
       );
@@ -672,6 +700,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
       steady,
       memory: { idle, settled },
       restart,
+      restarts,
       ...(restartWithNodeOptions === undefined
         ? {}
         : { restartWithNodeOptions, restartNodeOptions: [...(options.restartNodeOptions ?? [])] }),
