@@ -548,7 +548,6 @@ async function measureRestart(
     options.log(
       `  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s, drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`,
     );
-    clearInterval(sampler);
     return { restart, stoppedInMs: await manager.stop() };
   } finally {
     clearInterval(sampler);

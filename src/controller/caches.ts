@@ -236,9 +236,9 @@ class ScopedStores<T extends KubeObject> {
         ...(resource.protobuf === undefined ? {} : { protobuf: resource.protobuf }),
         ...(watchdogMs === undefined ? {} : { silenceTimeoutMs: watchdogMs }),
         // A JSON resource is listed in pages: inside a watch event the API
-        // server checks each object's JSON once more, and the 10 000
-        // TraceJobs of a restart cost it 1.7x the CPU streamed that they cost
-        // listed (bench/README.md, 2026-12-03). Protobuf has no such step.
+        // server checks each object's JSON once more, so streaming the 10 000
+        // TraceJobs of a restart cost it 1.7x the CPU of listing them
+        // (bench/README.md, 2026-12-03). Protobuf has no such step.
         streamingList: resource.protobuf !== undefined,
         logger: logger.child({ watch: resource.name, namespace: namespace === ALL ? '*' : namespace }),
       });
