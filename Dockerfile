@@ -10,12 +10,13 @@
 ARG NODE_IMAGE=node:24-bookworm-slim
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 
-# ---- build: compile TypeScript to dist/ (ESM with .js imports) ----
+# ---- build: bundle the TypeScript into dist/ (hack/build.ts: esbuild, one chunk per command) ----
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json ./
+COPY hack/build.ts ./hack/
 COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund

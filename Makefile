@@ -52,7 +52,7 @@ manifests: deps ## Generate the TraceJob CRD in config/crd from src/tracejob/sch
 	npm run manifests
 
 .PHONY: build
-build: deps ## Compile TypeScript to dist/.
+build: deps ## Bundle the TypeScript into dist/ (esbuild; hack/build.ts).
 	npm run build
 
 .PHONY: test

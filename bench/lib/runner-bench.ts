@@ -113,10 +113,10 @@ function timeToReady(
   });
 }
 
-/** Compiles src/ to `dir`/dist as the Dockerfile does, with node_modules linked beside it. */
+/** Bundles src/ into `dir`/dist as the Dockerfile does (`npm run build`), with node_modules linked beside it. */
 export async function buildDist(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
-  await execa('npx', ['tsc', '-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', path.join(dir, 'dist')], {
+  await execa(process.execPath, [path.join(repoRoot, 'hack', 'build.ts'), `--outDir=${path.join(dir, 'dist')}`], {
     cwd: repoRoot,
   });
   await writeFile(path.join(dir, 'package.json'), JSON.stringify({ type: 'module', private: true }));

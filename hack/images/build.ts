@@ -207,14 +207,7 @@ async function nodeImage(p: ImagePaths, debian: BuiltImage, log: Log): Promise<B
 
 /** Every file the Dockerfile's build context holds (see .dockerignore), sorted. */
 async function contextFiles(): Promise<string[]> {
-  const files = [
-    'Dockerfile',
-    '.dockerignore',
-    'package.json',
-    'package-lock.json',
-    'tsconfig.json',
-    'tsconfig.build.json',
-  ];
+  const files = ['Dockerfile', '.dockerignore', 'package.json', 'package-lock.json', 'tsconfig.json', 'hack/build.ts'];
   const walk = async (dir: string): Promise<void> => {
     for (const entry of (await readdir(path.join(REPO_ROOT, dir), { withFileTypes: true })).sort((a, b) =>
       a.name.localeCompare(b.name),

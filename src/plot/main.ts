@@ -3,6 +3,7 @@
 // kubeconfig, or from a saved object (`kubectl get tj NAME -o json`) with -f.
 import { readFile, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import type { CommandMain } from '../command.ts';
 import { KubeClient, loadKubeConfig, resourcePath } from '../runtime/kube-client.ts';
 import { API_GROUP, API_VERSION, PLURAL } from '../tracejob/constants.ts';
@@ -124,8 +125,7 @@ export function clusterSource(client: KubeClient): Source {
 
 /** Objects from a file (`kubectl get ... -o json|yaml`, or a List of them). */
 export async function fileSource(text: string): Promise<Source> {
-  const { parse } = await import('yaml');
-  const parsed = parse(text) as { kind?: string; items?: unknown[] } | null;
+  const parsed = parseYaml(text) as { kind?: string; items?: unknown[] } | null;
   const items = (parsed?.kind?.endsWith('List') === true ? (parsed.items ?? []) : [parsed]) as {
     kind?: string;
     metadata?: { name?: string; namespace?: string };
