@@ -1,9 +1,9 @@
 // KubeClient against the real local API server: CRUD, every patch type,
 // optimistic concurrency, the status subresource, pod logs through kwok's
 // kubelet server, ApiError reasons, and the request counter.
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { scratchDir } from '../support/scratch-dir.ts';
 import test from 'ava';
 import { isAlreadyExists, isConflict, isInvalid, isNotFound, type ApiError } from '../../src/runtime/api-error.ts';
 import { KubeClient, loadKubeConfig, resourcePath } from '../../src/runtime/kube-client.ts';
@@ -174,7 +174,7 @@ test('getLog reads a pod log through the API server (kwok serves it), with tailL
   t.teardown(() => c.close());
   const ns = await createTestNamespace('rt-logs');
   t.teardown(ns.cleanup);
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'rt-logs-'));
+  const dir = await scratchDir('pod-log');
   const logFile = path.join(dir, 'main.log');
   // kwok reads container logs in the CRI log format, as a kubelet would.
   await writeFile(

@@ -3,11 +3,11 @@
 // the API server itself stays up for the other tests). After the API server
 // is back, the retried delivery creates the TraceJob exactly once.
 import test from 'ava';
-import { writeFile, mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { readFile } from 'node:fs/promises';
+import { scratchDir } from '../support/scratch-dir.ts';
 import type { TraceJob } from '../../src/tracejob/index.ts';
 import { freePort } from '../cluster/processes.ts';
 import { allowToFire, payload, serviceAccountToken } from '../support/alerting.ts';
@@ -96,7 +96,7 @@ test.serial(
     await proxy.start();
     t.teardown(() => proxy.stop());
     for (const c of admin.clusters) c.cluster.server = `https://127.0.0.1:${proxy.port}`;
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'ttr-proxy-'));
+    const dir = await scratchDir('proxied-kubeconfig');
     const kubeconfig = path.join(dir, 'kubeconfig');
     await writeFile(kubeconfig, stringify(admin), { mode: 0o600 });
     const port = await freePort();

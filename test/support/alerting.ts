@@ -4,10 +4,10 @@
 // serving certificate for the manager's webhook, and ServiceAccount tokens
 // for Alertmanager's credentials_file.
 import { execa, type ResultPromise } from 'execa';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
+import { scratchDir } from './scratch-dir.ts';
 import { stringify } from 'yaml';
 import { freePort } from '../cluster/processes.ts';
 import { kubectl } from './cluster.ts';
@@ -20,10 +20,6 @@ export interface Proc {
   url: string;
   logs(): string;
   stop(): Promise<void>;
-}
-
-async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(path.join(os.tmpdir(), `trace-operator-${prefix}-`));
 }
 
 function spawn(bin: string, args: string[]): { child: ResultPromise; logs: () => string } {
@@ -76,7 +72,7 @@ export interface PrometheusOptions {
 }
 
 export async function startPrometheus(options: PrometheusOptions): Promise<Proc> {
-  const dir = await tempDir('prometheus');
+  const dir = await scratchDir('prometheus');
   const port = await freePort();
   await writeFile(
     path.join(dir, 'rules.yml'),
@@ -127,7 +123,7 @@ export interface AlertmanagerOptions {
 }
 
 export async function startAlertmanager(options: AlertmanagerOptions): Promise<Proc & { port: number }> {
-  const dir = await tempDir('alertmanager');
+  const dir = await scratchDir('alertmanager');
   const port = options.port ?? (await freePort());
   await writeFile(
     path.join(dir, 'alertmanager.yml'),
@@ -222,7 +218,7 @@ export async function writeSelfSignedCert(dir: string, cn: string, ip?: string):
 
 /** A self-signed certificate for 127.0.0.1 in a new directory as the webhook reads it (tls.crt, tls.key). */
 export async function selfSignedCert(): Promise<{ dir: string; caFile: string }> {
-  const dir = await tempDir('webhook-cert');
+  const dir = await scratchDir('webhook-cert');
   await writeSelfSignedCert(dir, '127.0.0.1', '127.0.0.1');
   return { dir, caFile: path.join(dir, 'tls.crt') };
 }
@@ -234,7 +230,7 @@ export async function serviceAccountToken(namespace: string, name: string): Prom
     throw new Error(`could not create ServiceAccount ${namespace}/${name}: ${created.stderr}`);
   const token = await kubectl(['create', 'token', name, '--duration=2h'], { namespace });
   if (token.exitCode !== 0) throw new Error(`could not get a token for ${namespace}/${name}: ${token.stderr}`);
-  const dir = await tempDir('token');
+  const dir = await scratchDir('token');
   const file = path.join(dir, 'token');
   await writeFile(file, token.stdout.trim(), { mode: 0o600 });
   return { token: token.stdout.trim(), file };

@@ -4,10 +4,10 @@
 // the test's namespace), and a kubeconfig that authenticates with a token
 // of that ServiceAccount (`kubectl create token`) against the local API server.
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { scratchDir } from './scratch-dir.ts';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { kubeconfigPath, kubectl } from './cluster.ts';
 
@@ -112,7 +112,7 @@ export async function serviceAccountKubeconfig(namespace: string, name: string):
     contexts: [{ name: 'local', context: { cluster: 'local', user: `${namespace}-${name}`, namespace } }],
     'current-context': 'local',
   };
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'trace-operator-sa-'));
+  const dir = await scratchDir('service-account');
   const file = path.join(dir, 'kubeconfig');
   await writeFile(file, stringify(config), { mode: 0o600 });
   return file;

@@ -2,9 +2,9 @@
 // would print becomes the pod's log (a CRI log file served by kwok through the
 // API server, as a kubelet serves it), and the runner's termination message
 // and exit code become the container's terminated state (kwok's test stage).
-import { appendFile, mkdtemp, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { appendFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { scratchDir } from './scratch-dir.ts';
 import { formatResultLine, formatTerminationMessage, newNonce } from '../../src/runner/result-format.ts';
 import type { TraceResult } from '../../src/tracejob/index.ts';
 import { kubectl } from './cluster.ts';
@@ -48,7 +48,7 @@ export async function serveLog(
   pod: { name: string; container: string },
   text: string,
 ): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'trace-pod-'));
+  const dir = await scratchDir('trace-pod');
   const file = path.join(dir, 'container.log');
   await writeFile(file, `${criLog(text)}\n`);
   const logs = {

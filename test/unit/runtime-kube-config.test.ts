@@ -1,15 +1,15 @@
 // The API server connection read without client-node: in-cluster files and
 // simple kubeconfigs; plugin kubeconfigs are left to client-node.
 import test from 'ava';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type https from 'node:https';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { scratchDirSync } from '../support/scratch-dir.ts';
 import { stringify } from 'yaml';
 import { loadClusterConnection } from '../../src/runtime/kube-config.ts';
 
 function dir(): string {
-  return mkdtempSync(path.join(tmpdir(), 'kube-config-test-'));
+  return scratchDirSync('kube-config');
 }
 
 function kubeconfig(d: string, user: object, cluster: object = {}, extra: object = {}): string {

@@ -2,10 +2,10 @@
 // when the files change (as when cert-manager renews the Secret), without a
 // restart. Real files, real openssl certificates, a real TLS socket.
 import test from 'ava';
-import { mkdtemp, rename } from 'node:fs/promises';
-import os from 'node:os';
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import tls from 'node:tls';
+import { scratchDir } from '../support/scratch-dir.ts';
 import { nopLogger } from '../../src/runtime/logger.ts';
 import { WebhookServer } from '../../src/webhook/server.ts';
 import { writeSelfSignedCert } from '../support/alerting.ts';
@@ -23,7 +23,7 @@ function servedCommonName(port: number): Promise<string> {
 }
 
 test('the serving certificate is reloaded when its files change', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'webhook-tls-'));
+  const dir = await scratchDir('webhook-tls');
   await writeSelfSignedCert(dir, 'first');
   const stop = new AbortController();
   t.teardown(() => stop.abort());
@@ -38,7 +38,7 @@ test('the serving certificate is reloaded when its files change', async (t) => {
   t.true(secure);
   t.is(await servedCommonName(port), 'first');
   // Write the new pair aside and move it in, as the kubelet swaps a Secret volume.
-  const next = await mkdtemp(path.join(os.tmpdir(), 'webhook-tls-next-'));
+  const next = await scratchDir('webhook-tls-next');
   await writeSelfSignedCert(next, 'second');
   await rename(path.join(next, 'tls.key'), path.join(dir, 'tls.key'));
   await rename(path.join(next, 'tls.crt'), path.join(dir, 'tls.crt'));
@@ -51,7 +51,7 @@ test('the serving certificate is reloaded when its files change', async (t) => {
 });
 
 test('a missing certificate fails fast with what to do', async (t) => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'webhook-tls-empty-'));
+  const dir = await scratchDir('webhook-tls-empty');
   const server = new WebhookServer({
     address: '127.0.0.1:0',
     certDir: dir,
