@@ -5,7 +5,7 @@
 // Bundled rather than compiled file by file (tsc), because loading is the
 // manager's first cost on every restart: the manager's 511 files (247 of
 // them @sinclair/typebox) took 400-500 ms to import here, its bundled chunks
-// 140-180 ms (bench/README.md, 2026-12-03). Type checking is not done here;
+// 120-150 ms (bench/README.md, 2026-12-03). Type checking is not done here;
 // `npm run typecheck` (and npm test) does it.
 //
 // Left out of the bundle, loaded from node_modules as before:
