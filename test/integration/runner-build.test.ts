@@ -44,7 +44,7 @@ test.after.always(async () => {
   await rm(HOME, { recursive: true, force: true });
 });
 
-test('npm run build compiles the whole project', (t) => {
+test('npm run build bundles the whole CLI', (t) => {
   t.is(build.code, 0, build.output);
 });
 
