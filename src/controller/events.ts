@@ -10,8 +10,11 @@
 // (stamped with when they happened, not when they were sent). A failure is
 // only logged. A repeat of the same event for the same object within a short
 // window updates the count of the first one instead of creating another, as
-// client-go does.
+// client-go does. At shutdown, close() gives the queue a few seconds and drops
+// the rest: a manager stopped after a burst once spent two minutes writing
+// its backlog of Events before it exited.
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { CoreV1Event } from '@kubernetes/client-node';
 import { API_GROUP_VERSION, KIND, type TraceJob } from '../tracejob/index.ts';
 import type { Logger } from '../runtime/logger.ts';
@@ -70,6 +73,9 @@ export class KubeEventRecorder implements EventRecorder {
   #sending = 0;
   #writing = 0;
   #dropped = 0;
+  #closed = false;
+  readonly #closing = Promise.withResolvers<void>();
+  readonly #sendersDone: (() => void)[] = [];
 
   constructor(options: {
     client: EventClient;
@@ -92,6 +98,7 @@ export class KubeEventRecorder implements EventRecorder {
 
   /** An Event about any namespaced object (the TraceTrigger controller's, for one). */
   eventAbout(object: InvolvedObject, type: EventType, reason: string, message: string): void {
+    if (this.#closed) return;
     if (this.#queue.length >= MAX_QUEUED_EVENTS) {
       if (this.#dropped++ % 100 === 0)
         this.#log.warn('event queue full: dropping events (the conditions still say it)', {
@@ -117,13 +124,37 @@ export class KubeEventRecorder implements EventRecorder {
     return this.#queue.length + this.#writing;
   }
 
+  /**
+   * Takes no more Events and waits up to `graceMs` for the queued ones to be
+   * written (without waiting for a turn); what is left is dropped, and logged.
+   */
+  async close(graceMs: number): Promise<void> {
+    this.#closed = true;
+    this.#closing.resolve();
+    if (this.#sending > 0) {
+      const grace = new AbortController();
+      await Promise.race([
+        new Promise<void>((resolve) => this.#sendersDone.push(resolve)),
+        sleep(graceMs, undefined, { signal: grace.signal }).catch(() => {}),
+      ]);
+      grace.abort();
+    }
+    const queued = this.#queue.length;
+    this.#queue.length = 0;
+    if (queued + this.#writing > 0)
+      this.#log.warn('shutting down with Events unwritten (the conditions still say it)', {
+        dropped: queued,
+        inFlight: this.#writing,
+      });
+  }
+
   async #drain(): Promise<void> {
     this.#sending++;
     try {
       for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
         const { object, reason } = next;
         this.#writing++;
-        await this.#waitTurn();
+        if (!this.#closed) await Promise.race([this.#waitTurn(), this.#closing.promise]);
         await this.#record(next).catch((error: unknown) => {
           this.#log.warn('could not record event', {
             reason,
@@ -135,6 +166,7 @@ export class KubeEventRecorder implements EventRecorder {
       }
     } finally {
       this.#sending--;
+      if (this.#sending === 0) for (const done of this.#sendersDone.splice(0)) done();
     }
   }
 

@@ -25,6 +25,8 @@ import { registerTraceJobMetrics } from './tracejob-metrics.ts';
 import { TraceTriggerFeature, type WebhookOptions } from './tracetrigger-manager.ts';
 
 export const CONTROLLER_NAME = 'tracejob';
+/** How long a stopping manager still writes queued Events: well inside the Deployment's 15 s grace. */
+const EVENT_FLUSH_MS = 3_000;
 
 export interface ManagerOptions {
   kubeconfig?: string | undefined;
@@ -114,7 +116,12 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
   } finally {
     signal.removeEventListener('abort', stop);
     run.abort();
-    await Promise.all([probes.closed(), metricsServer.closed()]);
+    await Promise.all([
+      probes.closed(),
+      metricsServer.closed(),
+      traceJobs.events.close(EVENT_FLUSH_MS),
+      triggers.closeEvents(EVENT_FLUSH_MS),
+    ]);
     client.close();
     logger.info('manager stopped');
   }
@@ -122,6 +129,7 @@ export async function runManager(options: ManagerOptions, signal: AbortSignal): 
 
 interface TraceJobController {
   caches: WatchedCaches;
+  events: KubeEventRecorder;
   /** Resolves once every TraceJob cache has its first list. */
   synced(signal: AbortSignal): Promise<void>;
   /** Reconciles (and resyncs) TraceJobs until the signal aborts; every TraceJob is looked at once first. */
@@ -151,15 +159,16 @@ function traceJobController(
   });
   metrics.observeQueue(CONTROLLER_NAME, queue);
   caches.onChange((key) => queue.add(key));
+  const events = new KubeEventRecorder({
+    client,
+    logger: logger.child({ component: 'events' }),
+    instance: identity,
+    waitTurn: () => queue.idle(PRIORITY.startOrStop),
+  });
   const deps: TraceJobReconcilerDeps = {
     caches: caches.view,
     api: traceJobApi(client),
-    events: new KubeEventRecorder({
-      client,
-      logger: logger.child({ component: 'events' }),
-      instance: identity,
-      waitTurn: () => queue.idle(PRIORITY.startOrStop),
-    }),
+    events,
     settings: options.settings,
     allowedNamespaces: options.allowedNamespaces,
     now: () => new Date(),
@@ -171,6 +180,7 @@ function traceJobController(
   };
   return {
     caches,
+    events,
     synced: async (signal) => {
       await Promise.all(caches.gates().map((gate) => gate.ready(signal)));
     },

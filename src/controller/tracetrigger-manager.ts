@@ -167,6 +167,11 @@ export class TraceTriggerFeature {
     await this.#server?.closed();
   }
 
+  /** At shutdown: see KubeEventRecorder.close. */
+  closeEvents(graceMs: number): Promise<void> {
+    return this.#events.close(graceMs);
+  }
+
   /** Runs the TraceTrigger controller while this replica leads. */
   async lead(leaderSignal: AbortSignal): Promise<void> {
     const { logger } = this.#o;

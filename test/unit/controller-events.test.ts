@@ -1,11 +1,14 @@
 // The Event recorder never makes a reconcile wait: event() returns at once,
 // at most two Events are in flight, a full queue drops instead of
-// growing, and with waitTurn nothing is written until it resolves. A fake client because the point is the recorder's queueing; the
+// growing, with waitTurn nothing is written until it resolves, and close()
+// ends within its grace. A fake client because the point is the recorder's queueing; the
 // Events' shape and the count patch run against the real API server in
 // test/integration/deploy-rbac.test.ts.
+import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { KubeEventRecorder, MAX_QUEUED_EVENTS, type EventClient } from '../../src/controller/events.ts';
 import { nopLogger } from '../../src/runtime/logger.ts';
+import { recordingLogger, type LogLine } from '../support/reconciler-fakes.ts';
 import type { TraceJob } from '../../src/tracejob/index.ts';
 
 function traceJob(name: string): TraceJob {
@@ -101,4 +104,47 @@ test('with waitTurn, Events wait for their turn and keep the time they happened'
   recorder.event(traceJob('b'), 'Normal', 'Created', 'm');
   for (let i = 0; i < 10 && written.length < 2; i++) await flush();
   t.is(written.length, 2);
+});
+
+test('close() writes what is queued without waiting for a turn, for at most its grace, then drops the rest', async (t) => {
+  const c = slowClient();
+  const lines: LogLine[] = [];
+  const recorder = new KubeEventRecorder({
+    client: c.client,
+    logger: recordingLogger(lines),
+    instance: 'test',
+    waitTurn: () => new Promise<void>(() => {}),
+  });
+  for (let i = 0; i < 5; i++) recorder.event(traceJob(`t${i}`), 'Normal', `R${i}`, 'm');
+  await flush();
+  t.is(c.inFlight(), 0, 'no turn yet: nothing in flight');
+  const closing = recorder.close(200);
+  for (let i = 0; i < 10 && c.inFlight() < 2; i++) await flush();
+  t.is(c.inFlight(), 2, 'closing: the queue is written without its turn');
+  c.release();
+  for (let i = 0; i < 10 && c.created.length < 2; i++) await flush();
+  const started = performance.now();
+  await closing;
+  t.true(performance.now() - started < 1_000, 'the grace ends the wait though the API server never answers');
+  t.deepEqual(c.created, ['R0', 'R1']);
+  const warning = lines.find((l) => l.msg.startsWith('shutting down with Events unwritten'));
+  t.like(warning?.fields, { dropped: 1, inFlight: 2 });
+  recorder.event(traceJob('late'), 'Normal', 'Late', 'm');
+  c.release();
+  await flush();
+  await flush();
+  t.false(c.created.includes('Late'), 'closed: no more Events are taken');
+  t.false(c.created.includes('R4'), 'dropped: not written after the grace');
+});
+
+test('close() returns at once when nothing is queued', async (t) => {
+  const c = slowClient();
+  const recorder = new KubeEventRecorder({ client: c.client, logger: nopLogger, instance: 'test' });
+  const timer = new AbortController();
+  const first = await Promise.race([
+    recorder.close(60_000).then(() => 'closed'),
+    sleep(1_000, 'still waiting', { signal: timer.signal }),
+  ]);
+  timer.abort();
+  t.is(first, 'closed');
 });
