@@ -9,6 +9,7 @@ import type { KubeClient } from '../../src/runtime/kube-client.ts';
 import { traceJobPath } from '../../src/controller/tracejob-kube-api.ts';
 import { burst } from './burst.ts';
 import {
+  apiserverGcCycles,
   apiserverWrites,
   controlPlanePids,
   countObjects,
@@ -150,6 +151,8 @@ export interface RestartResult {
   rssPeakAtSeconds: number;
   /** CPU from spawn until every TraceJob was looked at. */
   cpu: CpuSplit;
+  /** The API server's garbage collections from before the spawn until /readyz (see apiserverGcCycles). */
+  apiserverGcCycles: number;
 }
 
 export interface CeilingResult extends BurstResult {
@@ -507,6 +510,7 @@ async function measureRestart(
   const rssSamples: { at: number; rss: number }[] = [];
   let sampler: NodeJS.Timeout | undefined;
   let cpu0: ReturnType<typeof cpuSnapshot> | undefined;
+  const gcBefore = await apiserverGcCycles(options.client);
   const manager = await launch((pid) => {
     cpu0 = cpuSnapshot({ ...controlPlanePids(), manager: pid, harness: process.pid });
     sampler = setInterval(() => {
@@ -515,6 +519,7 @@ async function measureRestart(
     }, 50);
   });
   try {
+    const gcCycles = (await apiserverGcCycles(options.client)) - gcBefore;
     await manager.leading(120_000);
     const drained = await waitDrained(manager, n, 120_000 + n * 20);
     clearInterval(sampler);
@@ -544,9 +549,10 @@ async function measureRestart(
       rssPeakAfterReadyBytes: peak(rssSamples.filter((x) => x.at > readyAt)),
       rssPeakAtSeconds: top === undefined ? Number.NaN : (top.at - manager.times.spawnedAt) / 1000,
       cpu: cpu0 === undefined ? cpuSplit(cpu1, cpu1) : cpuSplit(cpu0, cpu1),
+      apiserverGcCycles: gcCycles,
     };
     options.log(
-      `  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s, drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`,
+      `  operator N=${n}: restart ready in ${restart.readySeconds.toFixed(2)}s (API server GCs: ${gcCycles}), drained in ${restart.drainedSeconds.toFixed(2)}s, ${restart.requests.writes - restart.leaseWrites} writes besides the Lease`,
     );
     return { restart, stoppedInMs: await manager.stop() };
   } finally {
