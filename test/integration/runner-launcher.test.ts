@@ -146,7 +146,10 @@ test('a bpftrace that Node never takes over does not outlive the runner process'
     {
       // Node records what it got and then fails at once, as a broken install would.
       node: `${FAKE_NODE.replace(/\nif .*\n$/, '\n')}echo $$ > "$RECORD/node-pid"\nwhile [ ! -e "$RECORD/bpftrace-pid" ]; do sleep 0.01; done\nexit 1\n`,
-      bpftrace: '#!/bin/sh\necho $$ > "$RECORD/bpftrace-pid"\nexec sleep 60\n',
+      // Written whole, then renamed: Node exits as soon as the file appears, and the
+      // launcher may kill this shell before an unfinished write lands.
+      bpftrace:
+        '#!/bin/sh\necho $$ > "$RECORD/bpftrace-pid.tmp"\nmv "$RECORD/bpftrace-pid.tmp" "$RECORD/bpftrace-pid"\nexec sleep 60\n',
     },
   );
   const pid = Number(await readFile(path.join(launched.dir, 'bpftrace-pid'), 'utf8'));
