@@ -152,16 +152,14 @@ export async function countObjects(client: KubeClient, ref: CollectionRef, names
  * object (2.5 GB RSS over 10 000 settled TraceJobs).
  */
 export async function apiserverGcCycles(client: KubeClient): Promise<number> {
-  const res = await client.request('GET', '/metrics', { accept: 'text/plain' }, { timeoutMs: 30_000 });
-  const line = res.text.split('\n').find((l) => l.startsWith('go_gc_duration_seconds_count '));
+  const line = (await apiserverMetricLines(client)).find((l) => l.startsWith('go_gc_duration_seconds_count '));
   return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
 /** The API server's apiserver_request_total for mutating verbs, by "VERB resource[/subresource]" (all clients, all namespaces). */
 export async function apiserverWrites(client: KubeClient): Promise<Record<string, number>> {
-  const res = await client.request('GET', '/metrics', { accept: 'text/plain' }, { timeoutMs: 30_000 });
   const out: Record<string, number> = {};
-  for (const line of res.text.split('\n')) {
+  for (const line of await apiserverMetricLines(client)) {
     if (!line.startsWith('apiserver_request_total{')) continue;
     const label = (name: string): string => new RegExp(`[{,]${name}="([^"]*)"`).exec(line)?.[1] ?? '';
     const verb = label('verb');
@@ -171,4 +169,10 @@ export async function apiserverWrites(client: KubeClient): Promise<Record<string
     out[key] = (out[key] ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return out;
+}
+
+/** The API server's /metrics, in Prometheus' text format, line by line. */
+async function apiserverMetricLines(client: KubeClient): Promise<string[]> {
+  const res = await client.request('GET', '/metrics', { accept: 'text/plain' }, { timeoutMs: 30_000 });
+  return res.text.split('\n');
 }
