@@ -24,6 +24,7 @@ import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
 export type EventClient = Pick<KubeClient, 'create' | 'patch'>;
 import type { EventRecorder, EventType } from './reconcile-deps.ts';
 import { errorMessage } from '../error-message.ts';
+import { isAlreadyExists } from '../runtime/api-error.ts';
 
 const COMPONENT = 'trace-operator';
 const REPEAT_WINDOW_MS = 10 * 60_000;
@@ -205,7 +206,13 @@ export class KubeEventRecorder implements EventRecorder {
       reportingComponent: COMPONENT,
       reportingInstance: this.#instance,
     };
-    await this.#client.create(resourcePath({ version: 'v1', plural: 'events', namespace }), event);
+    // The name is random, so AlreadyExists means this very Event was written: the
+    // transport retries a POST whose reused connection reset after sending it.
+    await this.#client
+      .create(resourcePath({ version: 'v1', plural: 'events', namespace }), event)
+      .catch((error: unknown) => {
+        if (!isAlreadyExists(error)) throw error;
+      });
     if (this.#recent.size >= MAX_REMEMBERED) this.#recent.delete(this.#recent.keys().next().value ?? '');
     this.#recent.set(key, { name, namespace, count: 1, at: now.getTime() });
   }

@@ -7,6 +7,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import test from 'ava';
 import { KubeEventRecorder, MAX_QUEUED_EVENTS, type EventClient } from '../../src/controller/events.ts';
+import { ApiError } from '../../src/runtime/api-error.ts';
 import { nopLogger } from '../../src/runtime/logger.ts';
 import { recordingLogger, type LogLine } from '../support/reconciler-fakes.ts';
 import type { TraceJob } from '../../src/tracejob/index.ts';
@@ -147,4 +148,54 @@ test('close() returns at once when nothing is queued', async (t) => {
   ]);
   timer.abort();
   t.is(first, 'closed');
+});
+
+test('AlreadyExists on a create is the Event written (a POST retried after its connection reset): no warning, and a repeat counts on it', async (t) => {
+  // A fake client: a real API server cannot be made to reset a connection after it has written the Event.
+  const patched: { path: string; patch: unknown }[] = [];
+  let creates = 0;
+  const client = {
+    create: async (path: string, body: { metadata: { name: string } }) => {
+      creates++;
+      throw new ApiError({
+        status: 409,
+        reason: 'AlreadyExists',
+        message: `events "${body.metadata.name}" already exists`,
+        method: 'POST',
+        path,
+      });
+    },
+    patch: async (path: string, patch: unknown) => {
+      patched.push({ path, patch });
+      return {};
+    },
+  } as unknown as EventClient;
+  const lines: LogLine[] = [];
+  const recorder = new KubeEventRecorder({ client, logger: recordingLogger(lines), instance: 'test' });
+  recorder.event(traceJob('a'), 'Normal', 'Created', 'm');
+  for (let i = 0; i < 10 && creates < 1; i++) await flush();
+  await flush();
+  recorder.event(traceJob('a'), 'Normal', 'Created', 'm');
+  for (let i = 0; i < 10 && patched.length < 1; i++) await flush();
+  t.deepEqual(
+    lines.filter((l) => l.level === 'warn'),
+    [],
+  );
+  t.is(creates, 1);
+  t.like(patched[0]?.patch, { count: 2 });
+  t.regex(patched[0]?.path ?? '', /\/namespaces\/ns\/events\/a\.[0-9a-f]{16}$/);
+});
+
+test('any other failure to create an Event is logged with the object and the reason', async (t) => {
+  const client = {
+    create: async (path: string) => {
+      throw new ApiError({ status: 403, reason: 'Forbidden', message: 'no', method: 'POST', path });
+    },
+    patch: async () => ({}),
+  } as unknown as EventClient;
+  const lines: LogLine[] = [];
+  const recorder = new KubeEventRecorder({ client, logger: recordingLogger(lines), instance: 'test' });
+  recorder.event(traceJob('a'), 'Normal', 'Created', 'm');
+  for (let i = 0; i < 10 && lines.length < 1; i++) await flush();
+  t.like(lines[0], { level: 'warn', msg: 'could not record event', fields: { reason: 'Created', tracejob: 'ns/a' } });
 });
