@@ -9,7 +9,20 @@ import * as nodeModule from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const srcDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The source tree the page is served from: this module's own when Node runs
+ * src/ (the `trace-operator` bin), or the checkout's src/ beside a bundled
+ * dist/ (`node dist/cli.js`). The images carry dist/ alone, so there is none.
+ */
+export function pageSourceDir(moduleDir: string): string {
+  const candidates = [path.resolve(moduleDir, '..'), path.resolve(moduleDir, '..', 'src')];
+  const found = candidates.find((dir) => existsSync(path.join(dir, 'dashboard', 'page', 'index.html')));
+  if (found !== undefined) return found;
+  throw new Error(
+    `the dashboard's page is not here (no dashboard/page/index.html in ${candidates.join(' or ')}): ` +
+      'run `trace-operator dashboard` from a checkout or an npm install of trace-operator, not from an image',
+  );
+}
 
 export interface Asset {
   contentType: string;
@@ -40,6 +53,7 @@ const JS = 'text/javascript; charset=utf-8';
 
 /** URL path -> file. Modules keep their source paths so their relative imports resolve in the browser. */
 function sources(): Map<string, Source> {
+  const srcDir = pageSourceDir(path.dirname(fileURLToPath(import.meta.url)));
   const ts = (rel: string): [string, Source] => [
     `/src/${rel}`,
     { file: path.join(srcDir, rel), kind: 'ts', contentType: JS },
