@@ -9,7 +9,7 @@ import type { OperatorSettings } from '../tracejob/index.ts';
 import { createCaches, type WatchedCaches } from './caches.ts';
 import { KubeEventRecorder } from './events.ts';
 import { reconcileTraceJob } from './reconcile.ts';
-import { PRIORITY, reconcilePriority } from './reconcile-priority.ts';
+import { cachedPriority, PRIORITY } from './reconcile-priority.ts';
 import type { TraceJobReconcilerDeps } from './reconcile-deps.ts';
 import { Controller } from '../runtime/controller.ts';
 import { EndpointServer, eventLoopCheck } from '../runtime/health.ts';
@@ -154,7 +154,7 @@ function traceJobController(
     metrics: metrics.queue(CONTROLLER_NAME),
     priorityOf: (key) => {
       const { namespace = '', name } = splitKey(key);
-      return reconcilePriority(caches.view.traceJob(namespace, name));
+      return cachedPriority(caches.view, namespace, name);
     },
   });
   metrics.observeQueue(CONTROLLER_NAME, queue);
