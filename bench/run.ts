@@ -245,7 +245,7 @@ if (clusterSkipped === undefined) {
       await waitForQuiet(n);
       log(`N=${n}: operator (the manager, --concurrency=${scenario.concurrency})`);
       result.operator = await runOperator(scenario, n);
-      if (!quick && n <= 1000 && !interrupted && scenario.skipCeiling !== true) {
+      if (!quick && !interrupted && scenario.skipCeiling !== true) {
         log(`N=${n}: ceiling again, to see drift on the shared machine`);
         result.ceilingAfter = await runCeiling(scenario, n);
       }
