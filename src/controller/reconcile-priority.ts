@@ -7,7 +7,7 @@
 // "No Job yet" asks the Job cache too: the Job's events can arrive before the
 // TraceJob's own status write comes back through its watch, and a follow-up
 // served as a start then takes a start's turn for its Running write.
-import { isFinishedPhase, isStarted, traceObjectName, type TraceJob } from '../tracejob/index.ts';
+import { isFinishedPhase, isStarted, traceIdOf, traceObjectName, type TraceJob } from '../tracejob/index.ts';
 import type { TraceJobCaches } from './reconcile-deps.ts';
 
 export const PRIORITY = {
@@ -32,8 +32,7 @@ export function cachedPriority(
   name: string,
 ): number {
   const traceJob = caches.traceJob(namespace, name);
-  // The id the trace's objects are named from: status.id, or the uid it is derived from.
-  const id = traceJob?.status?.id || traceJob?.metadata.uid;
+  const id = traceJob === undefined ? undefined : traceIdOf(traceJob);
   const hasJob = id !== undefined && caches.job(namespace, traceObjectName(id)) !== undefined;
   return reconcilePriority(traceJob, hasJob);
 }

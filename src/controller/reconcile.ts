@@ -42,6 +42,7 @@ import {
   stopRequestPatch,
   stoppedBeforeStart,
   toRfc3339,
+  traceIdOf,
   traceObjectName,
   ttlExpiry,
   validateTraceJob,
@@ -520,12 +521,4 @@ async function reconcileOnce(r: Scope, namespace: string, name: string): Promise
     ]);
   draft.status.id = id;
   return start(r, { ...valid, status: { ...traceJob.status, id } }, draft);
-}
-
-/** The trace id: the one already in the status (kept, never changed), else the TraceJob's uid. */
-function traceIdOf(traceJob: TraceJob): string | undefined {
-  const existing = traceJob.status?.id;
-  if (existing !== undefined && existing !== '') return existing;
-  const uid = traceJob.metadata.uid;
-  return uid === undefined || uid === '' ? undefined : uid;
 }

@@ -55,6 +55,7 @@ export {
   traceAnnotations,
   ownerReference,
   traceId,
+  traceIdOf,
   runnerArgs,
   stopRequestData,
   stopRequestPatch,

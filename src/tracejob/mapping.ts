@@ -82,6 +82,14 @@ export function ownerReference(traceJob: TraceJob): V1OwnerReference {
   };
 }
 
+/** The trace id: the one already in the status (kept, never changed), else the TraceJob's uid. */
+export function traceIdOf(traceJob: TraceJob): string | undefined {
+  const existing = traceJob.status?.id;
+  if (existing !== undefined && existing !== '') return existing;
+  const uid = traceJob.metadata.uid;
+  return uid === undefined || uid === '' ? undefined : uid;
+}
+
 /** The trace id (status.id); throws when it is missing or malformed, since object names derive from it. */
 export function traceId(traceJob: TraceJob): string {
   const id = traceJob.status?.id;
