@@ -4,7 +4,7 @@
 // runner-build.test.ts, with the real node and bpftrace). As root: the
 // launcher mounts tracefs where it is missing, as a trace pod needs.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -54,6 +54,7 @@ async function launch(
       ...env,
       PATH: `${path.join(dir, 'bin')}:${process.env['PATH'] ?? ''}`,
       RECORD: dir,
+      TMPDIR: dir,
       TRACE_OPERATOR_HOME: '/opt/trace-operator',
     },
   }).catch(() => undefined);
@@ -69,6 +70,11 @@ async function launch(
 }
 
 const PROGRAM = 'interval:s:1 { exit(); }\n';
+
+/** The launcher's FIFOs still in `dir` (its TMPDIR). */
+function fifosLeft(dir: string): string[] {
+  return readdirSync(dir).filter((f) => f.startsWith('trace-operator-launch-'));
+}
 
 test("for the runner, bpftrace starts before Node with the runner's command line, and Node gets its output and PID", async (t) => {
   const launched = await launch(
@@ -88,6 +94,7 @@ test("for the runner, bpftrace starts before Node with the runner's command line
   t.regex(launched.handedOver, /^\d+:5:6$/);
   t.is(launched.stdout, `bpftrace|-B|line|-f|json|--|${launched.dir}/program.bt|a|b c|`);
   t.is(launched.stderr, "fake bpftrace's stderr\n");
+  t.deepEqual(fifosLeft(launched.dir), [], 'the FIFOs are unlinked once opened');
 });
 
 test('--bpftrace=PATH names the binary the launcher starts', async (t) => {
@@ -157,4 +164,24 @@ test('a bpftrace that Node never takes over does not outlive the runner process'
   for (let waited = 0; existsSync(`/proc/${pid}`) && waited < 10_000; waited += 20)
     await new Promise((resolve) => setTimeout(resolve, 20));
   t.false(existsSync(`/proc/${pid}`), 'killed when the runner process exited');
+});
+
+test('a bpftrace started for a program that uses $container_pid is stopped before Node starts', async (t) => {
+  // The launcher starts bpftrace first and reads the program while it compiles; such a
+  // program needs the runner to fill the PID in, so that bpftrace must be gone.
+  const launched = await launch(
+    t,
+    (dir) => ['runner', `--program=${dir}/program.bt`],
+    'tracepoint:syscalls:sys_enter_openat /pid == $container_pid/ { exit(); }\n',
+    {},
+    {
+      node: `${FAKE_NODE.replace(/\nif .*\n$/, '\n')}pid=$(cat "$RECORD/bpftrace-pid" 2>/dev/null); [ -n "$pid" ] && [ -e /proc/$pid ] && echo alive > "$RECORD/bpftrace-alive"\nexit 0\n`,
+      bpftrace:
+        '#!/bin/sh\necho $$ > "$RECORD/bpftrace-pid.tmp"\nmv "$RECORD/bpftrace-pid.tmp" "$RECORD/bpftrace-pid"\nexec sleep 60\n',
+    },
+  );
+  t.is(launched.handedOver, 'unset');
+  t.is(launched.stdout, undefined, 'no descriptors handed over');
+  t.false(existsSync(path.join(launched.dir, 'bpftrace-alive')), 'no bpftrace of the launcher runs while Node does');
+  t.deepEqual(fifosLeft(launched.dir), []);
 });
