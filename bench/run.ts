@@ -56,6 +56,8 @@ const USAGE = `usage: npm run bench [-- flags]
                            (--quick: 1)
   --restart-node-options='--max-old-space-size=256'
                            one more restart of the manager with these node flags (an experiment; none by default)
+  --burst-cpu-prof         profile the CPU of the manager and of the ceiling client through each burst (first create
+                           to last reconciled) into .cpuprofile files in the run directory (the profiler costs some CPU)
   --json=FILE              also write every figure as JSON
 `;
 
@@ -79,6 +81,7 @@ const { values } = parseArgs({
     'fleet-sizes': { type: 'string' },
     restarts: { type: 'string' },
     'restart-node-options': { type: 'string' },
+    'burst-cpu-prof': { type: 'boolean' },
     'manager-src': { type: 'boolean' },
     'no-memory-limit': { type: 'boolean' },
     json: { type: 'string' },
@@ -196,6 +199,7 @@ const scenario: ScenarioOptions = {
     ? {}
     : { restartNodeOptions: values['restart-node-options'].split(/\s+/).filter((o) => o !== '') }),
   skipCeiling: values['skip-ceiling'] === true,
+  burstCpuProfile: values['burst-cpu-prof'] === true,
   log,
 };
 const managerMemory = ((): string => {

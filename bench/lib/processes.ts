@@ -7,7 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { inspectorUrl, liveHeap, type LiveHeap } from './inspector.ts';
+import { inspectorUrl, liveHeap, startCpuProfile, type CpuProfiling, type LiveHeap } from './inspector.ts';
 import { inCgroup, type MemoryCgroup } from './memory-limit.ts';
 import { parseMetrics, type Sample } from './prom.ts';
 
@@ -82,7 +82,7 @@ export class ManagerProcess {
     const [leaseNamespace] = options.namespaces;
     if (leaseNamespace === undefined) throw new Error('the manager needs at least one namespace');
     const args = [
-      // The inspector only so that liveHeap() can force a GC before reading the heap; nothing attaches otherwise.
+      // The inspector only so that liveHeap() can force a GC before reading the heap (and for --burst-cpu-prof).
       '--inspect=127.0.0.1:0',
       ...(options.nodeOptions ?? []),
       options.cli ?? CLI,
@@ -151,6 +151,11 @@ export class ManagerProcess {
     return this.inspector === undefined ? undefined : liveHeap(this.inspector);
   }
 
+  /** Starts a CPU profile of the manager through its inspector (undefined when the inspector did not start). */
+  async startCpuProfile(): Promise<CpuProfiling | undefined> {
+    return this.inspector === undefined ? undefined : startCpuProfile(this.inspector);
+  }
+
   /** Waits until the manager logs that it leads (its reconciles start). */
   async leading(timeoutMs = 60_000): Promise<void> {
     const deadline = performance.now() + timeoutMs;
@@ -187,6 +192,7 @@ export class CeilingProcess {
   readonly pid: number;
   readonly #lines: string[] = [];
   readonly #exited: Promise<number>;
+  #inspector: string | undefined;
 
   private constructor(child: ChildProcess) {
     this.child = child;
@@ -199,10 +205,13 @@ export class CeilingProcess {
     selector: string;
     concurrency: number;
     logFile: string;
+    /** Run with the inspector on loopback, for startCpuProfile(). */
+    inspect?: boolean;
   }): Promise<CeilingProcess> {
     const child = spawn(
       process.execPath,
       [
+        ...(options.inspect === true ? ['--inspect=127.0.0.1:0'] : []),
         CEILING,
         `--kubeconfig=${options.kubeconfig}`,
         `--selector=${options.selector}`,
@@ -212,7 +221,11 @@ export class CeilingProcess {
     );
     const ceiling = new CeilingProcess(child);
     const log = createWriteStream(options.logFile, { flags: 'a' });
-    child.stderr?.pipe(log);
+    if (child.stderr !== null)
+      createInterface({ input: child.stderr }).on('line', (line) => {
+        log.write(`${line}\n`);
+        ceiling.#inspector ??= inspectorUrl(line);
+      });
     if (child.stdout !== null) createInterface({ input: child.stdout }).on('line', (line) => ceiling.#lines.push(line));
     let exitCode: number | undefined;
     void ceiling.#exited.then((code) => (exitCode = code));
@@ -225,6 +238,11 @@ export class CeilingProcess {
       await sleep(20);
     }
     return ceiling;
+  }
+
+  /** Starts a CPU profile through the inspector (undefined unless started with `inspect`). */
+  async startCpuProfile(): Promise<CpuProfiling | undefined> {
+    return this.#inspector === undefined ? undefined : startCpuProfile(this.#inspector);
   }
 
   /** SIGTERM; resolves with the counts it printed. */

@@ -1,6 +1,6 @@
 // Turns the results into the tables `npm run bench` prints.
 import type { StartTimings, StartupResult, ThroughputPoint } from './runner-bench.ts';
-import type { CeilingResult, OperatorResult, RestartResult } from './scenario.ts';
+import type { BurstResult, CeilingResult, OperatorResult, RestartResult } from './scenario.ts';
 import type { CpuSplit } from './procfs.ts';
 import type { Summary } from './stats.ts';
 import {
@@ -63,6 +63,21 @@ function cpuRow(n: number, who: string, split: CpuSplit, self: string): string[]
     cores(split.cores['harness']),
     cores(split.otherCores),
     cores(Math.max(0, split.machineCores - split.machineBusyCores)),
+  ];
+}
+
+/** CPU ms per TraceJob of each process over a whole burst (create and drain phases). */
+function cpuPerTraceJobRow(n: number, r: BurstResult): string[] {
+  const whole = r.cpu.whole;
+  const ms = (cores: number | undefined): string =>
+    cores === undefined ? '—' : formatNumber((cores * whole.seconds * 1000) / Math.max(1, r.created), 2);
+  return [
+    String(n),
+    r.kind,
+    ...CPU_COLUMNS.map(([k]) => ms(whole.cores[k])),
+    ms(whole.cores[r.kind === 'operator' ? 'manager' : 'client']),
+    ms(whole.cores['harness']),
+    ms(whole.machineBusyCores),
   ];
 }
 
@@ -213,7 +228,17 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       'Writes per TraceJob by kind (from the harness watches; create path = until the status names the Job)',
     );
     const kindRows: string[][] = [
-      ['N', 'client', 'create path', 'status→named', 'ConfigMap', 'Job', 'status after', 'Event new+count'],
+      [
+        'N',
+        'client',
+        'create path',
+        'status→named',
+        'ConfigMap',
+        'Job',
+        'status after',
+        'Event new+count',
+        'in burst: status after / Event',
+      ],
     ];
     for (const s of sizes) {
       for (const r of [s.operator, s.ceiling, s.ceilingAfter]) {
@@ -230,6 +255,7 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
           formatNumber(job, 2),
           formatNumber(r.statusWrites.after, 2),
           `${formatNumber(r.watch.eventsCreated / per, 2)}+${formatNumber(r.watch.eventsUpdated / per, 2)}`,
+          `${formatNumber(r.inBurst.statusWritesAfter, 2)} / ${formatNumber(r.inBurst.events, 2)}`,
         ]);
       }
     }
@@ -384,7 +410,18 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
     out.push(renderTable(cpuRows));
     out.push(
       'ctrl = the manager (operator) or the plain client (ceiling); other = busy CPU no listed process explains (other tests on the machine)',
+      '',
+      'CPU per TraceJob through the whole burst, in ms of CPU time (first create → last reconciled; the machine busy = every process, other tests included)',
     );
+    const perTraceJobRows: string[][] = [
+      ['N', 'run', ...CPU_COLUMNS.map(([, h]) => h), 'ctrl', 'harness', 'machine busy'],
+    ];
+    for (const s of sizes) {
+      for (const r of [s.ceiling, s.operator, s.ceilingAfter]) {
+        if (r !== undefined) perTraceJobRows.push(cpuPerTraceJobRow(s.n, r));
+      }
+    }
+    out.push(renderTable(perTraceJobRows));
   }
 
   out.push(

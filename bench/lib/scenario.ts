@@ -2,6 +2,7 @@
 // operator's burst (settling, steady state, a restart), each in fresh
 // namespaces deleted afterwards through the real garbage collector.
 import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { isNotFound } from '../../src/runtime/api-error.ts';
@@ -25,6 +26,7 @@ import type { MemoryCgroup } from './memory-limit.ts';
 import { diffRequests, meanRequestSeconds, requestCounts, sumMetric, type RequestCounts } from './prom.ts';
 import { summarize, type Summary } from './stats.ts';
 import { Tracker, type TraceTimes, type WatchCounts } from './tracker.ts';
+import type { CpuProfiling } from './inspector.ts';
 
 export interface ScenarioOptions {
   client: KubeClient;
@@ -47,6 +49,8 @@ export interface ScenarioOptions {
   managerCgroup?: MemoryCgroup;
   /** Skip the ceiling client's bursts (experiments on the operator alone). */
   skipCeiling?: boolean;
+  /** Profile the CPU of the manager and the ceiling client through each burst (.cpuprofile files in runDir). */
+  burstCpuProfile?: boolean;
   log: (line: string) => void;
 }
 
@@ -87,6 +91,8 @@ export interface BurstResult {
   watch: WatchCounts;
   /** Mean TraceJob status writes per TraceJob until the one naming the Job (the create path's), and after it until settled. */
   statusWrites: { toReconciled: number; after: number };
+  /** Per TraceJob, made before the last one was reconciled: follow-up status writes and Events (they compete with starts). */
+  inBurst: { statusWritesAfter: number; events: number };
   gc: GcResult;
 }
 
@@ -200,6 +206,10 @@ function statusWrites(traces: Iterable<TraceTimes>): { toReconciled: number; aft
     all += t.updates;
   }
   return { toReconciled: toReconciled / Math.max(1, n), after: (all - toReconciled) / Math.max(1, n) };
+}
+
+function countUntil(times: readonly number[], end: number): number {
+  return times.filter((at) => at <= end).length;
 }
 
 function lastDone(tracker: Tracker): number {
@@ -380,6 +390,7 @@ async function runBurst(
     created,
     timedOut: !reconciled,
     reconcileSeconds: (end - created.startedAt) / 1000,
+    endedAt: end,
     cpu: { create: cpuSplit(c0, c1), drain: cpuSplit(c1, c2), whole: cpuSplit(c0, c2) },
   };
 }
@@ -411,6 +422,10 @@ async function endBurst(
     timedOut: burst.timedOut,
     latency: latencies(tracker.traces.values(), kind === 'operator'),
     statusWrites: statusWrites(tracker.traces.values()),
+    inBurst: {
+      statusWritesAfter: countUntil(tracker.followUpWriteTimes, burst.endedAt) / Math.max(1, n),
+      events: countUntil(tracker.eventTimes, burst.endedAt) / Math.max(1, n),
+    },
     cpu: burst.cpu,
     watch,
     gc,
@@ -429,10 +444,13 @@ export async function runCeiling(options: ScenarioOptions, n: number): Promise<C
     selector: setup.selector,
     concurrency: options.concurrency,
     logFile: path.join(options.runDir, `ceiling-${n}.log`),
+    inspect: options.burstCpuProfile === true,
   });
   try {
     const pids = { ...controlPlanePids(), client: ceiling.pid, harness: process.pid };
+    const profiling = options.burstCpuProfile === true ? await ceiling.startCpuProfile() : undefined;
     const b = await runBurst(options, setup, n, tracker, pids, `ceiling N=${n}`);
+    await saveBurstProfile(options, profiling, `ceiling N=${n}`, `ceiling-${setup.phaseId}.cpuprofile`);
     const report = await ceiling.stop();
     return {
       ...(await endBurst(options, 'ceiling', { n, load, setup, baseline }, tracker, b)),
@@ -443,6 +461,19 @@ export async function runCeiling(options: ScenarioOptions, n: number): Promise<C
     ceiling.child.kill('SIGKILL');
     await tracker.stop();
   }
+}
+
+/** Ends a burst's CPU profile (--burst-cpu-prof) and writes it into the run directory. */
+async function saveBurstProfile(
+  options: ScenarioOptions,
+  profiling: CpuProfiling | undefined,
+  label: string,
+  fileName: string,
+): Promise<void> {
+  if (profiling === undefined) return;
+  const file = path.join(options.runDir, fileName);
+  await writeFile(file, JSON.stringify(await profiling.stop()));
+  options.log(`  ${label}: CPU profile through the burst: ${file}`);
 }
 
 async function settledTraceJobSize(
@@ -596,7 +627,9 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     const w0 = { ...tracker.counts };
     const pids = { ...controlPlanePids(), manager: manager.pid, harness: process.pid };
     const a0 = await apiserverWrites(client);
+    const profiling = options.burstCpuProfile === true ? await manager.startCpuProfile() : undefined;
     const b = await runBurst(options, setup, n, tracker, pids, `operator N=${n}`);
+    await saveBurstProfile(options, profiling, `operator N=${n}`, `manager-${setup.phaseId}.cpuprofile`);
 
     // Settle: every trace pod runs on its kwok node, and the TraceJobs and their Events stop changing.
     const runningTimeout = 60_000 + n * 50;

@@ -84,6 +84,9 @@ export class Tracker {
   lastTraceJobChangeAt = 0;
   /** When the last Event about a TraceJob was written (the operator writes its Events after the burst's creates). */
   lastEventAt = 0;
+  /** When each Event about a TraceJob was created, and each status write after the one naming the Job (follow-ups). */
+  readonly eventTimes: number[] = [];
+  readonly followUpWriteTimes: number[] = [];
   readonly #options: TrackerOptions;
   readonly #namespaces: Set<string>;
   readonly #abort = new AbortController();
@@ -159,6 +162,7 @@ export class Tracker {
           if (event.type === 'modified') {
             t.updates++;
             this.counts.traceJobUpdates++;
+            if (t.jobNameAt !== undefined) this.followUpWriteTimes.push(at);
           }
           if (obj.status?.id !== undefined && obj.status.id !== '') t.idAt ??= at;
           if (obj.status?.jobName !== undefined && obj.status.jobName !== '' && t.jobNameAt === undefined) {
@@ -196,11 +200,13 @@ export class Tracker {
       '/api/v1/events',
       { fieldSelector: 'involvedObject.kind=TraceJob' },
       (o) => ({ metadata: { namespace: o.metadata.namespace } }),
-      (event) => {
+      (event, at) => {
         if (event.type === 'sync' || !this.#namespaces.has(event.object.metadata.namespace ?? '')) return;
-        if (event.type === 'added') this.counts.eventsCreated++;
-        else if (event.type === 'modified') this.counts.eventsUpdated++;
-        this.lastEventAt = performance.now();
+        if (event.type === 'added') {
+          this.counts.eventsCreated++;
+          this.eventTimes.push(at);
+        } else if (event.type === 'modified') this.counts.eventsUpdated++;
+        this.lastEventAt = at;
       },
     );
     const lease = this.#options.lease;
