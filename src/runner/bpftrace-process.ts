@@ -162,15 +162,21 @@ function isExited(state: string): boolean {
 
 /**
  * Why the handed-over process is not the bpftrace this runner would start
- * (`expected`, bpftraceArgv), or undefined when it is. A process that has
- * already exited shows no command line; then its name must match.
+ * (`expected`, bpftraceArgv), or undefined when it is. A process that is
+ * exiting shows no command line (its memory is gone before it becomes a
+ * zombie, and a program bpftrace rejects gets there while Node loads); then
+ * its name must match.
  */
-export function prestartedMismatch(prestarted: Prestarted, expected: readonly string[]): string | undefined {
-  const stat = readProcStat(prestarted.pid);
+export function prestartedMismatch(
+  prestarted: Prestarted,
+  expected: readonly string[],
+  procRoot = '/proc',
+): string | undefined {
+  const stat = readProcStat(prestarted.pid, procRoot);
   if (stat === undefined) return `there is no process ${prestarted.pid}`;
   if (stat.ppid !== process.pid) return `process ${prestarted.pid} is not the runner's child`;
-  const cmdline = readCmdline(prestarted.pid) ?? [];
-  if (cmdline.length === 0 && isExited(stat.state)) {
+  const cmdline = readCmdline(prestarted.pid, procRoot) ?? [];
+  if (cmdline.length === 0) {
     const name = path.basename(expected[0] ?? '').slice(0, 15);
     return stat.comm === name ? undefined : `process ${prestarted.pid} is ${stat.comm}, not ${name}`;
   }

@@ -4,7 +4,7 @@
 // handling matters here; runner-build.test.ts takes over a real bpftrace.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, fstatSync, mkdtempSync, openSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -109,6 +109,22 @@ test("a process is taken over only when it is the runner's child running the sam
   const gone = spawn('true');
   await once(gone, 'exit');
   t.is(prestartedMismatch({ ...sleeping, pid: gone.pid ?? 0 }, ['true']), `there is no process ${gone.pid}`);
+});
+
+test('a bpftrace that is exiting, its command line gone but not yet a zombie, is known by its name', (t) => {
+  // A fake /proc: the kernel shows this state only for the instant between a
+  // process freeing its memory and becoming a zombie, too short to catch here.
+  const procRoot = mkdtempSync(path.join(os.tmpdir(), 'trace-operator-proc-'));
+  t.teardown(() => rmSync(procRoot, { recursive: true, force: true }));
+  const exiting = (pid: number, comm: string) => {
+    mkdirSync(path.join(procRoot, String(pid)));
+    writeFileSync(path.join(procRoot, String(pid), 'stat'), `${pid} (${comm}) R ${process.pid} ${pid} 0 0 256\n`);
+    writeFileSync(path.join(procRoot, String(pid), 'cmdline'), '');
+    return { pid, stdoutFd: 5, stderrFd: 6 };
+  };
+  const argv = bpftraceArgv('/usr/bin/bpftrace', 'p.bt', []);
+  t.is(prestartedMismatch(exiting(101, 'bpftrace'), argv, procRoot), undefined);
+  t.is(prestartedMismatch(exiting(102, 'sleep'), argv, procRoot), 'process 102 is sleep, not bpftrace');
 });
 
 test('a handed-over process that does not run the trace is killed, and bpftrace is started as usual', async (t) => {
