@@ -21,6 +21,9 @@ export interface SizeResult {
   /** A second ceiling run after the operator's (full runs, N ≤ 1000), so drift on the shared machine shows. */
   ceilingAfter?: CeilingResult;
   operator?: OperatorResult;
+  /** More bursts at this N (--repeats), alternating: the operator's (its burst only), then the ceiling's. */
+  operatorRepeats?: BurstResult[];
+  ceilingRepeats?: CeilingResult[];
   seconds: number;
 }
 
@@ -64,6 +67,29 @@ function cpuRow(n: number, who: string, split: CpuSplit, self: string): string[]
     cores(split.otherCores),
     cores(Math.max(0, split.machineCores - split.machineBusyCores)),
   ];
+}
+
+function isDefined<T>(value: T | undefined): value is T {
+  return value !== undefined;
+}
+
+/** Every operator burst at one N: the full run first, then the repeats. */
+function operatorBursts(s: SizeResult): BurstResult[] {
+  return [s.operator, ...(s.operatorRepeats ?? [])].filter(isDefined);
+}
+
+function ceilingBursts(s: SizeResult): BurstResult[] {
+  return [s.ceiling, s.ceilingAfter, ...(s.ceilingRepeats ?? [])].filter(isDefined);
+}
+
+/** The bursts at one N in the order they ran: ceiling, operator, ceiling, then the repeats' pairs. */
+function burstsInOrder(s: SizeResult): BurstResult[] {
+  const pairs = (s.operatorRepeats ?? []).flatMap((o, i) => [o, s.ceilingRepeats?.[i]]);
+  return [s.ceiling, s.operator, s.ceilingAfter, ...pairs].filter(isDefined);
+}
+
+function mean(values: readonly number[]): number {
+  return values.length === 0 ? Number.NaN : values.reduce((a, v) => a + v, 0) / values.length;
 }
 
 /** CPU ms per TraceJob of each process over a whole burst (create and drain phases). */
@@ -123,17 +149,22 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       ],
       ...sizes.map((s) => {
         const op = s.operator;
-        const ceilings = [s.ceiling, s.ceilingAfter].filter((c): c is CeilingResult => c !== undefined);
-        const opRate = rate(op);
+        const operators = operatorBursts(s);
+        const ceilings = ceilingBursts(s);
+        const opRates = operators.map(rate);
         const ceRates = ceilings.map(rate);
         const fair = fairRatio(
-          { rate: opRate, otherCores: op?.cpu.whole.otherCores ?? 0 },
+          { rate: mean(opRates), otherCores: mean(operators.map((o) => o.cpu.whole.otherCores)) },
           ceilings.map((c, i) => ({ rate: ceRates[i] ?? Number.NaN, otherCores: c.cpu.whole.otherCores })),
         );
         return [
           String(s.n),
           formatNumber(op === undefined ? Number.NaN : perSecond(op.created, op.createSeconds), 0),
-          formatNumber(opRate, 1) + (op?.timedOut === true ? '*' : '') + (fair.operatorDisturbed ? '†' : ''),
+          (operators.length === 0
+            ? '—'
+            : operators
+                .map((o, i) => formatNumber(opRates[i] ?? Number.NaN, 1) + (o.timedOut ? '*' : ''))
+                .join(' / ')) + (fair.operatorDisturbed ? '†' : ''),
           ceilings.length === 0
             ? '—'
             : ceilings
@@ -145,19 +176,19 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
                 )
                 .join(' / '),
           formatRatio(fair.ratio),
-          op === undefined ? '—' : formatMs(op.reconcileSeconds * 1000),
+          operators.length === 0 ? '—' : operators.map((o) => formatMs(o.reconcileSeconds * 1000)).join(' / '),
           ceilings.length === 0 ? '—' : ceilings.map((c) => formatMs(c.reconcileSeconds * 1000)).join(' / '),
           op === undefined ? '—' : `${op.running ?? 0}/${op.created}`,
-          `${cores(op?.cpu.whole.otherCores)} / ${ceilings.map((c) => cores(c.cpu.whole.otherCores)).join(' / ') || '—'}`,
+          `${operators.map((o) => cores(o.cpu.whole.otherCores)).join(' / ') || '—'} | ${ceilings.map((c) => cores(c.cpu.whole.otherCores)).join(' / ') || '—'}`,
         ];
       }),
     ]),
   );
-  if (sizes.some((s) => s.operator?.timedOut === true || s.ceiling?.timedOut === true))
+  if (sizes.some((s) => [...operatorBursts(s), ...ceilingBursts(s)].some((r) => r.timedOut)))
     out.push('* timed out before every TraceJob was reconciled');
   if (sizes.some((s) => s.ceilingAfter !== undefined))
     out.push(
-      "two ceiling figures: before and after the operator's burst; the ratio is against their mean (of those not marked †)",
+      "several figures: the bursts in the order they ran, alternating (ceiling, operator, ceiling, operator, ceiling, ...); the ratio is the operators' mean over the ceilings' mean (of those not marked †); other CPU: operators | ceilings",
     );
   if (out.some((text) => text.includes('†')))
     out.push(
@@ -417,9 +448,7 @@ export function clusterReport(sizes: readonly SizeResult[]): string {
       ['N', 'run', ...CPU_COLUMNS.map(([, h]) => h), 'ctrl', 'harness', 'machine busy'],
     ];
     for (const s of sizes) {
-      for (const r of [s.ceiling, s.operator, s.ceilingAfter]) {
-        if (r !== undefined) perTraceJobRows.push(cpuPerTraceJobRow(s.n, r));
-      }
+      for (const r of burstsInOrder(s)) perTraceJobRows.push(cpuPerTraceJobRow(s.n, r));
     }
     out.push(renderTable(perTraceJobRows));
   }

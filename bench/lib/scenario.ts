@@ -432,6 +432,38 @@ async function endBurst(
   };
 }
 
+/** Another burst of the operator for the throughput ratio (--repeats): no settling, steady state or restarts. */
+export async function runOperatorBurst(options: ScenarioOptions, n: number): Promise<BurstResult> {
+  const { client } = options;
+  const load = loadAverage();
+  const setup = await setUp(options, 'op', n);
+  const baseline = await baselineCounts(client, setup.namespaces);
+  const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces });
+  await tracker.start();
+  const manager = await ManagerProcess.start({
+    kubeconfig: paths.kubeconfig,
+    namespaces: setup.namespaces,
+    concurrency: options.concurrency,
+    leaseName: 'trace-operator-bench',
+    logFile: path.join(options.runDir, `manager-${setup.phaseId}.log`),
+    ...(options.managerCli === undefined ? {} : { cli: options.managerCli }),
+    ...(options.managerCgroup === undefined ? {} : { memoryCgroup: options.managerCgroup }),
+  });
+  try {
+    await manager.leading();
+    await sleep(500);
+    const pids = { ...controlPlanePids(), manager: manager.pid, harness: process.pid };
+    const profiling = options.burstCpuProfile === true ? await manager.startCpuProfile() : undefined;
+    const b = await runBurst(options, setup, n, tracker, pids, `operator N=${n}`);
+    await saveBurstProfile(options, profiling, `operator N=${n}`, `manager-${setup.phaseId}.cpuprofile`);
+    await manager.stop();
+    return await endBurst(options, 'operator', { n, load, setup, baseline }, tracker, b);
+  } finally {
+    if (manager.child.exitCode === null && manager.child.signalCode === null) await manager.stop();
+    await tracker.stop();
+  }
+}
+
 export async function runCeiling(options: ScenarioOptions, n: number): Promise<CeilingResult> {
   const { client } = options;
   const load = loadAverage();
