@@ -11,12 +11,16 @@
 // the manager receives about ten events per TraceJob on its watches, and on
 // two saturated cores every millisecond it spends is taken from the API
 // server. Reading a replayed burst (Pods, Jobs and ConfigMaps of 1 000
-// TraceJobs, at a burst's pace, over TLS) took 3.9 ms of CPU per TraceJob one
-// event at a time and 2.3 ms in 50 ms rounds (bench/README.md, 2026-12-07).
+// TraceJobs, at a burst's pace, over TLS) took 3.8-4.0 ms of CPU per
+// TraceJob one event at a time and 3.2-3.4 ms in 50 ms rounds
+// (bench/README.md, 2026-12-07).
 // The cost is at most `roundMs` of delay on a change that follows another.
 //
 // Backpressure is the stream's own: bytes not yet read stay in its buffer,
-// and once that is full the socket stops reading.
+// and once that is full the socket stops reading. A read that finds the
+// buffer full is followed by the next at once: a watch's initial events (a
+// restart over 10 000 objects) arrive faster than rounds of one buffer each
+// would take them (a restart took 11 s instead of 3 s before, run 2306).
 //
 // API
 //   readInRounds(stream, { roundMs, signal, clock? }): AsyncGenerator<Buffer>   (string chunks with setEncoding)
@@ -68,6 +72,8 @@ export async function* readInRounds<T extends Buffer | string = Buffer>(
   let lastRead = Number.NEGATIVE_INFINITY;
   for (;;) {
     await readable(stream, signal);
+    // A full buffer has stopped the socket: the reader is what holds the data back, so no round.
+    const backedUp = stream.readableLength >= stream.readableHighWaterMark;
     const chunks: T[] = [];
     for (let chunk = stream.read() as T | null; chunk !== null; chunk = stream.read() as T | null) chunks.push(chunk);
     if (chunks.length === 0) {
@@ -85,6 +91,6 @@ export async function* readInRounds<T extends Buffer | string = Buffer>(
           : Buffer.concat(chunks as Buffer[])
     ) as T;
     // Data keeps coming (this read follows the last within two rounds): let the next round gather.
-    if (sincePrevious < 2 * roundMs) await clock.sleep(roundMs - (clock.now() - now), signal);
+    if (sincePrevious < 2 * roundMs && !backedUp) await clock.sleep(roundMs - (clock.now() - now), signal);
   }
 }
