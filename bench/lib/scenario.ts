@@ -336,6 +336,9 @@ interface PhaseSetup {
 
 let phases = 0;
 
+/** The manager's leader Lease in each burst's first namespace. */
+const LEASE_NAME = 'trace-operator-bench';
+
 async function setUp(options: ScenarioOptions, kind: 'op' | 'ceil', n: number): Promise<PhaseSetup> {
   const phaseId = `${options.runId}-${kind}${n}-${randomBytes(2).toString('hex')}`;
   // A new name for every phase: the last phase's namespaces may still be terminating.
@@ -351,6 +354,36 @@ async function setUp(options: ScenarioOptions, kind: 'op' | 'ceil', n: number): 
     selector: `trace-operator-bench/phase=${phaseId}`,
     labels: { 'trace-operator-bench/phase': phaseId },
   };
+}
+
+/** A burst's phase, ready to create: fresh namespaces, the counts before it, the harness's watches running. */
+interface Phase {
+  n: number;
+  load: BurstResult['load'];
+  setup: PhaseSetup;
+  baseline: Record<string, number>;
+  tracker: Tracker;
+}
+
+async function startPhase(
+  options: ScenarioOptions,
+  kind: 'op' | 'ceil',
+  n: number,
+  leaseName?: string,
+): Promise<Phase> {
+  const { client } = options;
+  const load = loadAverage();
+  const setup = await setUp(options, kind, n);
+  const baseline = await baselineCounts(client, setup.namespaces);
+  const lease = leaseName === undefined ? undefined : { namespace: setup.namespaces[0] ?? '', name: leaseName };
+  const tracker = new Tracker({
+    client,
+    traceJobSelector: setup.selector,
+    namespaces: setup.namespaces,
+    ...(lease === undefined ? {} : { lease }),
+  });
+  await tracker.start();
+  return { n, load, setup, baseline, tracker };
 }
 
 async function runBurst(
@@ -399,11 +432,10 @@ async function runBurst(
 async function endBurst(
   options: ScenarioOptions,
   kind: BurstResult['kind'],
-  context: { n: number; load: BurstResult['load']; setup: PhaseSetup; baseline: Record<string, number> },
-  tracker: Tracker,
+  phase: Phase,
   burst: Awaited<ReturnType<typeof runBurst>>,
 ): Promise<BurstResult> {
-  const { n, load, setup, baseline } = context;
+  const { n, load, setup, baseline, tracker } = phase;
   const watch = { ...tracker.counts };
   await tracker.stop();
   options.log(`  ${kind} N=${n}: deleting`);
@@ -434,17 +466,13 @@ async function endBurst(
 
 /** Another burst of the operator for the throughput ratio (--repeats): no settling, steady state or restarts. */
 export async function runOperatorBurst(options: ScenarioOptions, n: number): Promise<BurstResult> {
-  const { client } = options;
-  const load = loadAverage();
-  const setup = await setUp(options, 'op', n);
-  const baseline = await baselineCounts(client, setup.namespaces);
-  const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces });
-  await tracker.start();
+  const phase = await startPhase(options, 'op', n, LEASE_NAME);
+  const { setup, tracker } = phase;
   const manager = await ManagerProcess.start({
     kubeconfig: paths.kubeconfig,
     namespaces: setup.namespaces,
     concurrency: options.concurrency,
-    leaseName: 'trace-operator-bench',
+    leaseName: LEASE_NAME,
     logFile: path.join(options.runDir, `manager-${setup.phaseId}.log`),
     ...(options.managerCli === undefined ? {} : { cli: options.managerCli }),
     ...(options.managerCgroup === undefined ? {} : { memoryCgroup: options.managerCgroup }),
@@ -457,7 +485,7 @@ export async function runOperatorBurst(options: ScenarioOptions, n: number): Pro
     const b = await runBurst(options, setup, n, tracker, pids, `operator N=${n}`);
     await saveBurstProfile(options, profiling, `operator N=${n}`, `manager-${setup.phaseId}.cpuprofile`);
     await manager.stop();
-    return await endBurst(options, 'operator', { n, load, setup, baseline }, tracker, b);
+    return await endBurst(options, 'operator', phase, b);
   } finally {
     if (manager.child.exitCode === null && manager.child.signalCode === null) await manager.stop();
     await tracker.stop();
@@ -465,17 +493,13 @@ export async function runOperatorBurst(options: ScenarioOptions, n: number): Pro
 }
 
 export async function runCeiling(options: ScenarioOptions, n: number): Promise<CeilingResult> {
-  const { client } = options;
-  const load = loadAverage();
-  const setup = await setUp(options, 'ceil', n);
-  const baseline = await baselineCounts(client, setup.namespaces);
-  const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces });
-  await tracker.start();
+  const phase = await startPhase(options, 'ceil', n);
+  const { setup, tracker } = phase;
   const ceiling = await CeilingProcess.start({
     kubeconfig: paths.kubeconfig,
     selector: setup.selector,
     concurrency: options.concurrency,
-    logFile: path.join(options.runDir, `ceiling-${n}.log`),
+    logFile: path.join(options.runDir, `ceiling-${setup.phaseId}.log`),
     inspect: options.burstCpuProfile === true,
   });
   try {
@@ -485,7 +509,7 @@ export async function runCeiling(options: ScenarioOptions, n: number): Promise<C
     await saveBurstProfile(options, profiling, `ceiling N=${n}`, `ceiling-${setup.phaseId}.cpuprofile`);
     const report = await ceiling.stop();
     return {
-      ...(await endBurst(options, 'ceiling', { n, load, setup, baseline }, tracker, b)),
+      ...(await endBurst(options, 'ceiling', phase, b)),
       kind: 'ceiling',
       report,
     };
@@ -626,13 +650,8 @@ async function measureRestart(
 
 export async function runOperator(options: ScenarioOptions, n: number): Promise<OperatorResult> {
   const { client, log } = options;
-  const load = loadAverage();
-  const setup = await setUp(options, 'op', n);
-  const baseline = await baselineCounts(client, setup.namespaces);
-  const leaseName = 'trace-operator-bench';
-  const lease = { namespace: setup.namespaces[0] ?? '', name: leaseName };
-  const tracker = new Tracker({ client, traceJobSelector: setup.selector, namespaces: setup.namespaces, lease });
-  await tracker.start();
+  const phase = await startPhase(options, 'op', n, LEASE_NAME);
+  const { setup, tracker } = phase;
   const start = (
     suffix: string,
     onSpawn?: (pid: number) => void,
@@ -642,7 +661,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
       kubeconfig: paths.kubeconfig,
       namespaces: setup.namespaces,
       concurrency: options.concurrency,
-      leaseName,
+      leaseName: LEASE_NAME,
       logFile: path.join(options.runDir, `manager-${n}${suffix}.log`),
       ...(onSpawn === undefined ? {} : { onSpawn }),
       ...(nodeOptions === undefined ? {} : { nodeOptions }),
@@ -738,7 +757,7 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
         `  operator N=${n}: a restart with node ${options.restartNodeOptions.join(' ')}: ready in ${restartWithNodeOptions.readySeconds.toFixed(2)}s, RSS peak ${(Math.max(restartWithNodeOptions.rssPeakBeforeReadyBytes, restartWithNodeOptions.rssPeakAfterReadyBytes) / 2 ** 20).toFixed(0)} MiB`,
       );
     }
-    const common = await endBurst(options, 'operator', { n, load, setup, baseline }, tracker, b);
+    const common = await endBurst(options, 'operator', phase, b);
     const writesOnCreatePath = createRequests.writes - leaseCreate;
     return {
       ...common,
