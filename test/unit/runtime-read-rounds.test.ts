@@ -1,6 +1,6 @@
 // Reading a watch response in rounds, on fake time: a lone chunk at once,
-// chunks that keep coming gathered into one read per round, a full buffer
-// read at once, the end, errors and aborts.
+// chunks that keep coming gathered into one read per round, a stream
+// faster than that read at once, the end, errors and aborts.
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { readInRounds } from '../../src/runtime/read-rounds.ts';
@@ -80,7 +80,7 @@ test('while chunks keep coming, the next read waits a round and takes what gathe
   t.deepEqual(reads, ['1', '2', '34', '5'], 'after a quiet spell a chunk is read at once again');
 });
 
-test('a read that finds the buffer full is followed by the next at once: no round slows a stream that backs up', async (t) => {
+test("while a buffer's worth comes within a round, reads follow each other at once; rounds resume when it slows", async (t) => {
   const clock = new FakeClock(1_000);
   const stream = new PassThrough({ highWaterMark: 4 });
   const reads: string[] = [];
@@ -88,18 +88,19 @@ test('a read that finds the buffer full is followed by the next at once: no roun
     for await (const chunk of readInRounds(stream, { roundMs: 50, signal: new AbortController().signal, clock }))
       reads.push(chunk.toString());
   })();
-  stream.write('1111');
+  stream.write('11');
   await settle();
-  stream.write('2222');
+  stream.write('22');
   await settle();
-  stream.write('3333');
+  stream.write('3');
   await settle();
-  t.deepEqual(reads, ['1111', '2222', '3333'], 'each full buffer read as soon as it filled');
+  t.deepEqual(reads, ['11', '22', '3'], 'each read as soon as it came: 4 bytes (the buffer) within the round');
   t.is(clock.pending(), 0, 'no round waited');
+  await clock.advance(60);
   stream.write('4');
   await settle();
-  t.deepEqual(reads, ['1111', '2222', '3333', '4']);
-  t.is(clock.pending(), 1, 'a buffer not full, right after the last read: a round begins');
+  t.deepEqual(reads, ['11', '22', '3', '4']);
+  t.is(clock.pending(), 1, 'one byte in the last 50 ms, right after a read: a round begins');
   await clock.advance(50);
   stream.end();
   await reading;
