@@ -18,8 +18,7 @@
 //   interface WriteOptions extends RequestOptions { dryRun?: boolean; fieldManager?: string }
 //   class KubeClient implements WatchTransport
 //     new KubeClient({ kubeConfig, metrics?, maxSockets = 32, requestTimeoutMs = 60_000, userAgent?,
-//                      fieldManager = 'trace-operator', authRefreshMs = 30_000, maxRetries = 5, clock?, logger?,
-//                      watchRoundMs = 50 })   watches read in rounds while busy (read-rounds.ts)
+//                      fieldManager = 'trace-operator', authRefreshMs = 30_000, maxRetries = 5, clock?, logger? })
 //     get<T>(path, opts?): Promise<T>
 //     list<T>(path, params?, opts?): Promise<ObjectList<T>>
 //     create<T>(collectionPath, body, opts?): Promise<T>
@@ -52,7 +51,6 @@ import {
   protobufFrames,
   type ProtobufDecoder,
 } from './watch-protobuf.ts';
-import { readInRounds } from './read-rounds.ts';
 import { errorMessage } from '../error-message.ts';
 
 export type { Query, RequestOptions } from './rest-transport.ts';
@@ -93,12 +91,7 @@ export interface LogOptions {
 export interface KubeClientOptions extends RestTransportOptions {
   /** fieldManager of every write unless the call names one (default 'trace-operator'). */
   fieldManager?: string;
-  /** While a watch's events keep coming, read them this often (read-rounds.ts; default 50, 0 = as they come). */
-  watchRoundMs?: number;
 }
-
-/** See read-rounds.ts: 50 ms took the most CPU off a replayed burst of the three tried (0, 25, 50). */
-const DEFAULT_WATCH_ROUND_MS = 50;
 
 export interface LoadKubeConfigOptions {
   /** Path of a kubeconfig file; otherwise $KUBECONFIG, ~/.kube/config, then the in-cluster service account. */
@@ -137,15 +130,13 @@ export function resourcePath(r: {
 export class KubeClient implements WatchTransport {
   readonly #http: RestTransport;
   readonly #fieldManager: string;
-  readonly #watchRoundMs: number;
   readonly server: string;
   readonly host: string;
 
   constructor(options: KubeClientOptions) {
-    const { fieldManager, watchRoundMs, ...transport } = options;
+    const { fieldManager, ...transport } = options;
     this.#http = new RestTransport(transport);
     this.#fieldManager = fieldManager ?? 'trace-operator';
-    this.#watchRoundMs = watchRoundMs ?? DEFAULT_WATCH_ROUND_MS;
     this.server = this.#http.server;
     this.host = this.#http.host;
   }
@@ -271,12 +262,10 @@ export class KubeClient implements WatchTransport {
     );
     const inProtobuf = protobuf !== undefined && (res.headers['content-type'] ?? '').startsWith(PROTOBUF_TYPE);
     try {
-      const roundMs = this.#watchRoundMs;
       if (inProtobuf) {
-        for await (const frame of protobufFrames(readInRounds(res, { roundMs, signal })))
-          yield decodeWatchEvent(frame, protobuf);
+        for await (const frame of protobufFrames(res as AsyncIterable<Buffer>)) yield decodeWatchEvent(frame, protobuf);
       } else {
-        yield* jsonWatchEvents(res, path, signal, roundMs);
+        yield* jsonWatchEvents(res, path, signal);
       }
       if (signal.aborted) throw signal.reason;
     } catch (error: unknown) {
@@ -338,11 +327,10 @@ async function* jsonWatchEvents(
   res: IncomingMessage,
   path: string,
   signal: AbortSignal,
-  roundMs: number,
 ): AsyncGenerator<RawWatchEvent, void, undefined> {
   res.setEncoding('utf8');
   let buffer = '';
-  for await (const chunk of readInRounds<string>(res, { roundMs, signal })) {
+  for await (const chunk of res as AsyncIterable<string>) {
     buffer += chunk;
     let newline: number;
     while ((newline = buffer.indexOf('\n')) >= 0) {
