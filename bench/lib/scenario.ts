@@ -464,19 +464,28 @@ async function endBurst(
   };
 }
 
-/** Another burst of the operator for the throughput ratio (--repeats): no settling, steady state or restarts. */
-export async function runOperatorBurst(options: ScenarioOptions, n: number): Promise<BurstResult> {
-  const phase = await startPhase(options, 'op', n, LEASE_NAME);
-  const { setup, tracker } = phase;
-  const manager = await ManagerProcess.start({
+/** How every burst's manager runs: over the phase's namespaces, from the bench's CLI, in its memory cgroup. */
+function managerOptions(
+  options: ScenarioOptions,
+  setup: PhaseSetup,
+  logName: string,
+): Parameters<typeof ManagerProcess.start>[0] {
+  return {
     kubeconfig: paths.kubeconfig,
     namespaces: setup.namespaces,
     concurrency: options.concurrency,
     leaseName: LEASE_NAME,
-    logFile: path.join(options.runDir, `manager-${setup.phaseId}.log`),
+    logFile: path.join(options.runDir, logName),
     ...(options.managerCli === undefined ? {} : { cli: options.managerCli }),
     ...(options.managerCgroup === undefined ? {} : { memoryCgroup: options.managerCgroup }),
-  });
+  };
+}
+
+/** Another burst of the operator for the throughput ratio (--repeats): no settling, steady state or restarts. */
+export async function runOperatorBurst(options: ScenarioOptions, n: number): Promise<BurstResult> {
+  const phase = await startPhase(options, 'op', n, LEASE_NAME);
+  const { setup, tracker } = phase;
+  const manager = await ManagerProcess.start(managerOptions(options, setup, `manager-${setup.phaseId}.log`));
   try {
     await manager.leading();
     await sleep(500);
@@ -658,15 +667,9 @@ export async function runOperator(options: ScenarioOptions, n: number): Promise<
     nodeOptions?: readonly string[],
   ): Promise<ManagerProcess> =>
     ManagerProcess.start({
-      kubeconfig: paths.kubeconfig,
-      namespaces: setup.namespaces,
-      concurrency: options.concurrency,
-      leaseName: LEASE_NAME,
-      logFile: path.join(options.runDir, `manager-${n}${suffix}.log`),
+      ...managerOptions(options, setup, `manager-${n}${suffix}.log`),
       ...(onSpawn === undefined ? {} : { onSpawn }),
       ...(nodeOptions === undefined ? {} : { nodeOptions }),
-      ...(options.managerCli === undefined ? {} : { cli: options.managerCli }),
-      ...(options.managerCgroup === undefined ? {} : { memoryCgroup: options.managerCgroup }),
     });
   const manager = await start('');
   try {
