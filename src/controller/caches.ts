@@ -1,8 +1,12 @@
-// The watch caches the TraceJob controller reads: TraceJobs, and the Jobs,
-// Pods and ConfigMaps the operator made (selected by label, so nothing else
-// in the cluster is cached). Each object is trimmed to what reconcile reads
-// before it is stored (the watcher applies the transform to each object of a
-// list page or watch event, so an untrimmed object never reaches a store):
+// The watch caches the TraceJob controller reads: TraceJobs, and the Jobs
+// and Pods the operator made (selected by label, so nothing else in the
+// cluster is cached), and of its program ConfigMaps only those that carry a
+// stop request (their own label): reconcile reads a ConfigMap for nothing
+// else, and watching every one cost an event per trace in a burst and a
+// list of them all on a restart (bench/README.md, 2026-12-07). Each object
+// is trimmed to what reconcile reads before it is stored (the watcher
+// applies the transform to each object of a list page or watch event, so an
+// untrimmed object never reaches a store):
 // no program text, no pod specs beyond names, of pod and Job status only
 // what deriving the trace's phase reads, and no managedFields nor kubectl's
 // last-applied-configuration (together often more than half of a TraceJob's
@@ -27,7 +31,9 @@ import {
   MANAGED_BY_LABEL_KEY,
   MANAGED_BY_VALUE,
   PLURAL,
+  isStopRequested,
   STOP_KEY,
+  STOP_REQUESTED_LABEL_KEY,
   TRACE_ID_LABEL_KEY,
   TRACEJOB_ANNOTATION_KEY,
   type TraceJob,
@@ -332,15 +338,15 @@ export function createCaches(options: CacheOptions): WatchedCaches {
     protobuf: readTrimmedPod,
     indexers: { traceId: (p) => p.metadata.labels?.[TRACE_ID_LABEL_KEY] },
   });
-  const configMaps = scoped<Cached<V1ConfigMap>>({
+  const stopRequests = scoped<Cached<V1ConfigMap>>({
     name: 'configmaps',
     version: 'v1',
     plural: 'configmaps',
-    labelSelector: OWNED_SELECTOR,
+    labelSelector: `${OWNED_SELECTOR},${STOP_REQUESTED_LABEL_KEY}`,
     transform: trimConfigMap,
     protobuf: readTrimmedConfigMap,
   });
-  const owned = [jobs, pods, configMaps] as ScopedStores<KubeObject>[];
+  const owned = [jobs, pods, stopRequests] as ScopedStores<KubeObject>[];
   const all = [traceJobs as unknown as ScopedStores<KubeObject>, ...owned];
   const nodes = createNodeCache({ transport, logger, watchdogMs });
 
@@ -350,7 +356,7 @@ export function createCaches(options: CacheOptions): WatchedCaches {
       traceJob: (namespace, name) => traceJobs.get(namespace, name),
       job: (namespace, name) => jobs.get(namespace, name),
       podsOfTrace: (namespace, id) => pods.byIndex(namespace, 'traceId', id).sort(byCreationDescending),
-      configMap: (namespace, name) => configMaps.get(namespace, name),
+      stopRequested: (namespace, name) => isStopRequested(stopRequests.get(namespace, name)),
       node: (name) => nodes.cache.byName(name),
       nodeByHostname: (hostname) => nodes.cache.byHostname(hostname),
     },

@@ -15,8 +15,8 @@ export interface TraceJobCaches {
   job(namespace: string, name: string): V1Job | undefined;
   /** The pods of a trace, by its id label; newest first. */
   podsOfTrace(namespace: string, id: string): V1Pod[];
-  /** A trace ConfigMap (program or output) by name; its data holds only small keys such as the stop request. */
-  configMap(namespace: string, name: string): V1ConfigMap | undefined;
+  /** True when the program ConfigMap `name` carries the operator's stop request (key and label). */
+  stopRequested(namespace: string, name: string): boolean;
   /** A Node by name (trimmed: name, labels, Ready, InternalIPs). */
   node(name: string): V1Node | undefined;
   /** The Node named `hostname`, else the one whose kubernetes.io/hostname label is `hostname`. */

@@ -31,7 +31,6 @@ import {
   isFinishedPhase,
   isStarted,
   isStartProblem,
-  isStopRequested,
   jsonEqual,
   REASONS,
   resolveNodeTarget,
@@ -247,11 +246,16 @@ async function start(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise<
 
   const objects = buildTraceObjects(traceJob, resolved.target, r.settings, programText);
   const name = objects.job.metadata?.name ?? '';
-  // After a crash (or a cache that lags our own status write) the objects may exist: no second POST then.
-  if (r.caches.configMap(namespace, name) === undefined) await r.api.createConfigMap(objects.configMap, r.signal);
-  if (r.caches.job(namespace, name) === undefined && (await r.api.createJob(objects.job, r.signal)) === 'created') {
-    r.metrics?.started();
-    r.log.info('created trace Job', { job: name, node: resolved.target.nodeName, id: traceJob.status?.id });
+  // After a crash (or a cache that lags our own status write) the objects may
+  // exist: a cached Job means both do (the ConfigMap goes first), so no second
+  // POST then; ConfigMaps are not cached, and a POST of one that exists is
+  // answered AlreadyExists and changes nothing.
+  if (r.caches.job(namespace, name) === undefined) {
+    await r.api.createConfigMap(objects.configMap, r.signal);
+    if ((await r.api.createJob(objects.job, r.signal)) === 'created') {
+      r.metrics?.started();
+      r.log.info('created trace Job', { job: name, node: resolved.target.nodeName, id: traceJob.status?.id });
+    }
   }
 
   draft.status.jobName = name;
@@ -391,7 +395,7 @@ async function requestStop(
 ): Promise<number | undefined> {
   const namespace = traceJob.metadata.namespace ?? '';
   const name = traceObjectName(traceJob.status?.id ?? '');
-  if (!isStopRequested(r.caches.configMap(namespace, name))) {
+  if (!r.caches.stopRequested(namespace, name)) {
     await r.api.mergePatchConfigMap(namespace, name, stopRequestPatch(r.now()), r.signal);
   }
   if (findCondition(traceJob.status?.conditions, C.StopRequested)?.reason === REASONS.StopDelivered) return undefined;

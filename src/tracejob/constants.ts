@@ -36,6 +36,12 @@ export const OUTPUT_NAME_SUFFIX = '-output';
 export const PROGRAM_KEY = 'program.bt';
 /** ConfigMap key whose presence asks the runner to stop (value: RFC 3339 time of the request). */
 export const STOP_KEY = 'stop';
+/**
+ * Label the operator sets on a program ConfigMap together with the stop key,
+ * so its ConfigMap watch selects only the traces asked to stop (one event
+ * per stop, not one per trace started).
+ */
+export const STOP_REQUESTED_LABEL_KEY = `${API_GROUP}/stop-requested`;
 /** ConfigMap key holding the captured text output in the output ConfigMap. */
 export const OUTPUT_KEY = 'output.txt';
 export const PROGRAMS_DIR = '/programs';

@@ -23,6 +23,7 @@ import {
   PROGRAM_PATH,
   PROGRAMS_DIR,
   STOP_KEY,
+  STOP_REQUESTED_LABEL_KEY,
   STOP_PATH,
   TERMINATION_LOG_PATH,
   TERMINATION_MARGIN_SECONDS,
@@ -279,9 +280,12 @@ export function stopRequestData(requestedAt: Date): Record<string, string> {
   return { [STOP_KEY]: requestedAt.toISOString() };
 }
 
-/** A JSON merge patch for the program ConfigMap that requests a stop. */
-export function stopRequestPatch(requestedAt: Date): { data: Record<string, string> } {
-  return { data: stopRequestData(requestedAt) };
+/** A JSON merge patch for the program ConfigMap that requests a stop, labelled so the operator's watch sees it. */
+export function stopRequestPatch(requestedAt: Date): {
+  metadata: { labels: Record<string, string> };
+  data: Record<string, string>;
+} {
+  return { metadata: { labels: { [STOP_REQUESTED_LABEL_KEY]: 'true' } }, data: stopRequestData(requestedAt) };
 }
 
 /** True when the program ConfigMap already carries a stop request. */

@@ -22,6 +22,8 @@ import type {
 } from '../../src/controller/reconcile-deps.ts';
 import {
   defaultOperatorSettings,
+  isStopRequested,
+  STOP_REQUESTED_LABEL_KEY,
   TRACE_ID_LABEL_KEY,
   validateTraceJob,
   type TraceJob,
@@ -108,8 +110,9 @@ export class FakeCluster implements TraceJobCaches, TraceJobApi, EventRecorder {
       (p) => p.metadata?.namespace === namespace && p.metadata.labels?.[TRACE_ID_LABEL_KEY] === id,
     );
   }
-  configMap(namespace: string, name: string): V1ConfigMap | undefined {
-    return this.configMaps.get(key(namespace, name));
+  stopRequested(namespace: string, name: string): boolean {
+    const cm = this.configMaps.get(key(namespace, name));
+    return cm?.metadata?.labels?.[STOP_REQUESTED_LABEL_KEY] !== undefined && isStopRequested(cm);
   }
   /** Nodes the cache has (the API server has `nodes`); the same by default. */
   cachedNodes: Map<string, V1Node> | undefined;
@@ -165,8 +168,14 @@ export class FakeCluster implements TraceJobCaches, TraceJobApi, EventRecorder {
     this.writes.push({ verb: 'patch', kind: 'ConfigMap', name });
     this.patches.push({ name, patch });
     const cm = this.configMaps.get(key(namespace, name));
-    const data = (patch as { data?: Record<string, string> }).data;
-    if (cm !== undefined && data !== undefined) cm.data = { ...cm.data, ...data };
+    const { data, metadata } = patch as {
+      data?: Record<string, string>;
+      metadata?: { labels?: Record<string, string> };
+    };
+    if (cm === undefined) return;
+    if (data !== undefined) cm.data = { ...cm.data, ...data };
+    if (metadata?.labels !== undefined)
+      cm.metadata = { ...cm.metadata, labels: { ...cm.metadata?.labels, ...metadata.labels } };
   }
   async replaceStatus(traceJob: TraceJob, signal?: AbortSignal): Promise<TraceJob> {
     this.signals.push(signal);

@@ -13,6 +13,8 @@ import { formatResultLine, formatTerminationMessage } from '../../src/runner/res
 import {
   SPEC_HASH_ANNOTATION_KEY,
   STOP_KEY,
+  STOP_REQUESTED_LABEL_KEY,
+  type ObjectMeta,
   TRACE_ID_LABEL_KEY,
   findCondition,
   traceObjectName,
@@ -152,6 +154,23 @@ test('start after a crash between the creates: no second POST, no duplicate, one
   t.is(h.cluster.stored()?.status?.jobName, JOB);
 });
 
+test('start after a crash between the ConfigMap and the Job: the ConfigMap is not cached, so its POST is answered exists; the Job follows', async (t) => {
+  const h = harness();
+  h.cluster.put(newTraceJob());
+  await reconcile(h);
+  h.cluster.jobs.clear();
+  h.cluster.put(newTraceJob());
+  h.deps.statusWrites?.clear();
+  h.cluster.clearRecords();
+  await reconcile(h);
+  t.deepEqual(
+    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
+    ['create ConfigMap', 'create Job', 'status TraceJob'],
+  );
+  t.is(h.cluster.configMaps.size, 1);
+  t.is(h.cluster.jobs.size, 1);
+});
+
 test('follow: the reconcile the new Job triggers writes nothing; a running pod sets Running without an Event', async (t) => {
   const h = harness();
   await started(h);
@@ -239,7 +258,9 @@ test('stop: spec.stop patches the program ConfigMap once and says so', async (t)
   h.cluster.put({ ...tj, spec: { ...tj.spec, stop: true }, metadata: { ...tj.metadata, generation: 2 } });
   await reconcile(h);
   t.is(h.cluster.patches.length, 1);
-  t.truthy((h.cluster.patches[0]?.patch as { data?: Record<string, string> }).data?.[STOP_KEY]);
+  const patch = h.cluster.patches[0]?.patch as { data?: Record<string, string>; metadata?: ObjectMeta };
+  t.truthy(patch.data?.[STOP_KEY]);
+  t.is(patch.metadata?.labels?.[STOP_REQUESTED_LABEL_KEY], 'true', 'labelled, so the ConfigMap watch selects it');
   const stored = h.cluster.stored();
   t.is(findCondition(stored?.status?.conditions, 'StopRequested')?.status, 'True');
   t.true(h.cluster.events.some((e) => e.reason === 'StopRequested'));

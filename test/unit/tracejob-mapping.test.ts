@@ -351,10 +351,13 @@ test('deterministic: the same input gives equal output, and the input is not mod
   t.not(a.configMap.metadata?.labels, a.job.metadata?.labels);
 });
 
-test('stop request: data key stop with the request time, as a merge patch', (t) => {
+test('stop request: data key stop with the request time and the stop-requested label, as a merge patch', (t) => {
   const at = new Date('2024-05-06T07:08:09.010Z');
   t.deepEqual(stopRequestData(at), { stop: '2024-05-06T07:08:09.010Z' });
-  t.deepEqual(stopRequestPatch(at), { data: { stop: '2024-05-06T07:08:09.010Z' } });
+  t.deepEqual(stopRequestPatch(at), {
+    metadata: { labels: { 'observe.alexeldeib.xyz/stop-requested': 'true' } },
+    data: { stop: '2024-05-06T07:08:09.010Z' },
+  });
   const { configMap } = buildTraceObjects(traceJob(), nodeTarget, defaultOperatorSettings());
   t.false(isStopRequested(configMap));
   t.true(isStopRequested({ ...configMap, data: { ...configMap.data, ...stopRequestData(at) } }));
