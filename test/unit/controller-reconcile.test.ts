@@ -28,6 +28,11 @@ const JOB = traceObjectName(UID);
 /** Runs one reconcile of team-a/trace. */
 const reconcile = (h: Harness, reconcileID?: string) => reconcileTraceJob(h.deps, h.ctx(reconcileID));
 
+/** The writes made, as "verb Kind". */
+function writeKinds(h: Harness): string[] {
+  return h.cluster.writes.map((w) => `${w.verb} ${w.kind}`);
+}
+
 /** A TraceJob started by a first reconcile; the records of that reconcile cleared. */
 async function started(h: Harness, spec: Partial<TraceJob['spec']> = {}): Promise<TraceJob> {
   h.cluster.put(newTraceJob(spec));
@@ -96,10 +101,7 @@ test('start: a new TraceJob gets its ConfigMap, its Job and one status write, an
   const h = harness();
   h.cluster.put(newTraceJob());
   t.deepEqual(await reconcile(h), { type: 'await_change' });
-  t.deepEqual(
-    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
-    ['create ConfigMap', 'create Job', 'status TraceJob'],
-  );
+  t.deepEqual(writeKinds(h), ['create ConfigMap', 'create Job', 'status TraceJob']);
   const tj = h.cluster.stored();
   t.is(tj?.status?.id, UID, 'the id is the TraceJob uid');
   t.is(tj?.status?.jobName, JOB);
@@ -136,20 +138,23 @@ test('start: an id already in the status is kept, and names derive from it', asy
   t.false(h.cluster.jobs.has(`${NAMESPACE}/${JOB}`), 'no Job named after the uid');
 });
 
-test('start after a crash between the creates: no second POST, no duplicate, one status write', async (t) => {
-  const h = harness();
-  h.cluster.put(newTraceJob());
-  await reconcile(h);
-  // As if the manager died before its status write: the objects exist, the status does not say so,
-  // and a new manager process remembers no writes of its own.
+/**
+ * As if the manager died before its status write: the objects exist, the status does not say so,
+ * and a new manager process remembers no writes of its own. Then one reconcile, with records cleared.
+ */
+async function reconcileAfterCrash(h: Harness): Promise<void> {
   h.cluster.put(newTraceJob());
   h.deps.statusWrites?.clear();
   h.cluster.clearRecords();
   await reconcile(h);
-  t.deepEqual(
-    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
-    ['status TraceJob'],
-  );
+}
+
+test('start after a crash between the creates: no second POST, no duplicate, one status write', async (t) => {
+  const h = harness();
+  h.cluster.put(newTraceJob());
+  await reconcile(h);
+  await reconcileAfterCrash(h);
+  t.deepEqual(writeKinds(h), ['status TraceJob']);
   t.is(h.cluster.jobs.size, 1);
   t.is(h.cluster.stored()?.status?.jobName, JOB);
 });
@@ -159,14 +164,8 @@ test('start after a crash between the ConfigMap and the Job: the ConfigMap is no
   h.cluster.put(newTraceJob());
   await reconcile(h);
   h.cluster.jobs.clear();
-  h.cluster.put(newTraceJob());
-  h.deps.statusWrites?.clear();
-  h.cluster.clearRecords();
-  await reconcile(h);
-  t.deepEqual(
-    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
-    ['create ConfigMap', 'create Job', 'status TraceJob'],
-  );
+  await reconcileAfterCrash(h);
+  t.deepEqual(writeKinds(h), ['create ConfigMap', 'create Job', 'status TraceJob']);
   t.is(h.cluster.configMaps.size, 1);
   t.is(h.cluster.jobs.size, 1);
 });
@@ -410,10 +409,7 @@ test('TTL: a finished TraceJob is requeued until its time-to-live passes, then d
   h.time.advance(25_000);
   h.cluster.clearRecords();
   t.deepEqual(await reconcile(h), { type: 'await_change' });
-  t.deepEqual(
-    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
-    ['delete TraceJob'],
-  );
+  t.deepEqual(writeKinds(h), ['delete TraceJob']);
   t.is(h.cluster.stored(), undefined);
   t.true(h.cluster.events.some((e) => e.reason === 'Expired'));
 });
@@ -531,10 +527,7 @@ test('stop before start: spec.stop at creation creates nothing and ends Failed/S
   const h = harness();
   h.cluster.put(newTraceJob({ stop: true }));
   await reconcile(h);
-  t.deepEqual(
-    h.cluster.writes.map((w) => `${w.verb} ${w.kind}`),
-    ['status TraceJob'],
-  );
+  t.deepEqual(writeKinds(h), ['status TraceJob']);
   const stored = h.cluster.stored();
   t.is(stored?.status?.phase, 'Failed');
   t.is(findCondition(stored?.status?.conditions, 'Failed')?.reason, 'StoppedBeforeStart');
