@@ -82,8 +82,8 @@ export function traceJobApi(client: KubeClient): TraceJobApi {
       orUndefined(client.get<V1ConfigMap>(core('configmaps', namespace, name), opts(signal))),
     getJob: (namespace, name, signal) => orUndefined(client.get<V1Job>(jobs(namespace, name), opts(signal))),
     createConfigMap: (configMap, signal) =>
-      createIfAbsent(client.create(core('configmaps', namespaceOf(configMap)), configMap, opts(signal))),
-    createJob: (job, signal) => createIfAbsent(client.create(jobs(namespaceOf(job)), job, opts(signal))),
+      createIfAbsent(client.createUnparsed(core('configmaps', namespaceOf(configMap)), configMap, opts(signal))),
+    createJob: (job, signal) => createIfAbsent(client.createUnparsed(jobs(namespaceOf(job)), job, opts(signal))),
     mergePatchConfigMap: async (namespace, name, patch, signal) => {
       await client.patch(core('configmaps', namespace, name), patch, 'merge', opts(signal));
     },

@@ -22,6 +22,7 @@
 //     get<T>(path, opts?): Promise<T>
 //     list<T>(path, params?, opts?): Promise<ObjectList<T>>
 //     create<T>(collectionPath, body, opts?): Promise<T>
+//     createUnparsed(collectionPath, body, opts?): Promise<void>   the answer's body is not parsed
 //     replace<T>(path, body, opts?): Promise<T>            body.metadata.resourceVersion = optimistic lock
 //     patch<T>(path, patch, type, opts?): Promise<T>        opts.force for 'apply'
 //     delete<T = Status>(path, opts?): Promise<T>           opts.propagationPolicy / preconditions / gracePeriodSeconds
@@ -158,6 +159,26 @@ export class KubeClient implements WatchTransport {
       'POST',
       collectionPath,
       { query: this.#writeQuery(opts), body: JSON.stringify(body), contentType: 'application/json' },
+      opts,
+    );
+  }
+
+  /**
+   * POSTs an object for a caller that needs only to know it was created: the
+   * answer (a Job's is several KB of JSON with managedFields) is not parsed.
+   * Parsing the answers the manager never read was about 0.2 ms of CPU per
+   * trace in a burst profile (bench/README.md, 2026-12-07).
+   */
+  async createUnparsed(collectionPath: string, body: unknown, opts: WriteOptions = {}): Promise<void> {
+    await this.#http.send(
+      {
+        method: 'POST',
+        path: collectionPath,
+        query: this.#writeQuery(opts),
+        body: JSON.stringify(body),
+        contentType: 'application/json',
+        accept: 'application/json',
+      },
       opts,
     );
   }

@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApiError, isTooManyRequests } from '../../src/runtime/api-error.ts';
+import { eventually } from '../support/eventually.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { KubeClient, resourcePath } from '../../src/runtime/kube-client.ts';
 import { RuntimeMetrics } from '../../src/runtime/metrics.ts';
@@ -254,4 +255,52 @@ test('write options become query parameters; patch types set their content type'
     }),
     '/apis/observe.alexeldeib.xyz/v1alpha1/namespaces/ns/tracejobs/tj/status',
   );
+});
+
+test('aborting a signal ends every request in flight under it with its reason; an aborted signal sends nothing', async (t) => {
+  const s = await server(t, () => {
+    // Never answers: only the abort ends the requests.
+  });
+  const client = new KubeClient({ kubeConfig: kubeConfig(s.url, () => 't') });
+  t.teardown(() => client.close());
+  const ac = new AbortController();
+  const other = new AbortController();
+  const errorOf = (request: Promise<unknown>): Promise<unknown> =>
+    request.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+  const a = errorOf(client.get('/a', { signal: ac.signal }));
+  const b = errorOf(client.createUnparsed('/b', { metadata: { name: 'b' } }, { signal: ac.signal }));
+  const c = errorOf(client.get('/c', { signal: other.signal }));
+  await eventually('all three requests reached the server', async () => (s.requests.length === 3 ? true : undefined));
+  ac.abort(new Error('shutting down'));
+  t.is(((await a) as Error).message, 'shutting down');
+  t.is(((await b) as Error).message, 'shutting down');
+  other.abort(new Error('c only'));
+  t.is(((await c) as Error).message, 'c only');
+  await t.throwsAsync(client.get('/d', { signal: ac.signal }), { message: 'shutting down' });
+  t.is(s.requests.length, 3, 'a request under an aborted signal is never sent');
+});
+
+test('createUnparsed POSTs the object and ignores an answer it does not need; errors still throw ApiError', async (t) => {
+  let n = 0;
+  const s = await server(t, (_req, res) => {
+    n++;
+    if (n === 1) {
+      res.writeHead(201, { 'Content-Type': 'application/json' });
+      res.end('not JSON: never parsed');
+      return;
+    }
+    json(res, 409, { kind: 'Status', reason: 'AlreadyExists', code: 409, message: 'jobs "j" already exists' });
+  });
+  const client = new KubeClient({ kubeConfig: kubeConfig(s.url, () => 't') });
+  t.teardown(() => client.close());
+  await client.createUnparsed('/apis/batch/v1/namespaces/ns/jobs', { metadata: { name: 'j' } });
+  t.deepEqual(JSON.parse(s.requests[0]?.body ?? ''), { metadata: { name: 'j' } });
+  t.is(s.requests[0]?.url, '/apis/batch/v1/namespaces/ns/jobs?fieldManager=trace-operator');
+  const error = await t.throwsAsync(client.createUnparsed('/apis/batch/v1/namespaces/ns/jobs', {}), {
+    instanceOf: ApiError,
+  });
+  t.is(error?.reason, 'AlreadyExists');
 });
