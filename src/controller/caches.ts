@@ -1,6 +1,7 @@
 // The watch caches the TraceJob controller reads: TraceJobs, and the Jobs
 // and Pods the operator made (selected by label, so nothing else in the
-// cluster is cached), and of its program ConfigMaps only those that carry a
+// cluster is cached; of the pods only those that left Pending, see
+// STARTED_POD_SELECTOR), and of its program ConfigMaps only those that carry a
 // stop request (their own label): reconcile reads a ConfigMap for nothing
 // else, and watching every one cost an event per trace in a burst and a
 // list of them all on a restart (bench/README.md, 2026-12-07). Each object
@@ -51,6 +52,14 @@ import type { TraceJobCaches } from './reconcile-deps.ts';
 
 /** Only objects the operator created: the kubectl-trace id label plus managed-by. */
 export const OWNED_SELECTOR = `${TRACE_ID_LABEL_KEY},${MANAGED_BY_LABEL_KEY}=${MANAGED_BY_VALUE}`;
+
+/**
+ * Pods once they leave Pending: running or ended. A pod's start (created,
+ * scheduled, its containers created) was half of the events the manager
+ * received for it, and reconcile needs a starting pod only when it is late
+ * (podStartIsLate in tracejob/phase.ts), when it lists the trace's pods.
+ */
+export const STARTED_POD_SELECTOR = 'status.phase!=Pending';
 
 type Cached<T> = T & KubeObject;
 
@@ -202,6 +211,7 @@ interface Resource {
   version: string;
   plural: string;
   labelSelector?: string;
+  fieldSelector?: string;
   transform?: (obj: KubeObject) => KubeObject;
   /** Watched in protobuf and read with this (cache-protobuf.ts); built-in kinds only. */
   protobuf?: ProtobufDecoder;
@@ -238,6 +248,7 @@ class ScopedStores<T extends KubeObject> {
         transport,
         path,
         ...(resource.labelSelector === undefined ? {} : { labelSelector: resource.labelSelector }),
+        ...(resource.fieldSelector === undefined ? {} : { fieldSelector: resource.fieldSelector }),
         ...(resource.transform === undefined ? {} : { transform: resource.transform }),
         ...(resource.protobuf === undefined ? {} : { protobuf: resource.protobuf }),
         ...(watchdogMs === undefined ? {} : { silenceTimeoutMs: watchdogMs }),
@@ -334,6 +345,7 @@ export function createCaches(options: CacheOptions): WatchedCaches {
     version: 'v1',
     plural: 'pods',
     labelSelector: OWNED_SELECTOR,
+    fieldSelector: STARTED_POD_SELECTOR,
     transform: trimPod,
     protobuf: readTrimmedPod,
     indexers: { traceId: (p) => p.metadata.labels?.[TRACE_ID_LABEL_KEY] },

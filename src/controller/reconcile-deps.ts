@@ -13,7 +13,7 @@ export interface TraceJobCaches {
   traceJob(namespace: string, name: string): TraceJob | undefined;
   /** A trace Job (labelled with the kubectl-trace id) by name. */
   job(namespace: string, name: string): V1Job | undefined;
-  /** The pods of a trace, by its id label; newest first. */
+  /** The pods of a trace that are no longer Pending (the watch selects those), by its id label; newest first. */
   podsOfTrace(namespace: string, id: string): V1Pod[];
   /** True when the program ConfigMap `name` carries the operator's stop request (key and label). */
   stopRequested(namespace: string, name: string): boolean;
@@ -35,6 +35,8 @@ export interface TraceJobApi {
   getNode(name: string, signal?: AbortSignal): Promise<V1Node | undefined>;
   listNodesWithHostname(hostname: string, signal?: AbortSignal): Promise<V1Node[]>;
   getPod(namespace: string, name: string, signal?: AbortSignal): Promise<V1Pod | undefined>;
+  /** The pods of a trace in any phase, by its id label; newest first (one list, from the API server's watch cache). */
+  listPodsOfTrace(namespace: string, id: string, signal?: AbortSignal): Promise<V1Pod[]>;
   getConfigMap(namespace: string, name: string, signal?: AbortSignal): Promise<V1ConfigMap | undefined>;
   getJob(namespace: string, name: string, signal?: AbortSignal): Promise<V1Job | undefined>;
   createConfigMap(configMap: V1ConfigMap, signal?: AbortSignal): Promise<CreateOutcome>;

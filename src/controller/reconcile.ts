@@ -32,6 +32,8 @@ import {
   isStarted,
   isStartProblem,
   jsonEqual,
+  POD_START_POLL_MS,
+  podStartIsLate,
   REASONS,
   resolveNodeTarget,
   resolvePodTarget,
@@ -295,7 +297,14 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
   let job: V1Job | undefined = r.caches.job(namespace, jobName);
   // The cache may not have seen a Job created moments ago; ask the API server before calling it deleted.
   if (job === undefined) job = await r.api.getJob(namespace, jobName, r.signal);
-  const pod = newestPod(r.caches.podsOfTrace(namespace, id));
+  const now = r.now();
+  // The pod cache holds pods that are no longer Pending; one still starting is read only once it is late.
+  const cachedPod = newestPod(r.caches.podsOfTrace(namespace, id));
+  const startingPod =
+    cachedPod === undefined && podStartIsLate(job, now, traceJob.spec.startTimeoutSeconds)
+      ? newestPod(await r.api.listPodsOfTrace(namespace, id, r.signal))
+      : undefined;
+  const pod = cachedPod ?? startingPod;
 
   reportSpecDrift(traceJob, job, draft);
   if (isFinishedPhase(traceJob.status?.phase) && traceJob.status?.completionTime !== undefined) {
@@ -339,7 +348,6 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
     }
   }
 
-  const now = r.now();
   const podCreateFailure = awaitsPodCreation(job, pod, now)
     ? await r.api.latestPodCreateFailure(namespace, jobName, r.signal)
     : undefined;
@@ -378,7 +386,9 @@ async function follow(r: Scope, traceJob: TraceJob, draft: StatusDraft): Promise
     r.stopExecAttempts?.delete(traceJob.metadata.uid ?? '');
     return ttlAction(r, stored);
   }
-  const recheckMs = Math.min(derived.recheckAfterMs ?? Infinity, stopRetryMs ?? Infinity);
+  // The watch does not see a starting pod change: read it again while it has not started.
+  const startPollMs = startingPod === undefined ? Infinity : POD_START_POLL_MS;
+  const recheckMs = Math.min(derived.recheckAfterMs ?? Infinity, stopRetryMs ?? Infinity, startPollMs);
   return recheckMs === Infinity ? Action.awaitChange() : Action.requeue(recheckMs);
 }
 

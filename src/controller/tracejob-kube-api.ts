@@ -1,7 +1,14 @@
 // TraceJobApi over the runtime KubeClient: one request per call, creates that
 // tolerate AlreadyExists, gets that turn NotFound into undefined.
 import type { CoreV1Event, V1ConfigMap, V1Job, V1Node, V1Pod } from '@kubernetes/client-node';
-import { API_GROUP, API_VERSION, HOSTNAME_LABEL_KEY, PLURAL, type TraceJob } from '../tracejob/index.ts';
+import {
+  API_GROUP,
+  API_VERSION,
+  HOSTNAME_LABEL_KEY,
+  PLURAL,
+  TRACE_ID_LABEL_KEY,
+  type TraceJob,
+} from '../tracejob/index.ts';
 import { isAlreadyExists, isConflict, isNotFound } from '../runtime/api-error.ts';
 import { resourcePath, type KubeClient } from '../runtime/kube-client.ts';
 import type { CreateOutcome, TraceJobApi } from './reconcile-deps.ts';
@@ -78,6 +85,16 @@ export function traceJobApi(client: KubeClient): TraceJobApi {
       (await client.list<V1Node>(core('nodes'), { labelSelector: `${HOSTNAME_LABEL_KEY}=${hostname}` }, opts(signal)))
         .items,
     getPod: (namespace, name, signal) => orUndefined(client.get<V1Pod>(core('pods', namespace, name), opts(signal))),
+    listPodsOfTrace: async (namespace, id, signal) =>
+      (
+        await client.list<V1Pod>(
+          core('pods', namespace),
+          { labelSelector: `${TRACE_ID_LABEL_KEY}=${id}`, resourceVersion: '0' },
+          opts(signal),
+        )
+      ).items.sort((a, b) =>
+        String(b.metadata?.creationTimestamp ?? '').localeCompare(String(a.metadata?.creationTimestamp ?? '')),
+      ),
     getConfigMap: (namespace, name, signal) =>
       orUndefined(client.get<V1ConfigMap>(core('configmaps', namespace, name), opts(signal))),
     getJob: (namespace, name, signal) => orUndefined(client.get<V1Job>(jobs(namespace, name), opts(signal))),

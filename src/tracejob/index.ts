@@ -76,6 +76,8 @@ export {
 } from './conditions.ts';
 export {
   awaitsPodCreation,
+  podStartIsLate,
+  POD_START_POLL_MS,
   awaitsPodStart,
   deriveTraceState,
   isFinishedPhase,

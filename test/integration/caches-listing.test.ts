@@ -3,10 +3,12 @@
 // costs the API server more CPU, bench/README.md), then a plain watch; the
 // kinds read in protobuf through a streaming list. The transport is the real
 // client, wrapped only to record what was asked. Of the program ConfigMaps
-// only those with a stop request are cached (selected by its label).
+// only those with a stop request are cached (selected by its label), of the
+// pods only those that left Pending (a field selector).
 import test from 'ava';
-import type { V1ConfigMap } from '@kubernetes/client-node';
-import { createCaches } from '../../src/controller/caches.ts';
+import type { V1ConfigMap, V1Pod, V1PodSpec } from '@kubernetes/client-node';
+import { createCaches, STARTED_POD_SELECTOR } from '../../src/controller/caches.ts';
+import { traceJobApi } from '../../src/controller/tracejob-kube-api.ts';
 import { KubeClient, loadKubeConfig } from '../../src/runtime/kube-client.ts';
 import { nopLogger } from '../../src/runtime/logger.ts';
 import type { WatchTransport } from '../../src/runtime/watcher.ts';
@@ -34,6 +36,7 @@ interface Request {
   limit?: number | undefined;
   sendInitialEvents?: boolean | undefined;
   labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
   protobuf: boolean;
 }
 
@@ -49,6 +52,7 @@ function recording(requests: Request[]): WatchTransport {
         path,
         sendInitialEvents: params.sendInitialEvents,
         labelSelector: params.labelSelector,
+        fieldSelector: params.fieldSelector,
         protobuf: protobuf !== undefined,
       });
       return client.watch(path, params, signal, protobuf);
@@ -114,6 +118,55 @@ test('of the program ConfigMaps only those the stop patch labelled are cached', 
   await client.patch(`${configMaps}/running`, stopRequestPatch(new Date()), 'merge');
   await eventually('a stop patched later reaches the cache through the watch', async () =>
     caches.view.stopRequested(ns.name, 'running') ? true : undefined,
+  );
+  t.pass();
+});
+
+test('of the trace pods only those that left Pending are cached; a starting one is listed from the API server', async (t) => {
+  const ns = await createTestNamespace('caches-pods');
+  t.teardown(ns.cleanup);
+  const pods = `/api/v1/namespaces/${ns.name}/pods`;
+  const tracePod = (id: string, placement: Omit<V1PodSpec, 'containers'>): V1Pod => ({
+    metadata: {
+      name: id,
+      namespace: ns.name,
+      labels: { [TRACE_ID_LABEL_KEY]: id, [MANAGED_BY_LABEL_KEY]: MANAGED_BY_VALUE },
+    },
+    spec: { ...placement, containers: [{ name: 'trace', image: 'runner:test' }] },
+  });
+  // kwok runs a pod bound to its node; one no node matches stays Pending (unschedulable).
+  await client.create(pods, tracePod('runs', { nodeName: 'kwok-node-0' }));
+  await client.create(pods, tracePod('waits', { nodeSelector: { 'no-such-label': 'anywhere' } }));
+  await eventually('kwok runs the bound pod', async () =>
+    (await client.get<V1Pod>(`${pods}/runs`)).status?.phase === 'Running' ? true : undefined,
+  );
+
+  const requests: Request[] = [];
+  const caches = createCaches({ transport: recording(requests), logger: nopLogger, namespaces: [ns.name] });
+  const stop = new AbortController();
+  const running = caches.run(stop.signal);
+  t.teardown(async () => {
+    stop.abort();
+    await running;
+  });
+  await Promise.all(caches.gates().map((gate) => gate.ready(stop.signal)));
+  t.is(requests.find((r) => r.path.endsWith('/pods'))?.fieldSelector, STARTED_POD_SELECTOR);
+  t.deepEqual(
+    caches.view.podsOfTrace(ns.name, 'runs').map((p) => p.metadata?.name),
+    ['runs'],
+  );
+  t.deepEqual(caches.view.podsOfTrace(ns.name, 'waits'), [], 'a Pending pod is not sent');
+  const listed = await traceJobApi(client).listPodsOfTrace(ns.name, 'waits');
+  t.deepEqual(
+    listed.map((p) => [p.metadata?.name, p.status?.phase]),
+    [['waits', 'Pending']],
+  );
+
+  // Bound to a node, it runs, and reaches the cache (the watch sends it as it leaves Pending).
+  await client.delete(`${pods}/waits`, { gracePeriodSeconds: 0 });
+  await client.create(pods, tracePod('starts-later', { nodeName: 'kwok-node-1' }));
+  await eventually('a pod that starts reaches the cache', async () =>
+    caches.view.podsOfTrace(ns.name, 'starts-later')[0]?.status?.phase === 'Running' ? true : undefined,
   );
   t.pass();
 });

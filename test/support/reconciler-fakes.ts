@@ -105,7 +105,11 @@ export class FakeCluster implements TraceJobCaches, TraceJobApi, EventRecorder {
   job(namespace: string, name: string): V1Job | undefined {
     return this.jobs.get(key(namespace, name));
   }
+  /** As the real cache: its watch selects pods that are no longer Pending. */
   podsOfTrace(namespace: string, id: string): V1Pod[] {
+    return this.#podsOfTrace(namespace, id).filter((p) => p.status?.phase !== 'Pending');
+  }
+  #podsOfTrace(namespace: string, id: string): V1Pod[] {
     return this.pods.filter(
       (p) => p.metadata?.namespace === namespace && p.metadata.labels?.[TRACE_ID_LABEL_KEY] === id,
     );
@@ -138,6 +142,13 @@ export class FakeCluster implements TraceJobCaches, TraceJobApi, EventRecorder {
     this.signals.push(signal);
     this.nodeReads.push(`label=${hostname}`);
     return [...this.nodes.values()].filter((n) => n.metadata?.labels?.['kubernetes.io/hostname'] === hostname);
+  }
+  /** Trace ids whose pods were listed from the API server. */
+  readonly podLists: string[] = [];
+  async listPodsOfTrace(namespace: string, id: string, signal?: AbortSignal): Promise<V1Pod[]> {
+    this.signals.push(signal);
+    this.podLists.push(id);
+    return this.#podsOfTrace(namespace, id);
   }
   async getPod(namespace: string, name: string): Promise<V1Pod | undefined> {
     return this.pods.find((p) => p.metadata?.namespace === namespace && p.metadata.name === name);
@@ -199,7 +210,9 @@ export class FakeCluster implements TraceJobCaches, TraceJobApi, EventRecorder {
   }
   /** Job name → the Job controller's latest FailedCreate message (from its Events). */
   readonly podCreateFailures = new Map<string, string>();
+  podCreateFailureReads = 0;
   async latestPodCreateFailure(_namespace: string, jobName: string): Promise<{ message: string } | undefined> {
+    this.podCreateFailureReads++;
     const message = this.podCreateFailures.get(jobName);
     return message === undefined ? undefined : { message };
   }

@@ -8,7 +8,12 @@ import test from 'ava';
 import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
 import { reconcileTraceJob } from '../../src/controller/reconcile.ts';
 import { ApiError } from '../../src/runtime/api-error.ts';
-import { POD_CREATE_RECHECK_MS, POD_START_NODE_CHECK_MS } from '../../src/tracejob/phase.ts';
+import {
+  POD_CREATE_RECHECK_MS,
+  POD_START_LATE_MS,
+  POD_START_NODE_CHECK_MS,
+  POD_START_POLL_MS,
+} from '../../src/tracejob/phase.ts';
 import { formatResultLine, formatTerminationMessage } from '../../src/runner/result-format.ts';
 import {
   SPEC_HASH_ANNOTATION_KEY,
@@ -596,6 +601,8 @@ test('a pod its node does not run: the Node comes from the cache, no GET, and No
   const waiting = tracePod('Pending', { waiting: { reason: 'ContainerCreating' } });
   waiting.metadata = { ...waiting.metadata, creationTimestamp: new Date(h.time.ms) as unknown as Date };
   h.cluster.pods = [waiting];
+  jobCreatedAgo(h, 0);
+  setJobStatus(h, { active: 1 });
   h.cluster.nodes.set('node-a', {
     metadata: { name: 'node-a', labels: { 'kubernetes.io/hostname': 'node-a' } },
     status: { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady', message: 'runtime down' }] },
@@ -607,4 +614,50 @@ test('a pod its node does not run: the Node comes from the cache, no GET, and No
   const running = findCondition(h.cluster.stored()?.status?.conditions, 'Running');
   t.is(running?.reason, 'NodeNotReady');
   t.regex(running?.message ?? '', /runtime down/);
+});
+
+test('a pod that has not started is read only once it is late: the create-path status holds until then, no write', async (t) => {
+  const h = harness();
+  await started(h);
+  jobCreatedAgo(h, 0);
+  setJobStatus(h, { active: 1 });
+  const pulling = tracePod('Pending', {
+    waiting: { reason: 'ImagePullBackOff', message: 'Back-off pulling image "runner:1"' },
+  });
+  h.cluster.pods = [pulling];
+
+  const early = await reconcile(h);
+  t.deepEqual(h.cluster.podLists, [], 'the cache has no Pending pod, and none is read before it is late');
+  t.deepEqual(h.cluster.writes, [], 'the status written with the Job still says what is true');
+  t.deepEqual(early, { type: 'requeue', afterMs: POD_START_LATE_MS }, 'looked at again when it becomes late');
+
+  h.time.advance(POD_START_LATE_MS);
+  const late = await reconcile(h);
+  t.deepEqual(h.cluster.podLists, [UID], 'one list of the trace pods');
+  const running = findCondition(h.cluster.stored()?.status?.conditions, 'Running');
+  t.is(running?.reason, 'ImagePullBackOff');
+  t.true(h.cluster.events.some((e) => e.type === 'Warning' && e.reason === 'ImagePullBackOff'));
+  t.is(late.type, 'requeue');
+  t.true(
+    late.type === 'requeue' && (late.afterMs ?? Infinity) <= POD_START_POLL_MS,
+    'read again while it has not started',
+  );
+
+  h.cluster.pods = [tracePod('Running', { running: { startedAt: '2024-01-01T00:00:02Z' as unknown as Date } })];
+  h.cluster.podLists.length = 0;
+  await reconcile(h);
+  t.deepEqual(h.cluster.podLists, [], 'a running pod comes from the cache');
+  t.is(h.cluster.stored()?.status?.phase, 'Running');
+});
+
+test('a Job whose pod exists is not asked about pod creation failures', async (t) => {
+  const h = harness();
+  await started(h);
+  jobCreatedAgo(h, POD_CREATE_RECHECK_MS + 1000);
+  setJobStatus(h, { active: 1 });
+  h.cluster.podCreateFailures.set(JOB, `Error creating: an old refusal the Job controller got past`);
+  await reconcile(h);
+  t.is(h.cluster.stored()?.status?.phase, 'Pending');
+  t.not(findCondition(h.cluster.stored()?.status?.conditions, 'Running')?.reason, 'PodCreateFailed');
+  t.is(h.cluster.podCreateFailureReads, 0);
 });

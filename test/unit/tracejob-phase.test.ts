@@ -2,6 +2,7 @@ import test from 'ava';
 import type { V1ContainerState, V1Job, V1Pod } from '@kubernetes/client-node';
 import {
   awaitsPodCreation,
+  podStartIsLate,
   deriveTraceState,
   isFinishedPhase,
   stoppedBeforeStart,
@@ -459,6 +460,25 @@ test('pod creation failures are only looked up for a Job that has had time to cr
   t.true(awaitsPodCreation(createdJob(), undefined, at(3)));
   t.false(awaitsPodCreation(createdJob(), pod(), at(30)));
   t.false(awaitsPodCreation(undefined, undefined, at(30)));
+  const withPod = { ...createdJob(), status: { active: 1 } };
+  t.false(awaitsPodCreation(withPod, undefined, at(30)), 'the Job controller counts a pod: it was created');
+});
+
+test('a pod the Job counts but the watch has not shown running is read once it is late, sooner with a short start timeout', (t) => {
+  const withPod = { ...createdJob(), status: { active: 1 } };
+  t.false(podStartIsLate(withPod, at(4)));
+  t.true(podStartIsLate(withPod, at(5)));
+  t.true(podStartIsLate(withPod, at(2), 2), 'a 2 s start timeout reads it at 2 s, to say why it failed');
+  t.false(podStartIsLate(createdJob(), at(30)), 'no pod counted: nothing to read');
+  const starting = deriveTraceState({ job: withPod, jobCreated: true, now: at(1) });
+  t.is(starting.phase, 'Pending');
+  t.is(starting.recheckAfterMs, 4_000, 'looked at again when it becomes late');
+  const waiting = deriveTraceState({ job: createdJob(), jobCreated: true, now: at(1) });
+  t.deepEqual(
+    starting.conditions,
+    waiting.conditions,
+    'the same condition as before the pod was counted: no status write between',
+  );
 });
 
 test('stopped before it started: Failed with StoppedBeforeStart, saying nothing ran', (t) => {
