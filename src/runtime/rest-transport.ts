@@ -137,29 +137,31 @@ function retryAfterMs(headers: http.IncomingHttpHeaders): number {
  * 'abort' listener per signal. The manager passes one signal to every
  * request; node:http's own `signal` option adds and removes an EventTarget
  * listener per request, about 0.1 ms of CPU per trace in a burst profile
- * (bench/README.md, 2026-12-07).
+ * (bench/README.md, 2026-12-07, night).
  */
 class InFlight {
   readonly #bySignal = new WeakMap<AbortSignal, Set<http.ClientRequest>>();
 
   track(signal: AbortSignal, request: http.ClientRequest): void {
-    let requests = this.#bySignal.get(signal);
-    if (requests === undefined) {
-      const tracked = new Set<http.ClientRequest>();
-      signal.addEventListener(
-        'abort',
-        () => {
-          for (const r of tracked) r.destroy(new Error('the request was aborted', { cause: signal.reason }));
-          tracked.clear();
-        },
-        { once: true },
-      );
-      this.#bySignal.set(signal, tracked);
-      requests = tracked;
-    }
-    const tracked = requests;
+    const tracked = this.#requestsUnder(signal);
     tracked.add(request);
     request.once('close', () => tracked.delete(request));
+  }
+
+  #requestsUnder(signal: AbortSignal): Set<http.ClientRequest> {
+    const known = this.#bySignal.get(signal);
+    if (known !== undefined) return known;
+    const requests = new Set<http.ClientRequest>();
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const r of requests) r.destroy(new Error('the request was aborted', { cause: signal.reason }));
+        requests.clear();
+      },
+      { once: true },
+    );
+    this.#bySignal.set(signal, requests);
+    return requests;
   }
 }
 
