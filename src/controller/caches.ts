@@ -4,7 +4,7 @@
 // STARTED_POD_SELECTOR), and of its program ConfigMaps only those that carry a
 // stop request (their own label): reconcile reads a ConfigMap for nothing
 // else, and watching every one cost an event per trace in a burst and a
-// list of them all on a restart (bench/README.md, 2026-12-07). Each object
+// list of them all on a restart (bench/README.md, 2026-12-07, evening). Each object
 // is trimmed to what reconcile reads before it is stored (the watcher
 // applies the transform to each object of a list page or watch event, so an
 // untrimmed object never reaches a store):

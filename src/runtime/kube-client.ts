@@ -167,7 +167,7 @@ export class KubeClient implements WatchTransport {
    * POSTs an object for a caller that needs only to know it was created: the
    * answer (a Job's is several KB of JSON with managedFields) is not parsed.
    * Parsing the answers the manager never read was about 0.2 ms of CPU per
-   * trace in a burst profile (bench/README.md, 2026-12-07).
+   * trace in a burst profile (bench/README.md, 2026-12-07, night).
    */
   async createUnparsed(collectionPath: string, body: unknown, opts: WriteOptions = {}): Promise<void> {
     await this.#http.send(

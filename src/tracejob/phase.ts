@@ -453,7 +453,7 @@ function hasActivePod(job: V1Job | undefined): boolean {
  * at. The controller's pod watch selects pods that are no longer Pending:
  * on the happy path a pod runs within a second or two, and the events of
  * its start (created, scheduled, ...) were half of the pod events the
- * manager received (bench/README.md, 2026-12-07, evening).
+ * manager received (bench/README.md, 2026-12-07, night).
  */
 export const POD_START_LATE_MS = 5_000;
 
