@@ -5,9 +5,9 @@
 // client, wrapped only to record what was asked. Of the program ConfigMaps
 // only those with a stop request are cached (selected by its label), of the
 // pods only those that left Pending (a field selector).
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import type { V1ConfigMap, V1Pod, V1PodSpec } from '@kubernetes/client-node';
-import { createCaches, STARTED_POD_SELECTOR } from '../../src/controller/caches.ts';
+import { createCaches, STARTED_POD_SELECTOR, type WatchedCaches } from '../../src/controller/caches.ts';
 import { traceJobApi } from '../../src/controller/tracejob-kube-api.ts';
 import { KubeClient, loadKubeConfig } from '../../src/runtime/kube-client.ts';
 import { nopLogger } from '../../src/runtime/logger.ts';
@@ -21,10 +21,13 @@ import {
 } from '../../src/tracejob/index.ts';
 import { clusterAvailable, createTestNamespace, kubeconfigPath } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
+import { installCrd } from '../support/manager.ts';
 
-test.before(() => {
+// The TraceJob watch needs the CRD; without it the caches never sync (a fresh cluster has none).
+test.before(async () => {
   if (!clusterAvailable())
     throw new Error('the local control plane is not running: start it with `npm run cluster:up`');
+  await installCrd();
 });
 
 const client = new KubeClient({ kubeConfig: loadKubeConfig({ kubeconfig: kubeconfigPath }) });
@@ -58,6 +61,23 @@ function recording(requests: Request[]): WatchTransport {
       return client.watch(path, params, signal, protobuf);
     },
   };
+}
+
+/** Caches over `namespace`, synced, recording what they ask; stopped when the test ends. */
+async function syncedCaches(
+  t: ExecutionContext,
+  namespace: string,
+): Promise<{ caches: WatchedCaches; requests: Request[] }> {
+  const requests: Request[] = [];
+  const caches = createCaches({ transport: recording(requests), logger: nopLogger, namespaces: [namespace] });
+  const stop = new AbortController();
+  const running = caches.run(stop.signal);
+  t.teardown(async () => {
+    stop.abort();
+    await running;
+  });
+  await Promise.all(caches.gates().map((gate) => gate.ready(stop.signal)));
+  return { caches, requests };
 }
 
 test('TraceJobs are listed in pages, then watched; Jobs, Pods and ConfigMaps stream their list in protobuf', async (t) => {
@@ -101,15 +121,7 @@ test('of the program ConfigMaps only those the stop patch labelled are cached', 
   await client.create(configMaps, programConfigMap('stopped'));
   await client.patch(`${configMaps}/stopped`, stopRequestPatch(new Date()), 'merge');
 
-  const requests: Request[] = [];
-  const caches = createCaches({ transport: recording(requests), logger: nopLogger, namespaces: [ns.name] });
-  const stop = new AbortController();
-  const running = caches.run(stop.signal);
-  t.teardown(async () => {
-    stop.abort();
-    await running;
-  });
-  await Promise.all(caches.gates().map((gate) => gate.ready(stop.signal)));
+  const { caches, requests } = await syncedCaches(t, ns.name);
   const configMapWatch = requests.find((r) => r.path.endsWith('/configmaps'));
   t.true(configMapWatch?.labelSelector?.split(',').includes(STOP_REQUESTED_LABEL_KEY), 'only labelled ones are sent');
   t.true(caches.view.stopRequested(ns.name, 'stopped'));
@@ -141,15 +153,7 @@ test('of the trace pods only those that left Pending are cached; a starting one 
     (await client.get<V1Pod>(`${pods}/runs`)).status?.phase === 'Running' ? true : undefined,
   );
 
-  const requests: Request[] = [];
-  const caches = createCaches({ transport: recording(requests), logger: nopLogger, namespaces: [ns.name] });
-  const stop = new AbortController();
-  const running = caches.run(stop.signal);
-  t.teardown(async () => {
-    stop.abort();
-    await running;
-  });
-  await Promise.all(caches.gates().map((gate) => gate.ready(stop.signal)));
+  const { caches, requests } = await syncedCaches(t, ns.name);
   t.is(requests.find((r) => r.path.endsWith('/pods'))?.fieldSelector, STARTED_POD_SELECTOR);
   t.deepEqual(
     caches.view.podsOfTrace(ns.name, 'runs').map((p) => p.metadata?.name),
