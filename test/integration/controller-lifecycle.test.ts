@@ -18,6 +18,7 @@ import {
   apply,
   condition,
   eventsFor,
+  eventsOnceRecorded,
   getConfigMap,
   getJob,
   getTraceJob,
@@ -317,7 +318,7 @@ test('a finished TraceJob with a time-to-live is deleted after it', async (t) =>
     async () => ((await getTraceJob(ns, 'expires')) === undefined ? true : undefined),
     60_000,
   );
-  const events = await eventsFor(ns, 'expires');
+  const events = await eventsOnceRecorded(ns, 'expires', 'Normal Expired');
   t.true(
     events.some((e) => e.startsWith('Normal DeadlineReached')),
     events.join('\n'),

@@ -5,12 +5,11 @@
 import test from 'ava';
 import type { V1Job } from '@kubernetes/client-node';
 import { clusterAvailable, createTestNamespace, kubectl } from '../support/cluster.ts';
-import { eventually } from '../support/eventually.ts';
 import { installCrd, startManager, type RunningManager } from '../support/manager.ts';
 import {
   apply,
   condition,
-  eventsFor,
+  eventsOnceRecorded,
   getTraceJob,
   listJson,
   waitForPhase,
@@ -65,10 +64,7 @@ async function expectRejected(
   t.is(accepted?.reason, reason);
   t.regex(accepted?.message ?? '', messagePart);
   t.is(tj.status?.jobName, undefined);
-  const events = await eventually(`a Warning event for ${name}`, async () => {
-    const list = await eventsFor(namespace, name);
-    return list.some((e) => e.startsWith(`Warning ${reason}`)) ? list : undefined;
-  });
+  const events = await eventsOnceRecorded(namespace, name, `Warning ${reason}`);
   t.true(events.length > 0);
   const jobs = await listJson<V1Job>(namespace, 'jobs');
   t.false(

@@ -11,7 +11,7 @@ import { clusterAvailable, createTestNamespace, kubectl } from '../support/clust
 import { eventually } from '../support/eventually.ts';
 import { installCrd, startManager, type RunningManager } from '../support/manager.ts';
 import type { TraceJob } from '../../src/tracejob/index.ts';
-import { apply, condition, eventsFor, getJob, listJson, waitForTraceJob } from '../support/tracejobs.ts';
+import { apply, condition, eventsOnceRecorded, getJob, listJson, waitForTraceJob } from '../support/tracejobs.ts';
 
 let ns = '';
 let restrictedNs = '';
@@ -70,12 +70,6 @@ function traceJob(name: string, namespace: string, spec: Record<string, unknown>
   };
 }
 
-async function expectEvent(namespace: string, name: string, prefix: string): Promise<void> {
-  await eventually(`an Event "${prefix}" for ${name}`, async () =>
-    (await eventsFor(namespace, name)).some((e) => e.startsWith(prefix)) ? true : undefined,
-  );
-}
-
 async function expectSuspended(namespace: string, jobName: string | undefined): Promise<void> {
   await eventually(`Job ${jobName ?? '?'} is suspended`, async () => {
     const job: V1Job | undefined = jobName === undefined ? undefined : await getJob(namespace, jobName);
@@ -105,14 +99,14 @@ async function waitsThenTimesOut(
   );
   t.is(waiting.status?.phase, 'Pending');
   t.regex(condition(waiting, waits.type)?.message ?? '', waits.message);
-  await expectEvent(ns, name, `Warning ${waits.reason}`);
+  await eventsOnceRecorded(ns, name, `Warning ${waits.reason}`);
   const failed = await waitForTraceJob(ns, name, 'fails', (tj) => tj.status?.phase === 'Failed', 60_000);
   t.is(condition(failed, 'Failed')?.reason, 'StartTimeout');
   t.regex(
     condition(failed, 'Failed')?.message ?? '',
     new RegExp(`within ${timeoutSeconds}s \\(spec\\.startTimeoutSeconds\\): ${waits.reason}`),
   );
-  await expectEvent(ns, name, 'Warning StartTimeout');
+  await eventsOnceRecorded(ns, name, 'Warning StartTimeout');
   await expectSuspended(ns, failed.status?.jobName);
   return failed;
 }
@@ -140,7 +134,7 @@ test('Pod Security refusing the privileged pod fails the trace at once and says 
   t.is(reason?.reason, 'PodForbidden');
   t.regex(reason?.message ?? '', /violates PodSecurity "restricted/);
   t.regex(reason?.message ?? '', /pod-security\.kubernetes\.io\/enforce=privileged/);
-  await expectEvent(restrictedNs, 'refused', 'Warning PodForbidden');
+  await eventsOnceRecorded(restrictedNs, 'refused', 'Warning PodForbidden');
   await expectSuspended(restrictedNs, failed.status?.jobName);
 });
 
@@ -180,7 +174,7 @@ test('a TraceJob created with spec.stop: true never starts and says it was stopp
   t.regex(condition(tj, 'Failed')?.message ?? '', /no Job was created/);
   t.is(tj.status?.jobName, undefined);
   t.truthy(tj.status?.completionTime);
-  await expectEvent(ns, 'stopped-early', 'Normal StoppedBeforeStart');
+  await eventsOnceRecorded(ns, 'stopped-early', 'Normal StoppedBeforeStart');
   const jobs = await listJson<V1Job>(ns, 'jobs');
   t.false(jobs.some((j) => j.metadata?.annotations?.['observe.alexeldeib.xyz/tracejob'] === 'stopped-early'));
 });

@@ -31,7 +31,7 @@ import { finishTracePod, histogramResult } from '../support/trace-pod.ts';
 import {
   apply,
   condition,
-  eventsFor,
+  eventsOnceRecorded,
   getConfigMap,
   getTraceJob,
   waitForPhase,
@@ -205,10 +205,7 @@ test('a node-target trace runs to Succeeded under the ServiceAccount, with its o
   );
   const output = await getConfigMap(ns, tj.status?.output?.configMapName ?? '');
   t.true(output?.data?.['output.txt']?.includes('[256, 512)'));
-  const events = await eventually('the events are recorded', async () => {
-    const list = await eventsFor(ns, 'node-target');
-    return list.some((e) => e.startsWith('Normal DeadlineReached')) ? list : undefined;
-  });
+  const events = await eventsOnceRecorded(ns, 'node-target', 'Normal DeadlineReached');
   t.true(
     events.some((e) => e.startsWith('Normal Created')),
     events.join('\n'),
@@ -272,9 +269,7 @@ test('a TraceJob naming an unknown node is rejected with a condition and a Warni
   await apply(ns, traceJob(ns, 'no-such-node', { hostname: 'no-such-node' }));
   const tj = await waitForPhase(ns, 'no-such-node', 'Failed');
   t.is(condition(tj, 'Accepted')?.status, 'False');
-  await eventually('the Warning event is recorded', async () =>
-    (await eventsFor(ns, 'no-such-node')).some((e) => e.startsWith('Warning ')) ? true : undefined,
-  );
+  await eventsOnceRecorded(ns, 'no-such-node', 'Warning ');
   t.is(tj.status?.jobName, undefined, 'no Job');
 });
 
@@ -349,13 +344,11 @@ test('a finished TraceJob with a time-to-live is deleted by the manager', async 
   await eventually('the TraceJob is deleted after its TTL', async () =>
     (await getTraceJob(ns, 'expires')) === undefined ? true : undefined,
   );
-  // Events are written in the background and may land just after the delete.
-  let events: string[] = [];
-  const expired = await eventually('the Expired Event is recorded', async () => {
-    events = await eventsFor(ns, 'expires');
-    return events.some((e) => e.startsWith('Normal Expired')) ? true : undefined;
-  }).catch(() => false);
-  t.true(expired, events.join('\n'));
+  const events = await eventsOnceRecorded(ns, 'expires', 'Normal Expired');
+  t.true(
+    events.some((e) => e.startsWith('Normal Expired')),
+    events.join('\n'),
+  );
 });
 
 test('the manager leads through a Lease in its namespace', async (t) => {

@@ -83,6 +83,23 @@ export async function eventsFor(namespace: string, name: string): Promise<string
   );
 }
 
+/**
+ * The TraceJob's Events once one starts with `prefix`. The manager writes
+ * Events in the background, so they can land after what they tell of; on
+ * timeout this throws, listing the Events last seen.
+ */
+export async function eventsOnceRecorded(namespace: string, name: string, prefix: string): Promise<string[]> {
+  let seen: string[] = [];
+  try {
+    return await eventually(`an Event "${prefix}" for ${name}`, async () => {
+      seen = await eventsFor(namespace, name);
+      return seen.some((e) => e.startsWith(prefix)) ? seen : undefined;
+    });
+  } catch (error: unknown) {
+    throw new Error(`no Event "${prefix}" for ${namespace}/${name}; its Events:\n${seen.join('\n')}`, { cause: error });
+  }
+}
+
 export function condition(tj: TraceJob, type: string): { status: string; reason: string; message: string } | undefined {
   return tj.status?.conditions?.find((c) => c.type === type);
 }
